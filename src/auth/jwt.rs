@@ -1,0 +1,204 @@
+//! Access tokens: HS256 JWTs with a pinned algorithm, `kid`-selected keys (several verify, the
+//! first signs, so keys rotate without logging anyone out) and checked `iss`, `aud`, `exp`,
+//! `nbf`, `iat` and `sub`.
+
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::ids::{UnitId, UserId};
+use crate::domain::role::Role;
+
+const ALGORITHM: Algorithm = Algorithm::HS256;
+const MIN_SECRET_BYTES: usize = 32;
+/// Marks access tokens; nothing else we issue is a JWT, but the claim keeps it explicit.
+const ACCESS_TOKEN_TYPE: &str = "access";
+
+/// The claims of an access token. Role and scope travel in the token so that authorising a
+/// request needs no database round trip; tokens are short-lived, so a role change takes effect
+/// within `LIUYAN_ACCESS_TOKEN_TTL`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub iss: String,
+    pub aud: String,
+    pub sub: UserId,
+    pub exp: i64,
+    pub iat: i64,
+    pub nbf: i64,
+    pub jti: Uuid,
+    pub typ: String,
+    pub role: Role,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<UnitId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
+}
+
+/// What an access token is issued for.
+pub struct Subject {
+    pub user_id: UserId,
+    pub role: Role,
+    pub unit_id: Option<UnitId>,
+    pub scope_region: Option<String>,
+}
+
+pub struct JwtKeys {
+    signing_kid: String,
+    encoding: EncodingKey,
+    decoding: HashMap<String, DecodingKey>,
+    validation: Validation,
+    issuer: String,
+    audience: String,
+    pub access_ttl_secs: i64,
+}
+
+/// Parse `kid:secret,kid:secret`.
+pub fn parse_key_list(list: &str) -> anyhow::Result<Vec<(String, String)>> {
+    let keys: Vec<(String, String)> = list
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|pair| {
+            let (kid, secret) = pair
+                .split_once(':')
+                .ok_or_else(|| anyhow::anyhow!("LIUYAN_JWT_KEYS entries are `kid:secret`"))?;
+            if kid.is_empty() || secret.len() < MIN_SECRET_BYTES {
+                anyhow::bail!(
+                    "LIUYAN_JWT_KEYS: key `{kid}` needs a non-empty kid and a secret of at least \
+                     {MIN_SECRET_BYTES} bytes"
+                );
+            }
+            Ok((kid.to_owned(), secret.to_owned()))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    if keys.is_empty() {
+        anyhow::bail!("LIUYAN_JWT_KEYS is empty");
+    }
+    Ok(keys)
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("the access token is malformed")]
+    Malformed,
+    #[error("the access token has no key id or an unknown one")]
+    UnknownKey,
+    #[error("the access token has expired")]
+    Expired,
+    #[error("the access token is invalid: {0}")]
+    Invalid(String),
+}
+
+impl JwtKeys {
+    pub fn new(
+        key_list: &str,
+        issuer: &str,
+        audience: &str,
+        access_ttl_secs: u64,
+    ) -> anyhow::Result<Self> {
+        let keys = parse_key_list(key_list)?;
+        let (signing_kid, signing_secret) = keys[0].clone();
+        let decoding = keys
+            .iter()
+            .map(|(kid, secret)| (kid.clone(), DecodingKey::from_secret(secret.as_bytes())))
+            .collect();
+        let mut validation = Validation::new(ALGORITHM);
+        validation.algorithms = vec![ALGORITHM];
+        validation.set_issuer(&[issuer]);
+        validation.set_audience(&[audience]);
+        validation.set_required_spec_claims(&["exp", "iat", "nbf", "sub", "iss", "aud"]);
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.leeway = 30;
+        Ok(Self {
+            signing_kid,
+            encoding: EncodingKey::from_secret(signing_secret.as_bytes()),
+            decoding,
+            validation,
+            issuer: issuer.to_owned(),
+            audience: audience.to_owned(),
+            access_ttl_secs: i64::try_from(access_ttl_secs).unwrap_or(900),
+        })
+    }
+
+    pub fn issue(&self, subject: &Subject) -> anyhow::Result<String> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            sub: subject.user_id,
+            exp: now + self.access_ttl_secs,
+            iat: now,
+            nbf: now,
+            jti: Uuid::new_v4(),
+            typ: ACCESS_TOKEN_TYPE.to_owned(),
+            role: subject.role,
+            unit: subject.unit_id,
+            region: subject.scope_region.clone(),
+        };
+        let mut header = Header::new(ALGORITHM);
+        header.kid = Some(self.signing_kid.clone());
+        Ok(jsonwebtoken::encode(&header, &claims, &self.encoding)?)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
+        if header.alg != ALGORITHM {
+            return Err(TokenError::Invalid("unexpected algorithm".into()));
+        }
+        let key = header
+            .kid
+            .as_deref()
+            .and_then(|kid| self.decoding.get(kid))
+            .ok_or(TokenError::UnknownKey)?;
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+            match e.kind() {
+                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                other => TokenError::Invalid(format!("{other:?}")),
+            }
+        })?;
+        if data.claims.typ != ACCESS_TOKEN_TYPE {
+            return Err(TokenError::Invalid("not an access token".into()));
+        }
+        Ok(data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const K1: &str = "k1:0123456789abcdef0123456789abcdef";
+    const K2: &str = "k2:fedcba9876543210fedcba9876543210";
+
+    fn subject() -> Subject {
+        Subject { user_id: UserId::new(), role: Role::Admin, unit_id: None, scope_region: None }
+    }
+
+    #[test]
+    fn round_trip() {
+        let keys = JwtKeys::new(K1, "liuyan", "api", 60).unwrap();
+        let token = keys.issue(&subject()).unwrap();
+        let claims = keys.verify(&token).unwrap();
+        assert_eq!(claims.role, Role::Admin);
+    }
+
+    #[test]
+    fn old_key_still_verifies_after_rotation() {
+        let old = JwtKeys::new(K1, "liuyan", "api", 60).unwrap();
+        let token = old.issue(&subject()).unwrap();
+        let rotated = JwtKeys::new(&format!("{K2},{K1}"), "liuyan", "api", 60).unwrap();
+        assert!(rotated.verify(&token).is_ok());
+        let retired = JwtKeys::new(K2, "liuyan", "api", 60).unwrap();
+        assert!(matches!(retired.verify(&token), Err(TokenError::UnknownKey)));
+    }
+
+    #[test]
+    fn short_secrets_are_refused() {
+        assert!(JwtKeys::new("k:short", "i", "a", 60).is_err());
+        assert!(JwtKeys::new("", "i", "a", 60).is_err());
+        assert!(JwtKeys::new("nocolon", "i", "a", 60).is_err());
+    }
+}

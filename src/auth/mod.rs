@@ -1,0 +1,10 @@
+//! Authentication (who is calling) and authorization (may they do this).
+
+pub mod jwt;
+pub mod password;
+pub mod policy;
+pub mod principal;
+pub mod refresh;
+
+pub use policy::Permission;
+pub use principal::Principal;

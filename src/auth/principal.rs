@@ -1,0 +1,97 @@
+//! The authenticated caller, extracted from `Authorization: Bearer <access token>`.
+
+use std::future::{Ready, ready};
+
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
+
+use super::jwt::{Claims, JwtKeys, TokenError};
+use super::policy::Permission;
+use crate::domain::ids::{UnitId, UserId};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub user_id: UserId,
+    pub role: Role,
+    pub unit_id: Option<UnitId>,
+    pub scope_region: Option<String>,
+}
+
+impl Principal {
+    /// 403 unless the caller's role holds `permission`.
+    pub fn require(&self, permission: Permission) -> Result<(), ApiError> {
+        if permission.allows(self.role) {
+            Ok(())
+        } else {
+            Err(ApiError::Forbidden(format!(
+                "role `{}` may not {}",
+                self.role,
+                permission.describe()
+            )))
+        }
+    }
+}
+
+impl From<Claims> for Principal {
+    fn from(c: Claims) -> Self {
+        Principal { user_id: c.sub, role: c.role, unit_id: c.unit, scope_region: c.region }
+    }
+}
+
+/// The outcome of looking at the Authorization header, cached in the request's extensions so
+/// middleware (rate limits, idempotency scopes) and handlers decode the token once.
+#[derive(Clone)]
+pub enum Identity {
+    Anonymous,
+    Authenticated(Principal),
+    Rejected(String),
+}
+
+pub fn identify(req: &HttpRequest) -> Identity {
+    if let Some(found) = req.extensions().get::<Identity>() {
+        return found.clone();
+    }
+    let identity = compute_identity(req);
+    req.extensions_mut().insert(identity.clone());
+    identity
+}
+
+fn compute_identity(req: &HttpRequest) -> Identity {
+    let Some(value) = req.headers().get(actix_web::http::header::AUTHORIZATION) else {
+        return Identity::Anonymous;
+    };
+    let Ok(value) = value.to_str() else {
+        return Identity::Rejected("the Authorization header is not valid text".into());
+    };
+    let Some(token) = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("bearer "))
+        .map(str::trim)
+    else {
+        return Identity::Rejected("use `Authorization: Bearer <access token>`".into());
+    };
+    let Some(keys) = req.app_data::<web::Data<JwtKeys>>() else {
+        return Identity::Rejected("authentication is not configured".into());
+    };
+    match keys.verify(token) {
+        Ok(claims) => Identity::Authenticated(claims.into()),
+        Err(TokenError::Expired) => Identity::Rejected("the access token has expired".into()),
+        Err(e) => Identity::Rejected(e.to_string()),
+    }
+}
+
+impl FromRequest for Principal {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        ready(match identify(req) {
+            Identity::Authenticated(p) => Ok(p),
+            Identity::Anonymous => {
+                Err(ApiError::unauthorized("this operation needs a bearer access token"))
+            }
+            Identity::Rejected(why) => Err(ApiError::unauthorized(why)),
+        })
+    }
+}

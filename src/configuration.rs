@@ -1,0 +1,170 @@
+//! Settings, read from environment variables (and the same names as `serve` flags).
+//! README.md lists every variable with its default.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+
+/// The development signing key. Fine on a laptop; `production` refuses to start with it.
+pub const DEV_JWT_KEY: &str = "dev:liuyan-development-signing-key-not-for-production";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    Development,
+    Production,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Pretty,
+    Json,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct Settings {
+    /// `production` refuses to start with a missing or development signing key.
+    #[arg(long, env = "LIUYAN_PROFILE", value_enum, default_value = "development")]
+    pub profile: Profile,
+
+    /// PostgreSQL URL. When unset: a server on localhost:5432 that accepts us, else a private
+    /// cluster in LIUYAN_DATA_DIR.
+    #[arg(long, env = "DATABASE_URL")]
+    pub database_url: Option<String>,
+
+    /// Folder for the managed private PostgreSQL cluster.
+    #[arg(long, env = "LIUYAN_DATA_DIR", default_value = ".liuyan")]
+    pub data_dir: PathBuf,
+
+    /// Address to listen on.
+    #[arg(long, env = "LIUYAN_HOST", default_value = "127.0.0.1")]
+    pub host: String,
+
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, env = "LIUYAN_PORT", default_value_t = 8080)]
+    pub port: u16,
+
+    /// HTTP worker threads (0 = one per core).
+    #[arg(long, env = "LIUYAN_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
+    /// JWT keys as `kid:secret` pairs separated by commas. The first signs new tokens; all of
+    /// them verify, so a key can be rotated without logging everyone out. Secrets of 32+ bytes.
+    #[arg(long, env = "LIUYAN_JWT_KEYS", default_value = DEV_JWT_KEY, hide_default_value = true)]
+    pub jwt_keys: String,
+
+    /// `iss` of issued tokens (checked on every request).
+    #[arg(long, env = "LIUYAN_JWT_ISSUER", default_value = "liuyan")]
+    pub jwt_issuer: String,
+
+    /// `aud` of issued tokens (checked on every request).
+    #[arg(long, env = "LIUYAN_JWT_AUDIENCE", default_value = "liuyan-api")]
+    pub jwt_audience: String,
+
+    /// Lifetime of access tokens, seconds.
+    #[arg(long, env = "LIUYAN_ACCESS_TOKEN_TTL", default_value_t = 900)]
+    pub access_token_ttl_secs: u64,
+
+    /// Lifetime of refresh tokens, seconds.
+    #[arg(long, env = "LIUYAN_REFRESH_TOKEN_TTL", default_value_t = 30 * 24 * 3600)]
+    pub refresh_token_ttl_secs: u64,
+
+    /// Maximum database connections in the pool.
+    #[arg(long, env = "LIUYAN_DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: u32,
+
+    /// How long a request waits for a free connection before answering 503, milliseconds.
+    #[arg(long, env = "LIUYAN_DB_POOL_TIMEOUT_MS", default_value_t = 2000)]
+    pub db_pool_timeout_ms: u64,
+
+    /// Log format.
+    #[arg(long, env = "LIUYAN_LOG_FORMAT", value_enum, default_value = "pretty")]
+    pub log_format: LogFormat,
+
+    /// Log filter (tracing-subscriber EnvFilter syntax).
+    #[arg(long, env = "LIUYAN_LOG", default_value = "info")]
+    pub log_filter: String,
+
+    /// Origins allowed by CORS, comma separated (`*` for any; empty for none).
+    #[arg(long, env = "LIUYAN_CORS_ORIGINS", default_value = "")]
+    pub cors_origins: String,
+
+    /// Largest accepted request body, bytes.
+    #[arg(long, env = "LIUYAN_BODY_LIMIT", default_value_t = 1024 * 1024)]
+    pub body_limit_bytes: usize,
+
+    /// Token-endpoint attempts per client address per minute (login, refresh, register).
+    #[arg(long, env = "LIUYAN_AUTH_RATE_PER_MINUTE", default_value_t = 20)]
+    pub auth_rate_per_minute: u32,
+
+    /// General requests per client per second (sustained).
+    #[arg(long, env = "LIUYAN_RATE_PER_SECOND", default_value_t = 100)]
+    pub rate_per_second: u32,
+
+    /// General burst size per client.
+    #[arg(long, env = "LIUYAN_RATE_BURST", default_value_t = 200)]
+    pub rate_burst: u32,
+
+    /// How long Idempotency-Key records are kept, hours (at least 24).
+    #[arg(long, env = "LIUYAN_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
+    pub idempotency_ttl_hours: u32,
+
+    /// Run pending migrations at start-up.
+    #[arg(long, env = "LIUYAN_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
+    pub migrate_on_start: bool,
+}
+
+impl Settings {
+    /// The defaults, as if no variable were set. Tests start from here.
+    pub fn defaults() -> Self {
+        #[derive(clap::Parser)]
+        struct Only {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        // Parse from an empty command line without reading the environment.
+        let mut s = <Only as clap::Parser>::parse_from(["liuyan"]).settings;
+        s.database_url = None;
+        s.jwt_keys = DEV_JWT_KEY.to_owned();
+        s
+    }
+
+    pub fn pool_timeout(&self) -> Duration {
+        Duration::from_millis(self.db_pool_timeout_ms)
+    }
+
+    pub fn cors_origin_list(&self) -> Vec<String> {
+        self.cors_origins
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect()
+    }
+
+    /// Reject settings that are unsafe or nonsensical before anything starts.
+    pub fn check(&self) -> anyhow::Result<()> {
+        let keys = crate::auth::jwt::parse_key_list(&self.jwt_keys)?;
+        if self.profile == Profile::Production {
+            if keys.iter().any(|k| format!("{}:{}", k.0, k.1) == DEV_JWT_KEY) {
+                anyhow::bail!(
+                    "LIUYAN_PROFILE=production needs LIUYAN_JWT_KEYS set to your own keys; the \
+                     development key is public"
+                );
+            }
+            if self.database_url.is_none() {
+                anyhow::bail!("LIUYAN_PROFILE=production needs DATABASE_URL");
+            }
+        }
+        if self.idempotency_ttl_hours < 24 {
+            anyhow::bail!("LIUYAN_IDEMPOTENCY_TTL_HOURS must be at least 24");
+        }
+        if self.db_pool_size == 0 {
+            anyhow::bail!("LIUYAN_DB_POOL_SIZE must be at least 1");
+        }
+        if self.rate_per_second == 0 || self.rate_burst == 0 || self.auth_rate_per_minute == 0 {
+            anyhow::bail!("rate limits must be at least 1");
+        }
+        Ok(())
+    }
+}

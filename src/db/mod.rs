@@ -1,0 +1,148 @@
+//! The one place for the connection pool, migrations and database errors.
+
+pub mod local;
+
+use std::time::Duration;
+
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+pub type PgPool = Pool<ConnectionManager<PgConnection>>;
+pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Database failures as the request layer needs to tell them apart.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("not found")]
+    NotFound,
+    #[error("unique violation: {detail}")]
+    UniqueViolation { detail: String },
+    #[error("foreign key violation: {detail}")]
+    ForeignKeyViolation { detail: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<DieselError> for DbError {
+    fn from(e: DieselError) -> Self {
+        match e {
+            DieselError::NotFound => DbError::NotFound,
+            DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                DbError::UniqueViolation {
+                    detail: info.constraint_name().map_or_else(
+                        || "a resource with these values already exists".to_owned(),
+                        |c| format!("a resource with these values already exists ({c})"),
+                    ),
+                }
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, info) => {
+                DbError::ForeignKeyViolation {
+                    detail: info.constraint_name().map_or_else(
+                        || "the resource is still referenced".to_owned(),
+                        |c| format!("the resource is referenced or refers to a missing one ({c})"),
+                    ),
+                }
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
+                DbError::Unavailable(format!("transaction conflict, retry: {}", info.message()))
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if is_connection_loss(info.message()) =>
+            {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            other => DbError::Other(other.to_string()),
+        }
+    }
+}
+
+fn is_connection_loss(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    m.contains("server closed the connection")
+        || m.contains("terminating connection")
+        || m.contains("connection to server")
+        || m.contains("no connection to the server")
+        || m.contains("the database system is")
+}
+
+impl From<diesel::r2d2::PoolError> for DbError {
+    fn from(e: diesel::r2d2::PoolError) -> Self {
+        DbError::Unavailable(format!("no database connection available: {e}"))
+    }
+}
+
+pub struct PoolOptions {
+    pub max_size: u32,
+    pub connection_timeout: Duration,
+}
+
+/// Build the pool. Checkout health checks are off (each would add a round trip to every
+/// request); broken connections are detected by diesel's `has_broken` when they return.
+pub fn build_pool(database_url: &str, opts: &PoolOptions) -> Result<PgPool, DbError> {
+    let manager = ConnectionManager::<PgConnection>::new(database_url);
+    Pool::builder()
+        .max_size(opts.max_size)
+        .min_idle(Some(opts.max_size.min(2)))
+        .connection_timeout(opts.connection_timeout)
+        .test_on_check_out(false)
+        .build(manager)
+        .map_err(DbError::from)
+}
+
+/// Apply pending embedded migrations; returns how many ran.
+pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
+    let applied = conn
+        .run_pending_migrations(MIGRATIONS)
+        .map_err(|e| anyhow::anyhow!("migration failed: {e}"))?;
+    Ok(applied.len())
+}
+
+/// Run blocking diesel work on actix's blocking thread pool with a pooled connection.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    pub async fn run<T, E, F>(&self, f: F) -> Result<T, crate::error::ApiError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<crate::error::ApiError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        actix_web::web::block(move || {
+            let mut conn = pool.get().map_err(|e| crate::error::ApiError::from(DbError::from(e)))?;
+            f(&mut conn).map_err(Into::into)
+        })
+        .await?
+    }
+}
+
+impl From<DieselError> for crate::error::ApiError {
+    fn from(e: DieselError) -> Self {
+        DbError::from(e).into()
+    }
+}
+
+diesel::define_sql_function! {
+    /// SQL `lower(text)`, for case-insensitive e-mail lookups (matches the unique index).
+    fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}

@@ -1,0 +1,98 @@
+//! The outermost middleware: gives every request an id (honouring a sane incoming
+//! `X-Request-Id`), returns it on every response, and makes sure every error response is an
+//! RFC 9457 problem carrying that id and the request path — including the framework's own
+//! errors (unknown route, bad path segment, …) that never passed through our handlers.
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::middleware::Next;
+use actix_web::{Error, HttpMessage};
+
+use crate::error::{PROBLEM_CONTENT_TYPE, Problem, generic_problem};
+
+pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The id of the current request, in the request's extensions.
+#[derive(Clone, Debug)]
+pub struct RequestId(pub String);
+
+fn acceptable_request_id(v: &str) -> bool {
+    (1..=128).contains(&v.len())
+        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+}
+
+pub async fn request_context(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let request_id = req
+        .headers()
+        .get(&REQUEST_ID_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| acceptable_request_id(v))
+        .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
+    req.extensions_mut().insert(RequestId(request_id.clone()));
+    let path = req.path().to_owned();
+
+    // Our own middleware answers with responses, never `Err`; an `Err` from elsewhere is
+    // rendered by actix from its `ResponseError` (ours are problem+json already).
+    let res = next.call(req).await?.map_into_boxed_body();
+    let mut res = if res.status().is_client_error() || res.status().is_server_error() {
+        finish_problem(res, &path, &request_id).await
+    } else {
+        res
+    };
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        res.headers_mut().insert(REQUEST_ID_HEADER, v);
+    }
+    Ok(res)
+}
+
+async fn finish_problem(res: ServiceResponse<BoxBody>, path: &str, request_id: &str) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let is_problem = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.starts_with(PROBLEM_CONTENT_TYPE));
+    let (req, response) = res.into_parts();
+    let (mut response, body) = response.into_parts();
+    let body = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    let mut problem: Problem = if is_problem {
+        serde_json::from_slice(&body).unwrap_or_else(|_| generic_problem(status, describe(status, &body)))
+    } else {
+        generic_problem(status, describe(status, &body))
+    };
+    problem.instance = Some(path.to_owned());
+    problem.request_id = Some(request_id.to_owned());
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    let response = response.set_body(BoxBody::new(serde_json::to_vec(&problem).unwrap_or_default()));
+    ServiceResponse::new(req, response)
+}
+
+/// A human detail for a framework error: its own short text when it has one.
+fn describe(status: actix_web::http::StatusCode, body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    if !text.is_empty() && text.len() <= 500 && status.is_client_error() {
+        text.to_owned()
+    } else {
+        status.canonical_reason().unwrap_or("error").to_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_bounded_and_plain() {
+        assert!(acceptable_request_id("abc-123_x.y:z"));
+        assert!(!acceptable_request_id(""));
+        assert!(!acceptable_request_id(&"a".repeat(129)));
+        assert!(!acceptable_request_id("a b"));
+        assert!(!acceptable_request_id("a\nb"));
+    }
+}

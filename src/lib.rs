@@ -1,0 +1,18 @@
+//! liuyan: the API behind a provincial leadership message board.
+//!
+//! The crate is a library so that the binary (`src/main.rs`) and the integration tests build the
+//! very same application: [`startup::Application`] wires configuration, database, router and spec.
+
+pub mod auth;
+pub mod configuration;
+pub mod db;
+pub mod domain;
+pub mod error;
+pub mod http;
+pub mod openapi;
+pub mod routes;
+pub mod schema;
+pub mod seed;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,217 @@
+//! The OpenAPI 3.1 document. Paths come from the handlers registered in `startup::routes` (the
+//! same list the router is built from); this module adds what applies across operations, from
+//! the single sources that implement it: the security rule of each operation
+//! (`auth::policy::OPERATION_RULES`) and the error responses the shared middleware and
+//! extractors can produce.
+
+use serde_json::json;
+use utoipa::OpenApi;
+use utoipa::openapi::extensions::ExtensionsBuilder;
+use utoipa::openapi::header::HeaderBuilder;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, Response, ResponseBuilder};
+
+use crate::auth::policy::{Rule, rule_for};
+use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "liuyan — leadership message board API",
+        version = "1.0.0",
+        description = include_str!("openapi_description.md"),
+        license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
+        contact(name = "liuyan maintainers", email = "liuyan@example.org")
+    ),
+    servers((url = "/", description = "This server")),
+    tags(
+        (name = "auth", description = "Registration, log-in, tokens and the caller's own account"),
+        (name = "reference data", description = "Regions, units, leaders and categories (admins write, staff read)"),
+        (name = "users", description = "Accounts of citizens and staff"),
+        (name = "operations", description = "Probes, metrics and this document")
+    ),
+    components(schemas(crate::error::Problem, crate::error::FieldError))
+)]
+pub struct ApiDoc;
+
+const BEARER: &str = "bearer";
+
+/// The standard error responses, by component name: (status, description, problem slug, extra
+/// header).
+const STANDARD: &[(&str, &str, &str, &str, Option<(&str, &str)>)] = &[
+    ("BadRequest", "400", "The request is malformed (e.g. invalid JSON)", "bad-request", None),
+    (
+        "Unauthorized",
+        "401",
+        "Missing, expired or invalid access token",
+        "unauthorized",
+        Some(("WWW-Authenticate", "`Bearer realm=\"liuyan\"`")),
+    ),
+    ("Forbidden", "403", "The caller's role may not do this", "forbidden", None),
+    (
+        "IdempotencyConflict",
+        "409",
+        "A request with the same Idempotency-Key is still in flight",
+        "idempotency-key-in-use",
+        None,
+    ),
+    ("PayloadTooLarge", "413", "The request body is over the limit", "payload-too-large", None),
+    (
+        "UnsupportedMediaType",
+        "415",
+        "The body is not `application/json`",
+        "unsupported-media-type",
+        None,
+    ),
+    (
+        "ValidationFailed",
+        "422",
+        "The input is invalid: `errors` names every failing field (also: an Idempotency-Key reused with a different request, `urn:liuyan:problem:idempotency-key-reused`)",
+        "validation-failed",
+        None,
+    ),
+    (
+        "TooManyRequests",
+        "429",
+        "Rate limit reached",
+        "rate-limited",
+        Some(("Retry-After", "Seconds to wait before retrying")),
+    ),
+    (
+        "ServiceUnavailable",
+        "503",
+        "The database is unreachable or saturated; retry shortly",
+        "service-unavailable",
+        Some(("Retry-After", "Seconds to wait before retrying")),
+    ),
+];
+
+fn problem_response(status: &str, description: &str, slug: &str, header: Option<(&str, &str)>) -> Response {
+    let example = json!({
+        "type": problem_type(slug),
+        "title": description,
+        "status": status.parse::<u16>().unwrap_or(400),
+        "detail": description,
+        "instance": "/api/v1/units",
+        "request_id": "3f0f6a43-5c1a-4c61-9d0c-54a3e0c1c2a1"
+    });
+    let mut builder = ResponseBuilder::new().description(description).content(
+        PROBLEM_CONTENT_TYPE,
+        ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).example(Some(example)).build(),
+    );
+    if let Some((name, text)) = header {
+        builder = builder.header(name, HeaderBuilder::new().description(Some(text)).build());
+    }
+    builder.build()
+}
+
+fn add_ref(op: &mut Operation, status: &str, component: &str) {
+    op.responses
+        .responses
+        .entry(status.to_owned())
+        .or_insert_with(|| RefOr::Ref(Ref::new(format!("#/components/responses/{component}"))));
+}
+
+/// The whole document: collected paths plus the cross-cutting parts.
+pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let components = doc.components.get_or_insert_with(Default::default);
+    components.add_security_scheme(
+        BEARER,
+        SecurityScheme::Http(
+            HttpBuilder::new()
+                .scheme(HttpAuthScheme::Bearer)
+                .bearer_format("JWT")
+                .description(Some("Access token from `POST /api/v1/auth/token`"))
+                .build(),
+        ),
+    );
+    for (name, status, description, slug, header) in STANDARD {
+        components
+            .responses
+            .insert((*name).to_owned(), RefOr::T(problem_response(status, description, slug, *header)));
+    }
+
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let is_api = path.starts_with("/api/v1/");
+        let ops = [
+            ("GET", &mut item.get),
+            ("POST", &mut item.post),
+            ("PUT", &mut item.put),
+            ("PATCH", &mut item.patch),
+            ("DELETE", &mut item.delete),
+        ];
+        for (method, op) in ops {
+            let Some(op) = op.as_mut() else { continue };
+            let id = op.operation_id.clone().unwrap_or_default();
+            // A missing rule is caught by the spec tests; here it simply stays undecorated.
+            match rule_for(&id) {
+                Some(Rule::Requires(permission)) => {
+                    op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                    let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
+                    let ext = ExtensionsBuilder::new().add("x-allowed-roles", json!(roles)).build();
+                    match &mut op.extensions {
+                        Some(e) => e.merge(ext),
+                        None => op.extensions = Some(ext),
+                    }
+                    let line = format!("\n\nAllowed roles: {}.", roles.join(", "));
+                    op.description = Some(op.description.take().unwrap_or_default() + &line);
+                    add_ref(op, "401", "Unauthorized");
+                    add_ref(op, "403", "Forbidden");
+                }
+                Some(Rule::Public) => op.security = Some(vec![SecurityRequirement::default()]),
+                None => {}
+            }
+            if op.request_body.is_some() {
+                add_ref(op, "400", "BadRequest");
+                add_ref(op, "413", "PayloadTooLarge");
+                add_ref(op, "415", "UnsupportedMediaType");
+                add_ref(op, "422", "ValidationFailed");
+            }
+            if op.parameters.as_ref().is_some_and(|p| !p.is_empty()) {
+                add_ref(op, "422", "ValidationFailed");
+                add_ref(op, "400", "BadRequest");
+            }
+            if method == "POST" && is_api {
+                if !crate::http::idempotency::EXCLUDED_PATHS.contains(&path.as_str()) {
+                    add_ref(op, "409", "IdempotencyConflict");
+                    add_idempotency_header(op);
+                }
+                add_ref(op, "422", "ValidationFailed");
+            }
+            if is_api && id != "get_openapi" {
+                add_ref(op, "503", "ServiceUnavailable");
+            }
+            if is_api {
+                add_ref(op, "429", "TooManyRequests");
+            }
+        }
+    }
+    doc
+}
+
+fn add_idempotency_header(op: &mut Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    let param = ParameterBuilder::new()
+        .name("Idempotency-Key")
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "Makes the request safe to retry: a replay with the same key and body returns the \
+             stored response (with `Idempotent-Replayed: true`); the same key with another body \
+             is 422; while the first is in flight, 409. Keys are kept at least 24 h.",
+        ))
+        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+        .example(Some(json!("6f1c2a8e-3b4d-4e5f-9a0b-1c2d3e4f5a6b")))
+        .build();
+    op.parameters.get_or_insert_with(Vec::new).push(RefOr::T(param));
+}
+
+/// The document as pretty JSON with sorted keys (stable output for the committed file).
+pub fn to_pretty_json(doc: &utoipa::openapi::OpenApi) -> String {
+    let value = serde_json::to_value(doc).unwrap_or_default();
+    let mut out = serde_json::to_string_pretty(&value).unwrap_or_default();
+    out.push('\n');
+    out
+}

@@ -1,0 +1,82 @@
+//! HTTP handlers, thin: parse → authorize → call the store → map to a wire DTO.
+//! [`api_scope`] is the one list of API operations: the router and the spec are built from it.
+
+pub mod auth;
+pub mod categories;
+pub mod health;
+pub mod leaders;
+pub mod regions;
+pub mod units;
+pub mod users;
+
+use utoipa_actix_web::scope::Scope;
+
+/// Every operation under `/api/v1`.
+pub fn api_scope<T>(scope: Scope<T>) -> Scope<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    scope
+        .service(health::get_openapi)
+        .service(auth::register)
+        .service(auth::issue_token)
+        .service(auth::refresh_token)
+        .service(auth::logout)
+        .service(auth::get_me)
+        .service(regions::list_regions)
+        .service(regions::create_region)
+        .service(regions::get_region)
+        .service(regions::update_region)
+        .service(units::list_units)
+        .service(units::create_unit)
+        .service(units::get_unit)
+        .service(units::update_unit)
+        .service(leaders::list_leaders)
+        .service(leaders::create_leader)
+        .service(leaders::get_leader)
+        .service(leaders::update_leader)
+        .service(categories::list_categories)
+        .service(categories::create_category)
+        .service(categories::get_category)
+        .service(categories::update_category)
+        .service(users::list_users)
+        .service(users::create_user)
+        .service(users::get_user)
+        .service(users::update_user)
+}
+
+/// Deserialize a field that may be absent (leave alone), `null` (clear) or a value (set).
+pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: serde::Deserialize<'de>,
+    D: serde::Deserializer<'de>,
+{
+    serde::Deserialize::deserialize(d).map(Some)
+}
+
+/// Normalise a one-line name and check its length; 422 naming `field`.
+pub fn clean_name(raw: &str, field: &str, max: usize) -> Result<String, crate::error::ApiError> {
+    let cleaned = crate::domain::text::clean_line(raw)
+        .map_err(|m| crate::error::ApiError::field(field, "format", m))?;
+    crate::domain::text::check_len(&cleaned, 1, max)
+        .map_err(|m| crate::error::ApiError::field(field, "length", m))?;
+    Ok(cleaned)
+}
+
+/// A PATCH that changes nothing is a client mistake worth reporting.
+pub fn require_some_change(any: bool) -> Result<(), crate::error::ApiError> {
+    if any {
+        Ok(())
+    } else {
+        Err(crate::error::ApiError::validation(vec![crate::error::FieldError::new(
+            "body",
+            "empty",
+            "send at least one field to change",
+        )]))
+    }
+}

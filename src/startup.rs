@@ -1,0 +1,208 @@
+//! Build the application from settings: database, keys, router, spec, middleware, server.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_cors::Cors;
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+use tracing_actix_web::TracingLogger;
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
+use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
+
+use crate::auth::jwt::JwtKeys;
+use crate::configuration::Settings;
+use crate::db::{Db, PoolOptions, build_pool, local::LocalDatabase};
+use crate::http::extract::BodyLimit;
+use crate::http::fallback::{RouteTable, not_found_or_method_not_allowed};
+use crate::http::metrics::Metrics;
+use crate::http::rate_limit::RateLimits;
+use crate::routes::health::SpecJson;
+use crate::{http, openapi, routes, telemetry};
+
+/// Register every operation. The router and the OpenAPI document are both built from this.
+fn register<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    app.service(routes::health::healthz)
+        .service(routes::health::readyz)
+        .service(routes::health::metrics)
+        .service(routes::api_scope(scope::scope("/api/v1").wrap(from_fn(http::idempotency::idempotency))))
+}
+
+/// The OpenAPI document of this build.
+pub fn openapi_spec() -> utoipa::openapi::OpenApi {
+    let (_, doc) = register(App::new().into_utoipa_app().openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())).split_for_parts();
+    openapi::finish(doc)
+}
+
+/// Resolve the database URL: `DATABASE_URL`, else the managed local PostgreSQL.
+pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
+    match &settings.database_url {
+        Some(url) => Ok(url.clone()),
+        None => LocalDatabase {
+            data_dir: settings.data_dir.clone(),
+            private_port: crate::db::local::DEFAULT_PRIVATE_PORT,
+        }
+        .database_url("liuyan"),
+    }
+}
+
+pub struct Application {
+    server: Server,
+    port: u16,
+    pub db: Db,
+}
+
+impl Application {
+    /// Connect, migrate (when configured) and bind; the server runs once `run_until_stopped`
+    /// is awaited.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        settings.check()?;
+        let url = {
+            let s = settings.clone();
+            web::block(move || database_url(&s)).await??
+        };
+        let opts = PoolOptions { max_size: settings.db_pool_size, connection_timeout: settings.pool_timeout() };
+        let pool = {
+            let url = url.clone();
+            web::block(move || build_pool(&url, &opts)).await??
+        };
+        if settings.migrate_on_start {
+            let pool = pool.clone();
+            web::block(move || -> anyhow::Result<usize> {
+                let mut conn = pool.get()?;
+                crate::db::run_migrations(&mut conn)
+            })
+            .await??;
+        }
+        Self::build_with_pool(settings, Db::new(pool))
+    }
+
+    pub fn build_with_pool(settings: Settings, db: Db) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
+        let port = listener.local_addr()?.port();
+        let server = run(listener, settings, db.clone())?;
+        Ok(Self { server, port, db })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+
+    pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+}
+
+fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Server> {
+    let keys = web::Data::new(JwtKeys::new(
+        &settings.jwt_keys,
+        &settings.jwt_issuer,
+        &settings.jwt_audience,
+        settings.access_token_ttl_secs,
+    )?);
+    let spec = openapi_spec();
+    let spec_json = web::Data::new(SpecJson(openapi::to_pretty_json(&spec)));
+    let route_table = web::Data::new(RouteTable::from_openapi(&spec));
+    let metrics = web::Data::new(Metrics::new()?);
+    let limits = web::Data::new(RateLimits::new(
+        settings.auth_rate_per_minute,
+        settings.rate_per_second,
+        settings.rate_burst,
+    ));
+    let db_data = web::Data::new(db.clone());
+    let settings_data = web::Data::new(settings.clone());
+    let cors_origins = Arc::new(settings.cors_origin_list());
+    let body_limit = settings.body_limit_bytes;
+
+    spawn_housekeeping(db, limits.clone().into_inner(), settings.idempotency_ttl_hours);
+
+    let mut server = HttpServer::new(move || {
+        let (app, _) = register(
+            App::new()
+                .app_data(keys.clone())
+                .app_data(spec_json.clone())
+                .app_data(route_table.clone())
+                .app_data(metrics.clone())
+                .app_data(limits.clone())
+                .app_data(db_data.clone())
+                .app_data(settings_data.clone())
+                .app_data(BodyLimit(body_limit))
+                .app_data(web::PayloadConfig::new(body_limit))
+                .into_utoipa_app(),
+        )
+        .split_for_parts();
+        app.service(web::redirect("/docs", "/docs/"))
+            .service(
+            SwaggerUi::new("/docs/{_:.*}")
+                .config(SwaggerConfig::new(["/api/v1/openapi.json"]).persist_authorization(true)),
+        )
+        .default_service(web::to(not_found_or_method_not_allowed))
+        .wrap(from_fn(http::rate_limit::limit))
+        .wrap(cors(&cors_origins))
+        .wrap(TracingLogger::<telemetry::RequestSpan>::new())
+        .wrap(from_fn(http::metrics::record))
+        .wrap(from_fn(http::problem::request_context))
+    })
+    .listen(listener)?
+    .shutdown_timeout(30);
+    if settings.workers > 0 {
+        server = server.workers(settings.workers);
+    }
+    Ok(server.run())
+}
+
+fn cors(origins: &[String]) -> Cors {
+    let base = Cors::default()
+        .allowed_methods(["GET", "POST", "PATCH", "PUT", "DELETE"])
+        .allowed_headers([
+            "authorization",
+            "content-type",
+            "if-match",
+            "if-none-match",
+            "idempotency-key",
+            "x-request-id",
+        ])
+        .expose_headers(["etag", "location", "x-request-id", "retry-after", "idempotent-replayed"])
+        .max_age(3600);
+    if origins.iter().any(|o| o == "*") {
+        return base.allow_any_origin();
+    }
+    origins.iter().fold(base, |c, o| c.allowed_origin(o))
+}
+
+/// Periodic clean-up: expired idempotency records and refresh tokens, idle rate-limit entries.
+/// Safe with several replicas (plain deletes of old rows).
+fn spawn_housekeeping(db: Db, limits: Arc<RateLimits>, idempotency_ttl_hours: u32) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            limits.forget_idle();
+            let result = db
+                .run(move |conn| {
+                    let keys = crate::store::idempotency::purge_older_than(conn, idempotency_ttl_hours)?;
+                    let tokens = crate::store::refresh_tokens::purge_expired(conn)?;
+                    Ok::<_, crate::error::ApiError>((keys, tokens))
+                })
+                .await;
+            match result {
+                Ok((keys, tokens)) => tracing::debug!(keys, tokens, "housekeeping done"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
+            }
+        }
+    });
+}

@@ -1,0 +1,10 @@
+//! Storage: diesel models next to their queries, one module per table. Nothing above this layer
+//! writes SQL.
+
+pub mod categories;
+pub mod idempotency;
+pub mod leaders;
+pub mod refresh_tokens;
+pub mod regions;
+pub mod units;
+pub mod users;
