@@ -24,7 +24,12 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Args)]
 pub struct Settings {
     /// `production` refuses to start with a missing or development signing key.
-    #[arg(long, env = "LIUYAN_PROFILE", value_enum, default_value = "development")]
+    #[arg(
+        long,
+        env = "LIUYAN_PROFILE",
+        value_enum,
+        default_value = "development"
+    )]
     pub profile: Profile,
 
     /// PostgreSQL URL. When unset: a server on localhost:5432 that accepts us, else a private
@@ -146,7 +151,10 @@ impl Settings {
     pub fn check(&self) -> anyhow::Result<()> {
         let keys = crate::auth::jwt::parse_key_list(&self.jwt_keys)?;
         if self.profile == Profile::Production {
-            if keys.iter().any(|k| format!("{}:{}", k.0, k.1) == DEV_JWT_KEY) {
+            if keys
+                .iter()
+                .any(|k| format!("{}:{}", k.0, k.1) == DEV_JWT_KEY)
+            {
                 anyhow::bail!(
                     "LIUYAN_PROFILE=production needs LIUYAN_JWT_KEYS set to your own keys; the \
                      development key is public"

@@ -67,8 +67,16 @@ pub struct FieldError {
 }
 
 impl FieldError {
-    pub fn new(field: impl Into<String>, code: impl Into<String>, message: impl Into<String>) -> Self {
-        Self { field: field.into(), code: code.into(), message: message.into() }
+    pub fn new(
+        field: impl Into<String>,
+        code: impl Into<String>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -98,11 +106,17 @@ pub enum ApiError {
     #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{detail}")]
-    Validation { detail: String, errors: Vec<FieldError> },
+    Validation {
+        detail: String,
+        errors: Vec<FieldError>,
+    },
     #[error("{0}")]
     IdempotencyKeyReused(String),
     #[error("{detail}")]
-    RateLimited { detail: String, retry_after_secs: u64 },
+    RateLimited {
+        detail: String,
+        retry_after_secs: u64,
+    },
     #[error("{0}")]
     ServiceUnavailable(String),
     #[error("internal error: {0}")]
@@ -130,7 +144,9 @@ impl ApiError {
     }
 
     pub fn unauthorized(detail: impl Into<String>) -> Self {
-        ApiError::Unauthorized { detail: detail.into() }
+        ApiError::Unauthorized {
+            detail: detail.into(),
+        }
     }
 
     pub fn not_found(what: &str) -> Self {
@@ -140,14 +156,18 @@ impl ApiError {
     pub fn kind(&self) -> ProblemKind {
         let (slug, title, status) = match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad request", StatusCode::BAD_REQUEST),
-            ApiError::Unauthorized { .. } => {
-                ("unauthorized", "Authentication required", StatusCode::UNAUTHORIZED)
-            }
+            ApiError::Unauthorized { .. } => (
+                "unauthorized",
+                "Authentication required",
+                StatusCode::UNAUTHORIZED,
+            ),
             ApiError::Forbidden(_) => ("forbidden", "Forbidden", StatusCode::FORBIDDEN),
             ApiError::NotFound(_) => ("not-found", "Not found", StatusCode::NOT_FOUND),
-            ApiError::MethodNotAllowed { .. } => {
-                ("method-not-allowed", "Method not allowed", StatusCode::METHOD_NOT_ALLOWED)
-            }
+            ApiError::MethodNotAllowed { .. } => (
+                "method-not-allowed",
+                "Method not allowed",
+                StatusCode::METHOD_NOT_ALLOWED,
+            ),
             ApiError::Conflict(_) => ("conflict", "Conflict", StatusCode::CONFLICT),
             ApiError::IdempotencyKeyInUse(_) => (
                 "idempotency-key-in-use",
@@ -164,35 +184,47 @@ impl ApiError {
                 "If-Match is required",
                 StatusCode::PRECONDITION_REQUIRED,
             ),
-            ApiError::PayloadTooLarge(_) => {
-                ("payload-too-large", "Request body too large", StatusCode::PAYLOAD_TOO_LARGE)
-            }
+            ApiError::PayloadTooLarge(_) => (
+                "payload-too-large",
+                "Request body too large",
+                StatusCode::PAYLOAD_TOO_LARGE,
+            ),
             ApiError::UnsupportedMediaType(_) => (
                 "unsupported-media-type",
                 "Unsupported media type",
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
-            ApiError::Validation { .. } => {
-                ("validation-failed", "Validation failed", StatusCode::UNPROCESSABLE_ENTITY)
-            }
+            ApiError::Validation { .. } => (
+                "validation-failed",
+                "Validation failed",
+                StatusCode::UNPROCESSABLE_ENTITY,
+            ),
             ApiError::IdempotencyKeyReused(_) => (
                 "idempotency-key-reused",
                 "Idempotency-Key reused with a different request",
                 StatusCode::UNPROCESSABLE_ENTITY,
             ),
-            ApiError::RateLimited { .. } => {
-                ("rate-limited", "Too many requests", StatusCode::TOO_MANY_REQUESTS)
-            }
+            ApiError::RateLimited { .. } => (
+                "rate-limited",
+                "Too many requests",
+                StatusCode::TOO_MANY_REQUESTS,
+            ),
             ApiError::ServiceUnavailable(_) => (
                 "service-unavailable",
                 "Service temporarily unavailable",
                 StatusCode::SERVICE_UNAVAILABLE,
             ),
-            ApiError::Internal(_) => {
-                ("internal", "Internal server error", StatusCode::INTERNAL_SERVER_ERROR)
-            }
+            ApiError::Internal(_) => (
+                "internal",
+                "Internal server error",
+                StatusCode::INTERNAL_SERVER_ERROR,
+            ),
         };
-        ProblemKind { slug, title, status }
+        ProblemKind {
+            slug,
+            title,
+            status,
+        }
     }
 
     pub fn to_problem(&self) -> Problem {
@@ -269,7 +301,10 @@ impl ResponseError for ApiError {
         }
         let problem = self.to_problem();
         let mut resp = HttpResponse::build(self.status_code());
-        resp.insert_header((header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE)));
+        resp.insert_header((
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+        ));
         match self {
             ApiError::Unauthorized { .. } => {
                 resp.insert_header((
@@ -280,7 +315,9 @@ impl ResponseError for ApiError {
             ApiError::MethodNotAllowed { allow, .. } => {
                 resp.insert_header((header::ALLOW, allow.join(", ")));
             }
-            ApiError::RateLimited { retry_after_secs, .. } => {
+            ApiError::RateLimited {
+                retry_after_secs, ..
+            } => {
                 resp.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
             ApiError::ServiceUnavailable(_) => {

@@ -77,7 +77,13 @@ fn main() -> anyhow::Result<()> {
             telemetry::init(settings.log_format, &settings.log_filter);
             seed_demo(&settings)
         }
-        Command::CreateUser { email, role, unit, scope_region, display_name } => {
+        Command::CreateUser {
+            email,
+            role,
+            unit,
+            scope_region,
+            display_name,
+        } => {
             telemetry::init(settings.log_format, &settings.log_filter);
             create_user(&settings, email, role, unit, scope_region, display_name)
         }
@@ -127,9 +133,14 @@ fn create_user(
             line.lines().next().unwrap_or("").to_owned()
         }
     };
-    let display_name = if display_name.is_empty() { email.clone() } else { display_name };
-    let (email, display_name) = liuyan::routes::auth::check_new_account(&email, &password, &display_name)
-        .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    let display_name = if display_name.is_empty() {
+        email.clone()
+    } else {
+        display_name
+    };
+    let (email, display_name) =
+        liuyan::routes::auth::check_new_account(&email, &password, &display_name)
+            .map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
     let mut conn = connect(settings)?;
     db::run_migrations(&mut conn)?;
     let new = store::users::NewUser {
@@ -142,15 +153,23 @@ fn create_user(
         scope_region_code: scope_region,
         leader_id: None,
     };
-    let user = store::users::insert(&mut conn, &new).map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
-    println!("created user {} ({}) with role {}", user.email, user.id, user.role);
+    let user =
+        store::users::insert(&mut conn, &new).map_err(|e| anyhow::anyhow!("{}", describe(&e)))?;
+    println!(
+        "created user {} ({}) with role {}",
+        user.email, user.id, user.role
+    );
     Ok(())
 }
 
 fn describe(e: &liuyan::error::ApiError) -> String {
     let p = e.to_problem();
     match p.errors {
-        Some(errors) => errors.iter().map(|f| format!("{}: {}", f.field, f.message)).collect::<Vec<_>>().join("; "),
+        Some(errors) => errors
+            .iter()
+            .map(|f| format!("{}: {}", f.field, f.message))
+            .collect::<Vec<_>>()
+            .join("; "),
         None => p.detail,
     }
 }

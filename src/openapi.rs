@@ -37,10 +37,24 @@ pub struct ApiDoc;
 
 const BEARER: &str = "bearer";
 
-/// The standard error responses, by component name: (status, description, problem slug, extra
-/// header).
-const STANDARD: &[(&str, &str, &str, &str, Option<(&str, &str)>)] = &[
-    ("BadRequest", "400", "The request is malformed (e.g. invalid JSON)", "bad-request", None),
+/// A standard error response: component name, status, description, problem slug, extra header.
+type StandardResponse = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    Option<(&'static str, &'static str)>,
+);
+
+/// The standard error responses the shared middleware and extractors produce.
+const STANDARD: &[StandardResponse] = &[
+    (
+        "BadRequest",
+        "400",
+        "The request is malformed (e.g. invalid JSON)",
+        "bad-request",
+        None,
+    ),
     (
         "Unauthorized",
         "401",
@@ -48,7 +62,13 @@ const STANDARD: &[(&str, &str, &str, &str, Option<(&str, &str)>)] = &[
         "unauthorized",
         Some(("WWW-Authenticate", "`Bearer realm=\"liuyan\"`")),
     ),
-    ("Forbidden", "403", "The caller's role may not do this", "forbidden", None),
+    (
+        "Forbidden",
+        "403",
+        "The caller's role may not do this",
+        "forbidden",
+        None,
+    ),
     (
         "IdempotencyConflict",
         "409",
@@ -56,7 +76,13 @@ const STANDARD: &[(&str, &str, &str, &str, Option<(&str, &str)>)] = &[
         "idempotency-key-in-use",
         None,
     ),
-    ("PayloadTooLarge", "413", "The request body is over the limit", "payload-too-large", None),
+    (
+        "PayloadTooLarge",
+        "413",
+        "The request body is over the limit",
+        "payload-too-large",
+        None,
+    ),
     (
         "UnsupportedMediaType",
         "415",
@@ -87,7 +113,12 @@ const STANDARD: &[(&str, &str, &str, &str, Option<(&str, &str)>)] = &[
     ),
 ];
 
-fn problem_response(status: &str, description: &str, slug: &str, header: Option<(&str, &str)>) -> Response {
+fn problem_response(
+    status: &str,
+    description: &str,
+    slug: &str,
+    header: Option<(&str, &str)>,
+) -> Response {
     let example = json!({
         "type": problem_type(slug),
         "title": description,
@@ -98,7 +129,10 @@ fn problem_response(status: &str, description: &str, slug: &str, header: Option<
     });
     let mut builder = ResponseBuilder::new().description(description).content(
         PROBLEM_CONTENT_TYPE,
-        ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).example(Some(example)).build(),
+        ContentBuilder::new()
+            .schema(Some(Ref::from_schema_name("Problem")))
+            .example(Some(example))
+            .build(),
     );
     if let Some((name, text)) = header {
         builder = builder.header(name, HeaderBuilder::new().description(Some(text)).build());
@@ -127,9 +161,10 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         ),
     );
     for (name, status, description, slug, header) in STANDARD {
-        components
-            .responses
-            .insert((*name).to_owned(), RefOr::T(problem_response(status, description, slug, *header)));
+        components.responses.insert(
+            (*name).to_owned(),
+            RefOr::T(problem_response(status, description, slug, *header)),
+        );
     }
 
     for (path, item) in doc.paths.paths.iter_mut() {
@@ -147,9 +182,12 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             // A missing rule is caught by the spec tests; here it simply stays undecorated.
             match rule_for(&id) {
                 Some(Rule::Requires(permission)) => {
-                    op.security = Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
+                    op.security =
+                        Some(vec![SecurityRequirement::new(BEARER, Vec::<String>::new())]);
                     let roles: Vec<&str> = permission.roles().iter().map(|r| r.as_str()).collect();
-                    let ext = ExtensionsBuilder::new().add("x-allowed-roles", json!(roles)).build();
+                    let ext = ExtensionsBuilder::new()
+                        .add("x-allowed-roles", json!(roles))
+                        .build();
                     match &mut op.extensions {
                         Some(e) => e.merge(ext),
                         None => op.extensions = Some(ext),
@@ -202,10 +240,17 @@ fn add_idempotency_header(op: &mut Operation) {
              stored response (with `Idempotent-Replayed: true`); the same key with another body \
              is 422; while the first is in flight, 409. Keys are kept at least 24 h.",
         ))
-        .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1)).max_length(Some(255))))
+        .schema(Some(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .min_length(Some(1))
+                .max_length(Some(255)),
+        ))
         .example(Some(json!("6f1c2a8e-3b4d-4e5f-9a0b-1c2d3e4f5a6b")))
         .build();
-    op.parameters.get_or_insert_with(Vec::new).push(RefOr::T(param));
+    op.parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(param));
 }
 
 /// The document as pretty JSON with sorted keys (stable output for the committed file).

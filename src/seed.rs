@@ -50,8 +50,18 @@ use UnitKind::*;
 pub const UNITS: &[(&str, UnitKind, &str, Option<&str>)] = &[
     ("中共甘肃省委办公厅", PartyCommitteeOffice, "620000", None),
     ("甘肃省人民政府办公厅", GovernmentOffice, "620000", None),
-    ("甘肃省领导留言办理工作办公室", LiaisonOffice, "620000", Some("甘肃省人民政府办公厅")),
-    ("甘肃省人民政府督查室", SupervisionOffice, "620000", Some("甘肃省人民政府办公厅")),
+    (
+        "甘肃省领导留言办理工作办公室",
+        LiaisonOffice,
+        "620000",
+        Some("甘肃省人民政府办公厅"),
+    ),
+    (
+        "甘肃省人民政府督查室",
+        SupervisionOffice,
+        "620000",
+        Some("甘肃省人民政府办公厅"),
+    ),
     ("甘肃省交通运输厅", Department, "620000", None),
     ("甘肃省教育厅", Department, "620000", None),
     ("甘肃省卫生健康委员会", Department, "620000", None),
@@ -62,8 +72,18 @@ pub const UNITS: &[(&str, UnitKind, &str, Option<&str>)] = &[
     ("甘肃省公安厅", Department, "620000", None),
     ("中共兰州市委办公室", PartyCommitteeOffice, "620100", None),
     ("兰州市人民政府办公室", GovernmentOffice, "620100", None),
-    ("兰州市领导留言办理工作办公室", LiaisonOffice, "620100", Some("兰州市人民政府办公室")),
-    ("兰州市人民政府督查室", SupervisionOffice, "620100", Some("兰州市人民政府办公室")),
+    (
+        "兰州市领导留言办理工作办公室",
+        LiaisonOffice,
+        "620100",
+        Some("兰州市人民政府办公室"),
+    ),
+    (
+        "兰州市人民政府督查室",
+        SupervisionOffice,
+        "620100",
+        Some("兰州市人民政府办公室"),
+    ),
     ("兰州市交通运输局", Department, "620100", None),
     ("兰州市教育局", Department, "620100", None),
     ("兰州市住房和城乡建设局", Department, "620100", None),
@@ -74,7 +94,12 @@ pub const UNITS: &[(&str, UnitKind, &str, Option<&str>)] = &[
     ("兰州市红古区人民政府", DistrictGovernment, "620111", None),
     ("永登县人民政府", DistrictGovernment, "620121", None),
     ("天水市人民政府办公室", GovernmentOffice, "620500", None),
-    ("天水市领导留言办理工作办公室", LiaisonOffice, "620500", Some("天水市人民政府办公室")),
+    (
+        "天水市领导留言办理工作办公室",
+        LiaisonOffice,
+        "620500",
+        Some("天水市人民政府办公室"),
+    ),
     ("天水市秦州区人民政府", DistrictGovernment, "620502", None),
     ("天水市麦积区人民政府", DistrictGovernment, "620503", None),
     ("酒泉市人民政府办公室", GovernmentOffice, "620900", None),
@@ -84,12 +109,42 @@ pub const UNITS: &[(&str, UnitKind, &str, Option<&str>)] = &[
 
 /// (name, title, region, handling unit). Fictional people.
 pub const LEADERS: &[(&str, &str, &str, &str)] = &[
-    ("林振华", "甘肃省委书记", "620000", "甘肃省领导留言办理工作办公室"),
-    ("陈立新", "甘肃省省长", "620000", "甘肃省领导留言办理工作办公室"),
-    ("赵文博", "兰州市委书记", "620100", "兰州市领导留言办理工作办公室"),
-    ("孙海洋", "兰州市市长", "620100", "兰州市领导留言办理工作办公室"),
-    ("周明远", "天水市委书记", "620500", "天水市领导留言办理工作办公室"),
-    ("吴建平", "天水市市长", "620500", "天水市领导留言办理工作办公室"),
+    (
+        "林振华",
+        "甘肃省委书记",
+        "620000",
+        "甘肃省领导留言办理工作办公室",
+    ),
+    (
+        "陈立新",
+        "甘肃省省长",
+        "620000",
+        "甘肃省领导留言办理工作办公室",
+    ),
+    (
+        "赵文博",
+        "兰州市委书记",
+        "620100",
+        "兰州市领导留言办理工作办公室",
+    ),
+    (
+        "孙海洋",
+        "兰州市市长",
+        "620100",
+        "兰州市领导留言办理工作办公室",
+    ),
+    (
+        "周明远",
+        "天水市委书记",
+        "620500",
+        "天水市领导留言办理工作办公室",
+    ),
+    (
+        "吴建平",
+        "天水市市长",
+        "620500",
+        "天水市领导留言办理工作办公室",
+    ),
     ("何晓东", "酒泉市市长", "620900", "酒泉市人民政府办公室"),
     ("马丽娟", "城关区区长", "620102", "兰州市城关区人民政府"),
 ];
@@ -106,15 +161,87 @@ pub struct DemoUser {
 }
 
 pub const USERS: &[DemoUser] = &[
-    DemoUser { email: "admin@liuyan.example", password: "Demo-Admin-2026", display_name: "系统管理员", role: Role::Admin, unit: None, scope_region: None, leader: None },
-    DemoUser { email: "liaison@liuyan.example", password: "Demo-Liaison-2026", display_name: "刘晓梅", role: Role::Handler, unit: Some("甘肃省领导留言办理工作办公室"), scope_region: None, leader: None },
-    DemoUser { email: "handler@liuyan.example", password: "Demo-Handler-2026", display_name: "张伟", role: Role::Handler, unit: Some("兰州市交通运输局"), scope_region: None, leader: None },
-    DemoUser { email: "unitadmin@liuyan.example", password: "Demo-UnitAdmin-2026", display_name: "王芳", role: Role::UnitAdmin, unit: Some("兰州市交通运输局"), scope_region: None, leader: None },
-    DemoUser { email: "reviewer@liuyan.example", password: "Demo-Reviewer-2026", display_name: "李强", role: Role::Reviewer, unit: Some("兰州市交通运输局"), scope_region: None, leader: None },
-    DemoUser { email: "supervisor@liuyan.example", password: "Demo-Supervisor-2026", display_name: "赵敏", role: Role::Supervisor, unit: Some("甘肃省人民政府督查室"), scope_region: Some("620000"), leader: None },
-    DemoUser { email: "leader@liuyan.example", password: "Demo-Leader-2026", display_name: "孙海洋", role: Role::Leader, unit: None, scope_region: Some("620100"), leader: Some("孙海洋") },
-    DemoUser { email: "analyst@liuyan.example", password: "Demo-Analyst-2026", display_name: "周婷", role: Role::Analyst, unit: None, scope_region: Some("620000"), leader: None },
-    DemoUser { email: "citizen@liuyan.example", password: "Demo-Citizen-2026", display_name: "陈静", role: Role::Citizen, unit: None, scope_region: None, leader: None },
+    DemoUser {
+        email: "admin@liuyan.example",
+        password: "Demo-Admin-2026",
+        display_name: "系统管理员",
+        role: Role::Admin,
+        unit: None,
+        scope_region: None,
+        leader: None,
+    },
+    DemoUser {
+        email: "liaison@liuyan.example",
+        password: "Demo-Liaison-2026",
+        display_name: "刘晓梅",
+        role: Role::Handler,
+        unit: Some("甘肃省领导留言办理工作办公室"),
+        scope_region: None,
+        leader: None,
+    },
+    DemoUser {
+        email: "handler@liuyan.example",
+        password: "Demo-Handler-2026",
+        display_name: "张伟",
+        role: Role::Handler,
+        unit: Some("兰州市交通运输局"),
+        scope_region: None,
+        leader: None,
+    },
+    DemoUser {
+        email: "unitadmin@liuyan.example",
+        password: "Demo-UnitAdmin-2026",
+        display_name: "王芳",
+        role: Role::UnitAdmin,
+        unit: Some("兰州市交通运输局"),
+        scope_region: None,
+        leader: None,
+    },
+    DemoUser {
+        email: "reviewer@liuyan.example",
+        password: "Demo-Reviewer-2026",
+        display_name: "李强",
+        role: Role::Reviewer,
+        unit: Some("兰州市交通运输局"),
+        scope_region: None,
+        leader: None,
+    },
+    DemoUser {
+        email: "supervisor@liuyan.example",
+        password: "Demo-Supervisor-2026",
+        display_name: "赵敏",
+        role: Role::Supervisor,
+        unit: Some("甘肃省人民政府督查室"),
+        scope_region: Some("620000"),
+        leader: None,
+    },
+    DemoUser {
+        email: "leader@liuyan.example",
+        password: "Demo-Leader-2026",
+        display_name: "孙海洋",
+        role: Role::Leader,
+        unit: None,
+        scope_region: Some("620100"),
+        leader: Some("孙海洋"),
+    },
+    DemoUser {
+        email: "analyst@liuyan.example",
+        password: "Demo-Analyst-2026",
+        display_name: "周婷",
+        role: Role::Analyst,
+        unit: None,
+        scope_region: Some("620000"),
+        leader: None,
+    },
+    DemoUser {
+        email: "citizen@liuyan.example",
+        password: "Demo-Citizen-2026",
+        display_name: "陈静",
+        role: Role::Citizen,
+        unit: None,
+        scope_region: None,
+        leader: None,
+    },
 ];
 
 #[derive(Debug, Default)]
@@ -174,7 +301,10 @@ pub fn seed_demo(conn: &mut PgConnection) -> anyhow::Result<SeedReport> {
                 .execute(conn)?;
         }
         for u in USERS {
-            if users::find_by_email(conn, u.email).map_err(|e| anyhow::anyhow!("{e}"))?.is_some() {
+            if users::find_by_email(conn, u.email)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+                .is_some()
+            {
                 continue;
             }
             let new = NewUser {

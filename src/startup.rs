@@ -35,12 +35,19 @@ where
     app.service(routes::health::healthz)
         .service(routes::health::readyz)
         .service(routes::health::metrics)
-        .service(routes::api_scope(scope::scope("/api/v1").wrap(from_fn(http::idempotency::idempotency))))
+        .service(routes::api_scope(
+            scope::scope("/api/v1").wrap(from_fn(http::idempotency::idempotency)),
+        ))
 }
 
 /// The OpenAPI document of this build.
 pub fn openapi_spec() -> utoipa::openapi::OpenApi {
-    let (_, doc) = register(App::new().into_utoipa_app().openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi())).split_for_parts();
+    let (_, doc) = register(
+        App::new()
+            .into_utoipa_app()
+            .openapi(<openapi::ApiDoc as utoipa::OpenApi>::openapi()),
+    )
+    .split_for_parts();
     openapi::finish(doc)
 }
 
@@ -71,7 +78,10 @@ impl Application {
             let s = settings.clone();
             web::block(move || database_url(&s)).await??
         };
-        let opts = PoolOptions { max_size: settings.db_pool_size, connection_timeout: settings.pool_timeout() };
+        let opts = PoolOptions {
+            max_size: settings.db_pool_size,
+            connection_timeout: settings.pool_timeout(),
+        };
         let pool = {
             let url = url.clone();
             web::block(move || build_pool(&url, &opts)).await??
@@ -128,37 +138,41 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
     let cors_origins = Arc::new(settings.cors_origin_list());
     let body_limit = settings.body_limit_bytes;
 
-    spawn_housekeeping(db, limits.clone().into_inner(), settings.idempotency_ttl_hours);
+    spawn_housekeeping(
+        db,
+        limits.clone().into_inner(),
+        settings.idempotency_ttl_hours,
+    );
 
-    let mut server = HttpServer::new(move || {
-        let (app, _) = register(
-            App::new()
-                .app_data(keys.clone())
-                .app_data(spec_json.clone())
-                .app_data(route_table.clone())
-                .app_data(metrics.clone())
-                .app_data(limits.clone())
-                .app_data(db_data.clone())
-                .app_data(settings_data.clone())
-                .app_data(BodyLimit(body_limit))
-                .app_data(web::PayloadConfig::new(body_limit))
-                .into_utoipa_app(),
-        )
-        .split_for_parts();
-        app.service(web::redirect("/docs", "/docs/"))
-            .service(
-            SwaggerUi::new("/docs/{_:.*}")
-                .config(SwaggerConfig::new(["/api/v1/openapi.json"]).persist_authorization(true)),
-        )
-        .default_service(web::to(not_found_or_method_not_allowed))
-        .wrap(from_fn(http::rate_limit::limit))
-        .wrap(cors(&cors_origins))
-        .wrap(TracingLogger::<telemetry::RequestSpan>::new())
-        .wrap(from_fn(http::metrics::record))
-        .wrap(from_fn(http::problem::request_context))
-    })
-    .listen(listener)?
-    .shutdown_timeout(30);
+    let mut server =
+        HttpServer::new(move || {
+            let (app, _) = register(
+                App::new()
+                    .app_data(keys.clone())
+                    .app_data(spec_json.clone())
+                    .app_data(route_table.clone())
+                    .app_data(metrics.clone())
+                    .app_data(limits.clone())
+                    .app_data(db_data.clone())
+                    .app_data(settings_data.clone())
+                    .app_data(BodyLimit(body_limit))
+                    .app_data(web::PayloadConfig::new(body_limit))
+                    .into_utoipa_app(),
+            )
+            .split_for_parts();
+            app.service(web::redirect("/docs", "/docs/"))
+                .service(SwaggerUi::new("/docs/{_:.*}").config(
+                    SwaggerConfig::new(["/api/v1/openapi.json"]).persist_authorization(true),
+                ))
+                .default_service(web::to(not_found_or_method_not_allowed))
+                .wrap(from_fn(http::rate_limit::limit))
+                .wrap(cors(&cors_origins))
+                .wrap(TracingLogger::<telemetry::RequestSpan>::new())
+                .wrap(from_fn(http::metrics::record))
+                .wrap(from_fn(http::problem::request_context))
+        })
+        .listen(listener)?
+        .shutdown_timeout(30);
     if settings.workers > 0 {
         server = server.workers(settings.workers);
     }
@@ -176,7 +190,13 @@ fn cors(origins: &[String]) -> Cors {
             "idempotency-key",
             "x-request-id",
         ])
-        .expose_headers(["etag", "location", "x-request-id", "retry-after", "idempotent-replayed"])
+        .expose_headers([
+            "etag",
+            "location",
+            "x-request-id",
+            "retry-after",
+            "idempotent-replayed",
+        ])
         .max_age(3600);
     if origins.iter().any(|o| o == "*") {
         return base.allow_any_origin();
@@ -194,7 +214,8 @@ fn spawn_housekeeping(db: Db, limits: Arc<RateLimits>, idempotency_ttl_hours: u3
             limits.forget_idle();
             let result = db
                 .run(move |conn| {
-                    let keys = crate::store::idempotency::purge_older_than(conn, idempotency_ttl_hours)?;
+                    let keys =
+                        crate::store::idempotency::purge_older_than(conn, idempotency_ttl_hours)?;
                     let tokens = crate::store::refresh_tokens::purge_expired(conn)?;
                     Ok::<_, crate::error::ApiError>((keys, tokens))
                 })

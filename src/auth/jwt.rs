@@ -153,12 +153,13 @@ impl JwtKeys {
             .as_deref()
             .and_then(|kid| self.decoding.get(kid))
             .ok_or(TokenError::UnknownKey)?;
-        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
-            match e.kind() {
-                jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
-                other => TokenError::Invalid(format!("{other:?}")),
-            }
-        })?;
+        let data =
+            jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+                match e.kind() {
+                    jsonwebtoken::errors::ErrorKind::ExpiredSignature => TokenError::Expired,
+                    other => TokenError::Invalid(format!("{other:?}")),
+                }
+            })?;
         if data.claims.typ != ACCESS_TOKEN_TYPE {
             return Err(TokenError::Invalid("not an access token".into()));
         }
@@ -174,7 +175,12 @@ mod tests {
     const K2: &str = "k2:fedcba9876543210fedcba9876543210";
 
     fn subject() -> Subject {
-        Subject { user_id: UserId::new(), role: Role::Admin, unit_id: None, scope_region: None }
+        Subject {
+            user_id: UserId::new(),
+            role: Role::Admin,
+            unit_id: None,
+            scope_region: None,
+        }
     }
 
     #[test]
@@ -192,7 +198,10 @@ mod tests {
         let rotated = JwtKeys::new(&format!("{K2},{K1}"), "liuyan", "api", 60).unwrap();
         assert!(rotated.verify(&token).is_ok());
         let retired = JwtKeys::new(K2, "liuyan", "api", 60).unwrap();
-        assert!(matches!(retired.verify(&token), Err(TokenError::UnknownKey)));
+        assert!(matches!(
+            retired.verify(&token),
+            Err(TokenError::UnknownKey)
+        ));
     }
 
     #[test]

@@ -23,9 +23,20 @@ pub enum Permission {
 
 use Role::*;
 
-const ALL_ROLES: &[Role] =
-    &[Citizen, Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin, Integration];
-const PEOPLE: &[Role] = &[Citizen, Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin];
+const ALL_ROLES: &[Role] = &[
+    Citizen,
+    Handler,
+    UnitAdmin,
+    Reviewer,
+    Supervisor,
+    Leader,
+    Analyst,
+    Admin,
+    Integration,
+];
+const PEOPLE: &[Role] = &[
+    Citizen, Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
+];
 
 impl Permission {
     /// The roles that hold this permission.
@@ -75,22 +86,58 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     ("refresh_token", Rule::Public),
     ("logout", Rule::Public),
     ("get_me", Rule::Requires(Permission::ReadOwnAccount)),
-    ("list_regions", Rule::Requires(Permission::ReadReferenceData)),
+    (
+        "list_regions",
+        Rule::Requires(Permission::ReadReferenceData),
+    ),
     ("get_region", Rule::Requires(Permission::ReadReferenceData)),
-    ("create_region", Rule::Requires(Permission::ManageReferenceData)),
-    ("update_region", Rule::Requires(Permission::ManageReferenceData)),
+    (
+        "create_region",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
+    (
+        "update_region",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
     ("list_units", Rule::Requires(Permission::ReadReferenceData)),
     ("get_unit", Rule::Requires(Permission::ReadReferenceData)),
-    ("create_unit", Rule::Requires(Permission::ManageReferenceData)),
-    ("update_unit", Rule::Requires(Permission::ManageReferenceData)),
-    ("list_leaders", Rule::Requires(Permission::ReadReferenceData)),
+    (
+        "create_unit",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
+    (
+        "update_unit",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
+    (
+        "list_leaders",
+        Rule::Requires(Permission::ReadReferenceData),
+    ),
     ("get_leader", Rule::Requires(Permission::ReadReferenceData)),
-    ("create_leader", Rule::Requires(Permission::ManageReferenceData)),
-    ("update_leader", Rule::Requires(Permission::ManageReferenceData)),
-    ("list_categories", Rule::Requires(Permission::ReadReferenceData)),
-    ("get_category", Rule::Requires(Permission::ReadReferenceData)),
-    ("create_category", Rule::Requires(Permission::ManageReferenceData)),
-    ("update_category", Rule::Requires(Permission::ManageReferenceData)),
+    (
+        "create_leader",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
+    (
+        "update_leader",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
+    (
+        "list_categories",
+        Rule::Requires(Permission::ReadReferenceData),
+    ),
+    (
+        "get_category",
+        Rule::Requires(Permission::ReadReferenceData),
+    ),
+    (
+        "create_category",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
+    (
+        "update_category",
+        Rule::Requires(Permission::ManageReferenceData),
+    ),
     ("list_users", Rule::Requires(Permission::ReadUsers)),
     ("get_user", Rule::Requires(Permission::ReadUsers)),
     ("create_user", Rule::Requires(Permission::ManageUsers)),
@@ -98,14 +145,21 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {
-    OPERATION_RULES.iter().find(|(id, _)| *id == operation_id).map(|(_, r)| *r)
+    OPERATION_RULES
+        .iter()
+        .find(|(id, _)| *id == operation_id)
+        .map(|(_, r)| *r)
 }
 
 /// The roles a unit admin may hand out: staff of their own unit, never more powerful roles.
 pub const UNIT_ADMIN_GRANTABLE: &[Role] = &[Handler, Reviewer, UnitAdmin];
 
 /// May `actor` (role, unit) see an account of `target_unit`?
-pub fn may_see_user(actor_role: Role, actor_unit: Option<UnitId>, target_unit: Option<UnitId>) -> bool {
+pub fn may_see_user(
+    actor_role: Role,
+    actor_unit: Option<UnitId>,
+    target_unit: Option<UnitId>,
+) -> bool {
     match actor_role {
         Admin => true,
         UnitAdmin => actor_unit.is_some() && actor_unit == target_unit,
@@ -138,7 +192,11 @@ mod tests {
     #[test]
     fn only_admins_manage_reference_data() {
         for role in Role::ALL {
-            assert_eq!(Permission::ManageReferenceData.allows(*role), *role == Admin, "{role}");
+            assert_eq!(
+                Permission::ManageReferenceData.allows(*role),
+                *role == Admin,
+                "{role}"
+            );
         }
     }
 

@@ -35,7 +35,12 @@ impl Principal {
 
 impl From<Claims> for Principal {
     fn from(c: Claims) -> Self {
-        Principal { user_id: c.sub, role: c.role, unit_id: c.unit, scope_region: c.region }
+        Principal {
+            user_id: c.sub,
+            role: c.role,
+            unit_id: c.unit,
+            scope_region: c.region,
+        }
     }
 }
 
@@ -88,9 +93,9 @@ impl FromRequest for Principal {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         ready(match identify(req) {
             Identity::Authenticated(p) => Ok(p),
-            Identity::Anonymous => {
-                Err(ApiError::unauthorized("this operation needs a bearer access token"))
-            }
+            Identity::Anonymous => Err(ApiError::unauthorized(
+                "this operation needs a bearer access token",
+            )),
             Identity::Rejected(why) => Err(ApiError::unauthorized(why)),
         })
     }

@@ -50,7 +50,8 @@ impl LocalDatabase {
         let lock_path = self.data_dir.join("pg.lock");
         let lock = fs::File::create(&lock_path)
             .with_context(|| format!("cannot create {}", lock_path.display()))?;
-        lock.lock().context("cannot lock the private cluster's lock file")?;
+        lock.lock()
+            .context("cannot lock the private cluster's lock file")?;
         // Another process may have started it while we waited for the lock.
         if !can_connect(&format!("{url}/postgres")) {
             self.start_private_cluster()?;
@@ -88,7 +89,14 @@ impl LocalDatabase {
             let status = command_as(&run_as, &bin.join("initdb"))
                 .args(["-D"])
                 .arg(&pgdata)
-                .args(["-U", "liuyan", "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8"])
+                .args([
+                    "-U",
+                    "liuyan",
+                    "--auth=trust",
+                    "-E",
+                    "UTF8",
+                    "--locale=C.UTF-8",
+                ])
                 .stdout(std::process::Stdio::null())
                 .status()
                 .context("failed to run initdb")?;
@@ -96,7 +104,10 @@ impl LocalDatabase {
                 bail!("initdb failed for {}", pgdata.display());
             }
         }
-        tracing::info!(port = self.private_port, "starting the private PostgreSQL cluster");
+        tracing::info!(
+            port = self.private_port,
+            "starting the private PostgreSQL cluster"
+        );
         let options = format!(
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off",
@@ -113,7 +124,10 @@ impl LocalDatabase {
             .status()
             .context("failed to run pg_ctl")?;
         if !status.success() {
-            bail!("pg_ctl could not start the private cluster; see {}", log.display());
+            bail!(
+                "pg_ctl could not start the private cluster; see {}",
+                log.display()
+            );
         }
         Ok(())
     }
@@ -127,7 +141,10 @@ fn system_server_candidates() -> Vec<String> {
     {
         users.push(user);
     }
-    users.into_iter().map(|u| format!("postgres://{u}@127.0.0.1:5432")).collect()
+    users
+        .into_iter()
+        .map(|u| format!("postgres://{u}@127.0.0.1:5432"))
+        .collect()
 }
 
 fn can_connect(url: &str) -> bool {
@@ -150,7 +167,8 @@ pub fn ensure_database(server: &str, database: &str) -> anyhow::Result<()> {
             .get_result(&mut conn)?;
     if !found.exists {
         let quoted = database.replace('"', "\"\"");
-        if let Err(e) = diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn)
+        if let Err(e) =
+            diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn)
             && !e.to_string().contains("already exists")
         {
             return Err(e.into());
@@ -194,12 +212,19 @@ fn server_bin_dir() -> Option<PathBuf> {
 /// PostgreSQL refuses to run as root; when we are root, run it as `postgres` (created by the
 /// Debian package) or `nobody`.
 fn unprivileged_user_if_root() -> anyhow::Result<Option<String>> {
-    let out = Command::new("id").arg("-u").output().context("cannot run `id -u`")?;
+    let out = Command::new("id")
+        .arg("-u")
+        .output()
+        .context("cannot run `id -u`")?;
     if String::from_utf8_lossy(&out.stdout).trim() != "0" {
         return Ok(None);
     }
     for user in ["postgres", "nobody"] {
-        if Command::new("id").arg(user).output().is_ok_and(|o| o.status.success()) {
+        if Command::new("id")
+            .arg(user)
+            .output()
+            .is_ok_and(|o| o.status.success())
+        {
             return Ok(Some(user.to_owned()));
         }
     }

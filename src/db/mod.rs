@@ -129,7 +129,9 @@ impl Db {
     {
         let pool = self.pool.clone();
         actix_web::web::block(move || {
-            let mut conn = pool.get().map_err(|e| crate::error::ApiError::from(DbError::from(e)))?;
+            let mut conn = pool
+                .get()
+                .map_err(|e| crate::error::ApiError::from(DbError::from(e)))?;
             f(&mut conn).map_err(Into::into)
         })
         .await?

@@ -89,11 +89,23 @@ mod tests {
 
     #[test]
     fn children_share_the_parent_prefix() {
-        assert!(check_region_parent("620100", "620000", RegionLevel::Province));
-        assert!(!check_region_parent("630100", "620000", RegionLevel::Province));
+        assert!(check_region_parent(
+            "620100",
+            "620000",
+            RegionLevel::Province
+        ));
+        assert!(!check_region_parent(
+            "630100",
+            "620000",
+            RegionLevel::Province
+        ));
         assert!(check_region_parent("620102", "620100", RegionLevel::City));
         assert!(!check_region_parent("620502", "620100", RegionLevel::City));
-        assert!(!check_region_parent("620102", "620102", RegionLevel::County));
+        assert!(!check_region_parent(
+            "620102",
+            "620102",
+            RegionLevel::County
+        ));
     }
 
     #[test]

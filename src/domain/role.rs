@@ -50,12 +50,14 @@ pub fn check_placement(role: Role, p: Placement<'_>) -> Result<(), (&'static str
             Err(("scope_region_code", "citizens have no region scope"))
         }
         r if r.requires_unit() && p.unit.is_none() => Err(("unit_id", "this role needs a unit")),
-        Role::Supervisor if p.scope_region.is_none() => {
-            Err(("scope_region_code", "a supervisor needs the region subtree they supervise"))
-        }
-        r if r != Role::Leader && p.leader.is_some() => {
-            Err(("leader_id", "only accounts with role `leader` link to a leader"))
-        }
+        Role::Supervisor if p.scope_region.is_none() => Err((
+            "scope_region_code",
+            "a supervisor needs the region subtree they supervise",
+        )),
+        r if r != Role::Leader && p.leader.is_some() => Err((
+            "leader_id",
+            "only accounts with role `leader` link to a leader",
+        )),
         _ => Ok(()),
     }
 }
@@ -76,17 +78,39 @@ mod tests {
     #[test]
     fn placements() {
         assert!(check_placement(Role::Citizen, place(false, false, false)).is_ok());
-        assert_eq!(check_placement(Role::Citizen, place(true, false, false)).unwrap_err().0, "unit_id");
-        assert_eq!(check_placement(Role::Handler, place(false, false, false)).unwrap_err().0, "unit_id");
+        assert_eq!(
+            check_placement(Role::Citizen, place(true, false, false))
+                .unwrap_err()
+                .0,
+            "unit_id"
+        );
+        assert_eq!(
+            check_placement(Role::Handler, place(false, false, false))
+                .unwrap_err()
+                .0,
+            "unit_id"
+        );
         assert!(check_placement(Role::Handler, place(true, false, false)).is_ok());
         assert_eq!(
-            check_placement(Role::Supervisor, place(true, false, false)).unwrap_err().0,
+            check_placement(Role::Supervisor, place(true, false, false))
+                .unwrap_err()
+                .0,
             "scope_region_code"
         );
         assert!(check_placement(Role::Supervisor, place(true, true, false)).is_ok());
         assert!(check_placement(Role::Leader, place(false, true, true)).is_ok());
-        assert_eq!(check_placement(Role::Admin, place(false, false, true)).unwrap_err().0, "leader_id");
-        assert_eq!(check_placement(Role::Integration, place(false, false, false)).unwrap_err().0, "role");
+        assert_eq!(
+            check_placement(Role::Admin, place(false, false, true))
+                .unwrap_err()
+                .0,
+            "leader_id"
+        );
+        assert_eq!(
+            check_placement(Role::Integration, place(false, false, false))
+                .unwrap_err()
+                .0,
+            "role"
+        );
     }
 
     #[test]

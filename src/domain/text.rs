@@ -31,7 +31,11 @@ pub fn normalize_email(s: &str) -> Result<String, &'static str> {
         && e.len() <= 254
         && !e.chars().any(|c| c.is_whitespace() || c.is_control())
         && !domain.contains('@');
-    if ok { Ok(e) } else { Err("must be an e-mail address") }
+    if ok {
+        Ok(e)
+    } else {
+        Err("must be an e-mail address")
+    }
 }
 
 #[cfg(test)]
@@ -53,7 +57,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(normalize_email(" Admin@Example.ORG ").unwrap(), "admin@example.org");
+        assert_eq!(
+            normalize_email(" Admin@Example.ORG ").unwrap(),
+            "admin@example.org"
+        );
         for bad in ["", "a", "a@b", "@b.c", "a@.c", "a b@c.d", "a@b@c.d"] {
             assert!(normalize_email(bad).is_err(), "{bad}");
         }

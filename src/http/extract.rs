@@ -19,8 +19,19 @@ pub struct BodyLimit(pub usize);
 
 /// Fields the server owns. A client that sends one is told so plainly (no mass assignment).
 const SERVER_OWNED_FIELDS: &[&str] = &[
-    "id", "version", "status", "created_at", "updated_at", "author", "author_id", "unit",
-    "path", "level", "password_hash", "last_login_at", "tracking_no",
+    "id",
+    "version",
+    "status",
+    "created_at",
+    "updated_at",
+    "author",
+    "author_id",
+    "unit",
+    "path",
+    "level",
+    "password_hash",
+    "last_login_at",
+    "tracking_no",
 ];
 
 /// A JSON request body, deserialised strictly and validated.
@@ -63,7 +74,8 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiJson<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+                let chunk =
+                    chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }
@@ -81,17 +93,29 @@ fn too_large(limit: usize) -> ApiError {
 }
 
 fn is_json_content_type(req: &HttpRequest) -> bool {
-    let Some(ct) = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else {
+    let Some(ct) = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    else {
         return false;
     };
-    let essence = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || (essence.starts_with("application/") && essence.ends_with("+json"))
+    let essence = ct
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
 
 /// Strict JSON parsing with the path of the failing field.
 pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     if body.is_empty() {
-        return Err(ApiError::BadRequest("the request body is empty; send a JSON object".into()));
+        return Err(ApiError::BadRequest(
+            "the request body is empty; send a JSON object".into(),
+        ));
     }
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(de) {
@@ -101,9 +125,9 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             let inner = err.into_inner();
             use serde_json::error::Category;
             match inner.classify() {
-                Category::Syntax | Category::Eof | Category::Io => Err(ApiError::BadRequest(
-                    format!("malformed JSON: {inner}"),
-                )),
+                Category::Syntax | Category::Eof | Category::Io => {
+                    Err(ApiError::BadRequest(format!("malformed JSON: {inner}")))
+                }
                 Category::Data => Err(ApiError::validation(vec![data_error(&path, &inner)])),
             }
         }
@@ -126,7 +150,11 @@ fn data_error(path: &str, err: &serde_json::Error) -> FieldError {
     };
     if let Some(name) = between_backticks(&msg, "unknown field `") {
         return if SERVER_OWNED_FIELDS.contains(&name.as_str()) {
-            FieldError::new(join(&name), "read_only", "is set by the server and cannot be sent")
+            FieldError::new(
+                join(&name),
+                "read_only",
+                "is set by the server and cannot be sent",
+            )
         } else {
             FieldError::new(join(&name), "unknown_field", msg)
         };
@@ -134,8 +162,16 @@ fn data_error(path: &str, err: &serde_json::Error) -> FieldError {
     if let Some(name) = between_backticks(&msg, "missing field `") {
         return FieldError::new(join(&name), "required", "is required");
     }
-    let code = if msg.starts_with("unknown variant") { "invalid_value" } else { "invalid_type" };
-    let field = if path.is_empty() || path == "." { "body".to_owned() } else { path.to_owned() };
+    let code = if msg.starts_with("unknown variant") {
+        "invalid_value"
+    } else {
+        "invalid_type"
+    };
+    let field = if path.is_empty() || path == "." {
+        "body".to_owned()
+    } else {
+        path.to_owned()
+    };
     FieldError::new(field, code, msg)
 }
 
@@ -166,7 +202,11 @@ pub fn validate<T: Validate>(value: &T) -> Result<(), ApiError> {
 
 fn flatten_errors(prefix: &str, errors: &ValidationErrors, out: &mut Vec<FieldError>) {
     for (field, kind) in errors.errors() {
-        let name = if prefix.is_empty() { field.to_string() } else { format!("{prefix}.{field}") };
+        let name = if prefix.is_empty() {
+            field.to_string()
+        } else {
+            format!("{prefix}.{field}")
+        };
         match kind {
             ValidationErrorsKind::Field(list) => {
                 for e in list {
@@ -240,7 +280,11 @@ pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, Api
         } else {
             path
         };
-        let code = if msg.starts_with("missing field") { "required" } else { "invalid_value" };
+        let code = if msg.starts_with("missing field") {
+            "required"
+        } else {
+            "invalid_value"
+        };
         ApiError::validation(vec![FieldError::new(field, code, msg)])
     })?;
     validate(&value)?;
@@ -283,16 +327,28 @@ mod tests {
 
     #[test]
     fn malformed_json_is_400() {
-        assert!(matches!(parse_json::<Input>(b"{\"name\": "), Err(ApiError::BadRequest(_))));
-        assert!(matches!(parse_json::<Input>(b""), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            parse_json::<Input>(b"{\"name\": "),
+            Err(ApiError::BadRequest(_))
+        ));
+        assert!(matches!(
+            parse_json::<Input>(b""),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 
     #[test]
     fn unknown_and_server_owned_fields_are_named() {
         let e = field_errors(parse_json(br#"{"name":"a","colour":1}"#));
-        assert_eq!((e[0].field.as_str(), e[0].code.as_str()), ("colour", "unknown_field"));
+        assert_eq!(
+            (e[0].field.as_str(), e[0].code.as_str()),
+            ("colour", "unknown_field")
+        );
         let e = field_errors(parse_json(br#"{"name":"a","id":"x"}"#));
-        assert_eq!((e[0].field.as_str(), e[0].code.as_str()), ("id", "read_only"));
+        assert_eq!(
+            (e[0].field.as_str(), e[0].code.as_str()),
+            ("id", "read_only")
+        );
     }
 
     #[test]
@@ -300,7 +356,10 @@ mod tests {
         let e = field_errors(parse_json(br#"{"name":"a","inner":{"n":300}}"#));
         assert_eq!(e[0].field, "inner.n");
         let e = field_errors(parse_json(br#"{"inner":null}"#));
-        assert_eq!((e[0].field.as_str(), e[0].code.as_str()), ("name", "required"));
+        assert_eq!(
+            (e[0].field.as_str(), e[0].code.as_str()),
+            ("name", "required")
+        );
     }
 
     #[test]

@@ -38,7 +38,10 @@ impl RouteTable {
     }
 
     pub fn allowed_methods(&self, path: &str) -> Option<&[String]> {
-        self.routes.iter().find(|(def, _)| def.is_match(path)).map(|(_, m)| m.as_slice())
+        self.routes
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, m)| m.as_slice())
     }
 }
 
@@ -48,7 +51,12 @@ pub async fn not_found_or_method_not_allowed(
 ) -> Result<actix_web::HttpResponse, ApiError> {
     Err(match table.allowed_methods(req.path()) {
         Some(allow) => ApiError::MethodNotAllowed {
-            detail: format!("{} is not allowed on {}; use {}", req.method(), req.path(), allow.join(", ")),
+            detail: format!(
+                "{} is not allowed on {}; use {}",
+                req.method(),
+                req.path(),
+                allow.join(", ")
+            ),
             allow: allow.to_vec(),
         },
         None => ApiError::NotFound(format!("no resource at {}", req.path())),

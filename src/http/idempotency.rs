@@ -29,7 +29,11 @@ pub const IDEMPOTENCY_KEY: HeaderName = HeaderName::from_static("idempotency-key
 pub const REPLAYED: HeaderName = HeaderName::from_static("idempotent-replayed");
 
 /// POSTs that are not covered: the token endpoints hand out secrets that must not be stored.
-pub const EXCLUDED_PATHS: &[&str] = &["/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/logout"];
+pub const EXCLUDED_PATHS: &[&str] = &[
+    "/api/v1/auth/token",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/logout",
+];
 
 /// Response headers worth replaying.
 const REPLAYED_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION, header::ETAG];
@@ -78,7 +82,9 @@ pub async fn idempotency(
     while let Some(chunk) = payload.next().await {
         let chunk = chunk?;
         if body.len() + chunk.len() > limit {
-            let err = ApiError::PayloadTooLarge(format!("the request body must not exceed {limit} bytes"));
+            let err = ApiError::PayloadTooLarge(format!(
+                "the request body must not exceed {limit} bytes"
+            ));
             return Ok(req.into_response(err.error_response()));
         }
         body.extend_from_slice(&chunk);
@@ -101,7 +107,8 @@ pub async fn idempotency(
     let path = req.path().to_owned();
     let claim = {
         let (scope, key) = (scope.clone(), key.clone());
-        db.run(move |conn| idempotency::claim(conn, &scope, &key, &method, &path, &fingerprint)).await
+        db.run(move |conn| idempotency::claim(conn, &scope, &key, &method, &path, &fingerprint))
+            .await
     };
     match claim {
         Err(e) => return Ok(req.into_response(e.error_response())),
@@ -134,10 +141,16 @@ pub async fn idempotency(
                 Some((name.as_str().to_owned(), v.to_owned()))
             })
             .collect();
-        let stored = StoredResponse { status: status.as_u16(), headers, body: bytes.to_vec() };
-        db.run(move |conn| idempotency::complete(conn, &scope, &key, &stored)).await
+        let stored = StoredResponse {
+            status: status.as_u16(),
+            headers,
+            body: bytes.to_vec(),
+        };
+        db.run(move |conn| idempotency::complete(conn, &scope, &key, &stored))
+            .await
     } else {
-        db.run(move |conn| idempotency::release(conn, &scope, &key)).await
+        db.run(move |conn| idempotency::release(conn, &scope, &key))
+            .await
     };
     if let Err(e) = outcome {
         tracing::warn!(error = %e, "could not record the idempotency outcome");
@@ -147,9 +160,13 @@ pub async fn idempotency(
 }
 
 fn replay(stored: StoredResponse) -> HttpResponse {
-    let mut builder = HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
+    let mut builder =
+        HttpResponse::build(StatusCode::from_u16(stored.status).unwrap_or(StatusCode::OK));
     for (name, value) in &stored.headers {
-        if let (Ok(n), Ok(v)) = (HeaderName::try_from(name.as_str()), HeaderValue::from_str(value)) {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::try_from(name.as_str()),
+            HeaderValue::from_str(value),
+        ) {
             builder.insert_header((n, v));
         }
     }

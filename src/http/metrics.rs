@@ -7,7 +7,9 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{Error, web};
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 use crate::db::Db;
 
@@ -24,12 +26,20 @@ impl Metrics {
     pub fn new() -> anyhow::Result<Self> {
         let registry = Registry::new_custom(Some("liuyan".into()), None)?;
         let requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route pattern and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status",
+            ),
             &["method", "route", "status"],
         )?;
         let latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by route")
-                .buckets(vec![0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by route",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["method", "route", "status"],
         )?;
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
@@ -40,7 +50,14 @@ impl Metrics {
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
-        Ok(Self { registry, requests, latency, pool_connections, pool_idle, pool_max })
+        Ok(Self {
+            registry,
+            requests,
+            latency,
+            pool_connections,
+            pool_idle,
+            pool_max,
+        })
     }
 
     pub fn render(&self, db: &Db) -> String {
@@ -64,11 +81,17 @@ pub async fn record(
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
         // The route pattern, not the path: ids must not explode the label set.
-        let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+        let route = res
+            .request()
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned());
         let status = res.status().as_u16().to_string();
         let labels = [method.as_str(), route.as_str(), status.as_str()];
         metrics.requests.with_label_values(&labels).inc();
-        metrics.latency.with_label_values(&labels).observe(started.elapsed().as_secs_f64());
+        metrics
+            .latency
+            .with_label_values(&labels)
+            .observe(started.elapsed().as_secs_f64());
     }
     Ok(res)
 }

@@ -23,10 +23,20 @@ impl<K: DeserializeOwned> PageRequest<K> {
     pub fn new(limit: Option<u32>, cursor: Option<&str>) -> Result<Self, ApiError> {
         let limit = limit.unwrap_or(DEFAULT_LIMIT);
         if !(1..=MAX_LIMIT).contains(&limit) {
-            return Err(ApiError::field("limit", "range", format!("must be between 1 and {MAX_LIMIT}")));
+            return Err(ApiError::field(
+                "limit",
+                "range",
+                format!("must be between 1 and {MAX_LIMIT}"),
+            ));
         }
-        let after = cursor.filter(|c| !c.is_empty()).map(decode_cursor).transpose()?;
-        Ok(Self { limit: i64::from(limit), after })
+        let after = cursor
+            .filter(|c| !c.is_empty())
+            .map(decode_cursor)
+            .transpose()?;
+        Ok(Self {
+            limit: i64::from(limit),
+            after,
+        })
     }
 
     /// Rows to fetch: one more than the page, to know whether a next page exists.
@@ -41,7 +51,11 @@ pub fn encode_cursor<K: Serialize>(key: &K) -> String {
 
 fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
     let invalid = || {
-        ApiError::field("cursor", "invalid_value", "is not a cursor this list returned; start without one")
+        ApiError::field(
+            "cursor",
+            "invalid_value",
+            "is not a cursor this list returned; start without one",
+        )
     };
     if cursor.len() > MAX_CURSOR_LEN {
         return Err(invalid());
@@ -59,7 +73,11 @@ pub fn finish_page<R, K: Serialize>(
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let has_more = rows.len() > limit;
     rows.truncate(limit);
-    let next = if has_more { rows.last().map(|r| encode_cursor(&key_of(r))) } else { None };
+    let next = if has_more {
+        rows.last().map(|r| encode_cursor(&key_of(r)))
+    } else {
+        None
+    };
     (rows, next)
 }
 

@@ -20,7 +20,9 @@ pub enum Tags {
 }
 
 pub fn parse_tags(headers: &HeaderMap, name: header::HeaderName) -> Result<Tags, ApiError> {
-    let Some(raw) = headers.get(&name) else { return Ok(Tags::Absent) };
+    let Some(raw) = headers.get(&name) else {
+        return Ok(Tags::Absent);
+    };
     let raw = raw
         .to_str()
         .map_err(|_| ApiError::BadRequest(format!("{name} is not valid text")))?
@@ -34,7 +36,11 @@ pub fn parse_tags(headers: &HeaderMap, name: header::HeaderName) -> Result<Tags,
         .filter(|t| !t.is_empty())
         .map(|t| t.strip_prefix("W/").unwrap_or(t).to_owned())
         .collect();
-    if tags.is_empty() || tags.iter().any(|t| t.len() < 2 || !t.starts_with('"') || !t.ends_with('"')) {
+    if tags.is_empty()
+        || tags
+            .iter()
+            .any(|t| t.len() < 2 || !t.starts_with('"') || !t.ends_with('"'))
+    {
         return Err(ApiError::BadRequest(format!(
             "{name} must be `*` or a list of entity tags such as \"3\""
         )));
@@ -98,7 +104,9 @@ pub fn respond_with_etag<T: Serialize>(
         Tags::Absent => false,
     };
     if not_modified {
-        return Ok(HttpResponse::NotModified().insert_header((header::ETAG, tag)).finish());
+        return Ok(HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag))
+            .finish());
     }
     Ok(builder.insert_header((header::ETAG, tag)).json(body))
 }
@@ -116,7 +124,11 @@ mod tests {
 
     #[test]
     fn conditions_compare_versions() {
-        assert!(IfMatchCondition(Tags::List(vec!["\"2\"".into()])).check(2).is_ok());
+        assert!(
+            IfMatchCondition(Tags::List(vec!["\"2\"".into()]))
+                .check(2)
+                .is_ok()
+        );
         assert!(matches!(
             IfMatchCondition(Tags::List(vec!["\"2\"".into()])).check(3),
             Err(ApiError::PreconditionFailed(_))
@@ -127,8 +139,14 @@ mod tests {
 
     #[test]
     fn parses_tags() {
-        assert_eq!(parse_tags(&HeaderMap::new(), header::IF_MATCH).unwrap(), Tags::Absent);
-        assert_eq!(parse_tags(&headers("*"), header::IF_MATCH).unwrap(), Tags::Any);
+        assert_eq!(
+            parse_tags(&HeaderMap::new(), header::IF_MATCH).unwrap(),
+            Tags::Absent
+        );
+        assert_eq!(
+            parse_tags(&headers("*"), header::IF_MATCH).unwrap(),
+            Tags::Any
+        );
         assert_eq!(
             parse_tags(&headers("\"1\", W/\"2\""), header::IF_MATCH).unwrap(),
             Tags::List(vec!["\"1\"".into(), "\"2\"".into()])

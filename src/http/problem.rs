@@ -19,7 +19,8 @@ pub struct RequestId(pub String);
 
 fn acceptable_request_id(v: &str) -> bool {
     (1..=128).contains(&v.len())
-        && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
+        && v.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.:".contains(&b))
 }
 
 pub async fn request_context(
@@ -49,7 +50,11 @@ pub async fn request_context(
     Ok(res)
 }
 
-async fn finish_problem(res: ServiceResponse<BoxBody>, path: &str, request_id: &str) -> ServiceResponse<BoxBody> {
+async fn finish_problem(
+    res: ServiceResponse<BoxBody>,
+    path: &str,
+    request_id: &str,
+) -> ServiceResponse<BoxBody> {
     let status = res.status();
     let is_problem = res
         .headers()
@@ -60,15 +65,21 @@ async fn finish_problem(res: ServiceResponse<BoxBody>, path: &str, request_id: &
     let (mut response, body) = response.into_parts();
     let body = actix_web::body::to_bytes(body).await.unwrap_or_default();
     let mut problem: Problem = if is_problem {
-        serde_json::from_slice(&body).unwrap_or_else(|_| generic_problem(status, describe(status, &body)))
+        serde_json::from_slice(&body)
+            .unwrap_or_else(|_| generic_problem(status, describe(status, &body)))
     } else {
         generic_problem(status, describe(status, &body))
     };
     problem.instance = Some(path.to_owned());
     problem.request_id = Some(request_id.to_owned());
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_CONTENT_TYPE));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(PROBLEM_CONTENT_TYPE),
+    );
     response.headers_mut().remove(header::CONTENT_LENGTH);
-    let response = response.set_body(BoxBody::new(serde_json::to_vec(&problem).unwrap_or_default()));
+    let response = response.set_body(BoxBody::new(
+        serde_json::to_vec(&problem).unwrap_or_default(),
+    ));
     ServiceResponse::new(req, response)
 }
 

@@ -23,7 +23,11 @@ pub struct RateLimits {
 }
 
 /// Paths whose every call is an authentication attempt.
-const AUTH_PATHS: &[&str] = &["/api/v1/auth/token", "/api/v1/auth/refresh", "/api/v1/auth/register"];
+const AUTH_PATHS: &[&str] = &[
+    "/api/v1/auth/token",
+    "/api/v1/auth/refresh",
+    "/api/v1/auth/register",
+];
 /// Probes and scrapes are never limited.
 const EXEMPT_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
@@ -58,16 +62,26 @@ pub async fn limit(
     if EXEMPT_PATHS.contains(&path) {
         return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    let ip = req.peer_addr().map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
+    let ip = req
+        .peer_addr()
+        .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let now = DefaultClock::default().now();
     let denied = if AUTH_PATHS.contains(&path) {
-        limits.auth.check_key(&ip).err().map(|n| (n.wait_time_from(now), "authentication attempts"))
+        limits
+            .auth
+            .check_key(&ip)
+            .err()
+            .map(|n| (n.wait_time_from(now), "authentication attempts"))
     } else {
         let key = match identify(req.request()) {
             Identity::Authenticated(p) => format!("user:{}", p.user_id),
             _ => format!("ip:{ip}"),
         };
-        limits.general.check_key(&key).err().map(|n| (n.wait_time_from(now), "requests"))
+        limits
+            .general
+            .check_key(&key)
+            .err()
+            .map(|n| (n.wait_time_from(now), "requests"))
     };
     if let Some((wait, what)) = denied {
         let secs = retry_after(wait);

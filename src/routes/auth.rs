@@ -83,7 +83,11 @@ pub struct RegisterRequest {
 }
 
 /// Check the three fields every new account has; returns the normalised e-mail and name.
-pub fn check_new_account(email: &str, password: &str, display_name: &str) -> Result<(String, String), ApiError> {
+pub fn check_new_account(
+    email: &str,
+    password: &str,
+    display_name: &str,
+) -> Result<(String, String), ApiError> {
     let mut errors = Vec::new();
     let email = normalize_email(email)
         .map_err(|m| errors.push(crate::error::FieldError::new("email", "format", m)))
@@ -123,7 +127,10 @@ pub fn check_new_account(email: &str, password: &str, display_name: &str) -> Res
     )
 )]
 #[post("/auth/register")]
-pub async fn register(db: web::Data<Db>, body: ApiJson<RegisterRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn register(
+    db: web::Data<Db>,
+    body: ApiJson<RegisterRequest>,
+) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let (email, display_name) = check_new_account(&body.email, &body.password, &body.display_name)?;
     let password_hash = web::block(move || password::hash_password(&body.password))
@@ -202,7 +209,11 @@ pub struct TokenResponse {
     pub refresh_expires_at: DateTime<Utc>,
 }
 
-fn token_response(keys: &JwtKeys, user: &User, refresh: refresh_tokens::IssuedRefresh) -> Result<HttpResponse, ApiError> {
+fn token_response(
+    keys: &JwtKeys,
+    user: &User,
+    refresh: refresh_tokens::IssuedRefresh,
+) -> Result<HttpResponse, ApiError> {
     let access = keys
         .issue(&Subject {
             user_id: user.id,
@@ -246,7 +257,9 @@ pub async fn issue_token(
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
     let email = body.email.trim().to_lowercase();
-    let user = db.run(move |conn| users::find_by_email(conn, &email)).await?;
+    let user = db
+        .run(move |conn| users::find_by_email(conn, &email))
+        .await?;
     let password = body.password;
     let user = web::block(move || match user {
         Some(u) if password::verify_password(&password, &u.password_hash) => Some(u),
@@ -290,20 +303,24 @@ pub async fn refresh_token(
     let token = body.into_inner().refresh_token;
     let ttl = settings.refresh_token_ttl_secs;
     let (user, next) = db
-        .run(move |conn| match refresh_tokens::rotate(conn, &token, ttl)? {
-            Rotation::Rotated { user, next } => {
-                let user = users::get(conn, user)?;
-                if !user.active {
-                    refresh_tokens::revoke_all_for_user(conn, user.id)?;
-                    return Err(ApiError::unauthorized("this account is deactivated"));
+        .run(
+            move |conn| match refresh_tokens::rotate(conn, &token, ttl)? {
+                Rotation::Rotated { user, next } => {
+                    let user = users::get(conn, user)?;
+                    if !user.active {
+                        refresh_tokens::revoke_all_for_user(conn, user.id)?;
+                        return Err(ApiError::unauthorized("this account is deactivated"));
+                    }
+                    Ok((user, next))
                 }
-                Ok((user, next))
-            }
-            Rotation::Invalid => Err(ApiError::unauthorized("the refresh token is unknown, expired or revoked")),
-            Rotation::Reused => Err(ApiError::unauthorized(
-                "the refresh token was already used; every session of this login is revoked",
-            )),
-        })
+                Rotation::Invalid => Err(ApiError::unauthorized(
+                    "the refresh token is unknown, expired or revoked",
+                )),
+                Rotation::Reused => Err(ApiError::unauthorized(
+                    "the refresh token was already used; every session of this login is revoked",
+                )),
+            },
+        )
         .await?;
     token_response(&keys, &user, next)
 }
@@ -318,9 +335,13 @@ pub async fn refresh_token(
     responses((status = 204, description = "Logged out"))
 )]
 #[post("/auth/logout")]
-pub async fn logout(db: web::Data<Db>, body: ApiJson<RefreshRequest>) -> Result<HttpResponse, ApiError> {
+pub async fn logout(
+    db: web::Data<Db>,
+    body: ApiJson<RefreshRequest>,
+) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().refresh_token;
-    db.run(move |conn| refresh_tokens::revoke(conn, &token)).await?;
+    db.run(move |conn| refresh_tokens::revoke(conn, &token))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -335,8 +356,19 @@ pub async fn logout(db: web::Data<Db>, body: ApiJson<RefreshRequest>) -> Result<
     )
 )]
 #[get("/me")]
-pub async fn get_me(req: HttpRequest, db: web::Data<Db>, principal: Principal) -> Result<HttpResponse, ApiError> {
+pub async fn get_me(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadOwnAccount)?;
-    let user = db.run(move |conn| users::get(conn, principal.user_id)).await?;
-    crate::http::preconditions::respond_with_etag(&req, user.version, &Account::from(user), HttpResponse::Ok())
+    let user = db
+        .run(move |conn| users::get(conn, principal.user_id))
+        .await?;
+    crate::http::preconditions::respond_with_etag(
+        &req,
+        user.version,
+        &Account::from(user),
+        HttpResponse::Ok(),
+    )
 }

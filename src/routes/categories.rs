@@ -130,14 +130,23 @@ pub struct ListCategoriesQuery {
     responses((status = 200, description = "A page of categories", body = CategoryPage))
 )]
 #[get("/categories")]
-pub async fn list_categories(db: web::Data<Db>, principal: Principal, query: ApiQuery<ListCategoriesQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_categories(
+    db: web::Data<Db>,
+    principal: Principal,
+    query: ApiQuery<ListCategoriesQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
-    let rows = db.run(move |conn| categories::list(conn, q.active, &page)).await?;
+    let rows = db
+        .run(move |conn| categories::list(conn, q.active, &page))
+        .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |c| (c.sort_order, c.id));
-    Ok(HttpResponse::Ok().json(CategoryPage { items: rows.into_iter().map(CategoryDto::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(CategoryPage {
+        items: rows.into_iter().map(CategoryDto::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Create a category.
@@ -154,7 +163,11 @@ pub async fn list_categories(db: web::Data<Db>, principal: Principal, query: Api
     )
 )]
 #[post("/categories")]
-pub async fn create_category(db: web::Data<Db>, principal: Principal, body: ApiJson<CreateCategory>) -> Result<HttpResponse, ApiError> {
+pub async fn create_category(
+    db: web::Data<Db>,
+    principal: Principal,
+    body: ApiJson<CreateCategory>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ManageReferenceData)?;
     let body = body.into_inner();
     let new = NewCategory {
@@ -166,7 +179,10 @@ pub async fn create_category(db: web::Data<Db>, principal: Principal, body: ApiJ
     };
     let category = db.run(move |conn| categories::insert(conn, &new)).await?;
     Ok(HttpResponse::Created()
-        .insert_header((header::LOCATION, format!("/api/v1/categories/{}", category.id)))
+        .insert_header((
+            header::LOCATION,
+            format!("/api/v1/categories/{}", category.id),
+        ))
         .insert_header((header::ETAG, etag(category.version)))
         .json(CategoryDto::from(category)))
 }
@@ -185,11 +201,21 @@ pub async fn create_category(db: web::Data<Db>, principal: Principal, body: ApiJ
     )
 )]
 #[get("/categories/{id}")]
-pub async fn get_category(req: HttpRequest, db: web::Data<Db>, principal: Principal, id: web::Path<CategoryId>) -> Result<HttpResponse, ApiError> {
+pub async fn get_category(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+    id: web::Path<CategoryId>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let id = id.into_inner();
     let category = db.run(move |conn| categories::get(conn, id)).await?;
-    respond_with_etag(&req, category.version, &CategoryDto::from(category), HttpResponse::Ok())
+    respond_with_etag(
+        &req,
+        category.version,
+        &CategoryDto::from(category),
+        HttpResponse::Ok(),
+    )
 }
 
 /// Change a category (deactivate with `active: false`). Honours `If-Match`.
@@ -224,15 +250,26 @@ pub async fn update_category(
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
     let changes = CategoryChanges {
-        name: body.name.as_deref().map(|n| super::clean_name(n, "name", 100)).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(|n| super::clean_name(n, "name", 100))
+            .transpose()?,
         description: body.description.map(|d| d.trim().to_owned()),
         sort_order: body.sort_order,
         active: body.active,
     };
     super::require_some_change(
-        changes.name.is_some() || changes.description.is_some() || changes.sort_order.is_some() || changes.active.is_some(),
+        changes.name.is_some()
+            || changes.description.is_some()
+            || changes.sort_order.is_some()
+            || changes.active.is_some(),
     )?;
     let id = id.into_inner();
-    let category = db.run(move |conn| categories::update(conn, id, &cond, &changes)).await?;
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(category.version))).json(CategoryDto::from(category)))
+    let category = db
+        .run(move |conn| categories::update(conn, id, &cond, &changes))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(category.version)))
+        .json(CategoryDto::from(category)))
 }

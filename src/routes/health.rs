@@ -28,7 +28,9 @@ pub struct HealthStatus {
 )]
 #[get("/healthz")]
 pub async fn healthz() -> HttpResponse {
-    HttpResponse::Ok().json(HealthStatus { status: "ok".into() })
+    HttpResponse::Ok().json(HealthStatus {
+        status: "ok".into(),
+    })
 }
 
 /// Readiness: the database answers. 503 while it does not, so a load balancer stops sending
@@ -44,8 +46,11 @@ pub async fn healthz() -> HttpResponse {
 )]
 #[get("/readyz")]
 pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
-    db.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(|_| ())).await?;
-    Ok(HttpResponse::Ok().json(HealthStatus { status: "ok".into() }))
+    db.run(|conn| diesel::sql_query("SELECT 1").execute(conn).map(|_| ()))
+        .await?;
+    Ok(HttpResponse::Ok().json(HealthStatus {
+        status: "ok".into(),
+    }))
 }
 
 /// Prometheus metrics in the text exposition format: `liuyan_http_requests_total` and
@@ -74,5 +79,7 @@ pub async fn metrics(metrics: web::Data<Metrics>, db: web::Data<Db>) -> HttpResp
 )]
 #[get("/openapi.json")]
 pub async fn get_openapi(spec: web::Data<SpecJson>) -> HttpResponse {
-    HttpResponse::Ok().insert_header(ContentType::json()).body(spec.0.clone())
+    HttpResponse::Ok()
+        .insert_header(ContentType::json())
+        .body(spec.0.clone())
 }

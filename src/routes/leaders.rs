@@ -124,7 +124,11 @@ pub struct ListLeadersQuery {
     responses((status = 200, description = "A page of leaders", body = LeaderPage))
 )]
 #[get("/leaders")]
-pub async fn list_leaders(db: web::Data<Db>, principal: Principal, query: ApiQuery<ListLeadersQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_leaders(
+    db: web::Data<Db>,
+    principal: Principal,
+    query: ApiQuery<ListLeadersQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
@@ -135,9 +139,14 @@ pub async fn list_leaders(db: web::Data<Db>, principal: Principal, query: ApiQue
         unit_id: q.unit_id,
         active: q.active,
     };
-    let rows = db.run(move |conn| leaders::list(conn, &filter, &page)).await?;
+    let rows = db
+        .run(move |conn| leaders::list(conn, &filter, &page))
+        .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |l| l.id);
-    Ok(HttpResponse::Ok().json(LeaderPage { items: rows.into_iter().map(LeaderDto::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(LeaderPage {
+        items: rows.into_iter().map(LeaderDto::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Create a leader.
@@ -154,7 +163,11 @@ pub async fn list_leaders(db: web::Data<Db>, principal: Principal, query: ApiQue
     )
 )]
 #[post("/leaders")]
-pub async fn create_leader(db: web::Data<Db>, principal: Principal, body: ApiJson<CreateLeader>) -> Result<HttpResponse, ApiError> {
+pub async fn create_leader(
+    db: web::Data<Db>,
+    principal: Principal,
+    body: ApiJson<CreateLeader>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ManageReferenceData)?;
     let body = body.into_inner();
     let new = NewLeader {
@@ -185,11 +198,21 @@ pub async fn create_leader(db: web::Data<Db>, principal: Principal, body: ApiJso
     )
 )]
 #[get("/leaders/{id}")]
-pub async fn get_leader(req: HttpRequest, db: web::Data<Db>, principal: Principal, id: web::Path<LeaderId>) -> Result<HttpResponse, ApiError> {
+pub async fn get_leader(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+    id: web::Path<LeaderId>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let id = id.into_inner();
     let leader = db.run(move |conn| leaders::get(conn, id)).await?;
-    respond_with_etag(&req, leader.version, &LeaderDto::from(leader), HttpResponse::Ok())
+    respond_with_etag(
+        &req,
+        leader.version,
+        &LeaderDto::from(leader),
+        HttpResponse::Ok(),
+    )
 }
 
 /// Change a leader (deactivate with `active: false`). Honours `If-Match`.
@@ -224,8 +247,16 @@ pub async fn update_leader(
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
     let changes = LeaderChanges {
-        name: body.name.as_deref().map(|n| super::clean_name(n, "name", 100)).transpose()?,
-        title: body.title.as_deref().map(|n| super::clean_name(n, "title", 200)).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(|n| super::clean_name(n, "name", 100))
+            .transpose()?,
+        title: body
+            .title
+            .as_deref()
+            .map(|n| super::clean_name(n, "title", 200))
+            .transpose()?,
         region_code: body.region_code,
         unit_id: body.unit_id,
         active: body.active,
@@ -238,6 +269,10 @@ pub async fn update_leader(
             || changes.active.is_some(),
     )?;
     let id = id.into_inner();
-    let leader = db.run(move |conn| leaders::update(conn, id, &cond, &changes)).await?;
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(leader.version))).json(LeaderDto::from(leader)))
+    let leader = db
+        .run(move |conn| leaders::update(conn, id, &cond, &changes))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(leader.version)))
+        .json(LeaderDto::from(leader)))
 }

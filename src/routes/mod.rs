@@ -73,10 +73,8 @@ pub fn require_some_change(any: bool) -> Result<(), crate::error::ApiError> {
     if any {
         Ok(())
     } else {
-        Err(crate::error::ApiError::validation(vec![crate::error::FieldError::new(
-            "body",
-            "empty",
-            "send at least one field to change",
-        )]))
+        Err(crate::error::ApiError::validation(vec![
+            crate::error::FieldError::new("body", "empty", "send at least one field to change"),
+        ]))
     }
 }

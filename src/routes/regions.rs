@@ -56,7 +56,12 @@ pub struct RegionDto {
 impl From<Region> for RegionDto {
     fn from(r: Region) -> Self {
         RegionDto {
-            path: r.path.split('/').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            path: r
+                .path
+                .split('/')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
             code: r.code,
             name: r.name,
             level: r.level,
@@ -129,22 +134,36 @@ pub struct ListRegionsQuery {
     responses((status = 200, description = "A page of regions", body = RegionPage))
 )]
 #[get("/regions")]
-pub async fn list_regions(db: web::Data<Db>, principal: Principal, query: ApiQuery<ListRegionsQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_regions(
+    db: web::Data<Db>,
+    principal: Principal,
+    query: ApiQuery<ListRegionsQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
-    let filter = RegionFilter { parent_code: q.parent_code, level: q.level, within: q.within, active: q.active };
+    let filter = RegionFilter {
+        parent_code: q.parent_code,
+        level: q.level,
+        within: q.within,
+        active: q.active,
+    };
     let rows = db
         .run(move |conn| {
             regions::list(conn, &filter, &page).map_err(|e| match e {
-                ApiError::Validation { .. } => ApiError::field("within", "not_found", "no such region"),
+                ApiError::Validation { .. } => {
+                    ApiError::field("within", "not_found", "no such region")
+                }
                 other => other,
             })
         })
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |r| r.code.clone());
-    Ok(HttpResponse::Ok().json(RegionPage { items: rows.into_iter().map(RegionDto::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(RegionPage {
+        items: rows.into_iter().map(RegionDto::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Create a region. The code must match the level (a province ends in 0000, a city in 00) and
@@ -162,13 +181,25 @@ pub async fn list_regions(db: web::Data<Db>, principal: Principal, query: ApiQue
     )
 )]
 #[post("/regions")]
-pub async fn create_region(db: web::Data<Db>, principal: Principal, body: ApiJson<CreateRegion>) -> Result<HttpResponse, ApiError> {
+pub async fn create_region(
+    db: web::Data<Db>,
+    principal: Principal,
+    body: ApiJson<CreateRegion>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ManageReferenceData)?;
     let body = body.into_inner();
     check_region_code(&body.code, body.level).map_err(|m| ApiError::field("code", "format", m))?;
     let name = super::clean_name(&body.name, "name", 100)?;
     let region = db
-        .run(move |conn| regions::insert(conn, &body.code, &name, body.level, body.parent_code.as_deref()))
+        .run(move |conn| {
+            regions::insert(
+                conn,
+                &body.code,
+                &name,
+                body.level,
+                body.parent_code.as_deref(),
+            )
+        })
         .await?;
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/regions/{}", region.code)))
@@ -190,11 +221,21 @@ pub async fn create_region(db: web::Data<Db>, principal: Principal, body: ApiJso
     )
 )]
 #[get("/regions/{code}")]
-pub async fn get_region(req: HttpRequest, db: web::Data<Db>, principal: Principal, code: web::Path<String>) -> Result<HttpResponse, ApiError> {
+pub async fn get_region(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+    code: web::Path<String>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let code: String = parse_path_id::<RegionCode>(&code, "region")?.0;
     let region = db.run(move |conn| regions::get(conn, &code)).await?;
-    respond_with_etag(&req, region.version, &RegionDto::from(region), HttpResponse::Ok())
+    respond_with_etag(
+        &req,
+        region.version,
+        &RegionDto::from(region),
+        HttpResponse::Ok(),
+    )
 }
 
 /// Rename or (de)activate a region. Honours `If-Match`.
@@ -228,12 +269,20 @@ pub async fn update_region(
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
     let changes = RegionChanges {
-        name: body.name.as_deref().map(|n| super::clean_name(n, "name", 100)).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(|n| super::clean_name(n, "name", 100))
+            .transpose()?,
         active: body.active,
     };
     super::require_some_change(changes.name.is_some() || changes.active.is_some())?;
-    let region = db.run(move |conn| regions::update(conn, &code, &cond, &changes)).await?;
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(region.version))).json(RegionDto::from(region)))
+    let region = db
+        .run(move |conn| regions::update(conn, &code, &cond, &changes))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(region.version)))
+        .json(RegionDto::from(region)))
 }
 
 /// A syntactically valid region code from a path.
@@ -242,6 +291,8 @@ struct RegionCode(String);
 impl std::str::FromStr for RegionCode {
     type Err = ();
     fn from_str(s: &str) -> Result<Self, ()> {
-        validate_region_code(s).map(|()| RegionCode(s.to_owned())).map_err(|_| ())
+        validate_region_code(s)
+            .map(|()| RegionCode(s.to_owned()))
+            .map_err(|_| ())
     }
 }

@@ -128,7 +128,11 @@ pub struct ListUnitsQuery {
     responses((status = 200, description = "A page of units", body = UnitPage))
 )]
 #[get("/units")]
-pub async fn list_units(db: web::Data<Db>, principal: Principal, query: ApiQuery<ListUnitsQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_units(
+    db: web::Data<Db>,
+    principal: Principal,
+    query: ApiQuery<ListUnitsQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
@@ -141,9 +145,14 @@ pub async fn list_units(db: web::Data<Db>, principal: Principal, query: ApiQuery
         name_contains: q.q,
     };
     let limit = page.limit;
-    let rows = db.run(move |conn| units::list(conn, &filter, &page)).await?;
+    let rows = db
+        .run(move |conn| units::list(conn, &filter, &page))
+        .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |u| (u.name.clone(), u.id));
-    Ok(HttpResponse::Ok().json(UnitPage { items: rows.into_iter().map(UnitDto::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(UnitPage {
+        items: rows.into_iter().map(UnitDto::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Create a unit.
@@ -160,7 +169,11 @@ pub async fn list_units(db: web::Data<Db>, principal: Principal, query: ApiQuery
     )
 )]
 #[post("/units")]
-pub async fn create_unit(db: web::Data<Db>, principal: Principal, body: ApiJson<CreateUnit>) -> Result<HttpResponse, ApiError> {
+pub async fn create_unit(
+    db: web::Data<Db>,
+    principal: Principal,
+    body: ApiJson<CreateUnit>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ManageReferenceData)?;
     let body = body.into_inner();
     let new = NewUnit {
@@ -191,7 +204,12 @@ pub async fn create_unit(db: web::Data<Db>, principal: Principal, body: ApiJson<
     )
 )]
 #[get("/units/{id}")]
-pub async fn get_unit(req: HttpRequest, db: web::Data<Db>, principal: Principal, id: web::Path<UnitId>) -> Result<HttpResponse, ApiError> {
+pub async fn get_unit(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+    id: web::Path<UnitId>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadReferenceData)?;
     let id = id.into_inner();
     let unit = db.run(move |conn| units::get(conn, id)).await?;
@@ -231,7 +249,11 @@ pub async fn update_unit(
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
     let changes = UnitChanges {
-        name: body.name.as_deref().map(|n| super::clean_name(n, "name", 200)).transpose()?,
+        name: body
+            .name
+            .as_deref()
+            .map(|n| super::clean_name(n, "name", 200))
+            .transpose()?,
         kind: body.kind,
         region_code: body.region_code,
         parent_id: body.parent_id,
@@ -245,6 +267,10 @@ pub async fn update_unit(
             || changes.active.is_some(),
     )?;
     let id = id.into_inner();
-    let unit = db.run(move |conn| units::update(conn, id, &cond, &changes)).await?;
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(unit.version))).json(UnitDto::from(unit)))
+    let unit = db
+        .run(move |conn| units::update(conn, id, &cond, &changes))
+        .await?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(unit.version)))
+        .json(UnitDto::from(unit)))
 }

@@ -97,7 +97,11 @@ pub struct ListUsersQuery {
     responses((status = 200, description = "A page of accounts", body = AccountPage))
 )]
 #[get("/users")]
-pub async fn list_users(db: web::Data<Db>, principal: Principal, query: ApiQuery<ListUsersQuery>) -> Result<HttpResponse, ApiError> {
+pub async fn list_users(
+    db: web::Data<Db>,
+    principal: Principal,
+    query: ApiQuery<ListUsersQuery>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadUsers)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
@@ -106,15 +110,30 @@ pub async fn list_users(db: web::Data<Db>, principal: Principal, query: ApiQuery
         Role::Admin => q.unit_id,
         _ => {
             if q.unit_id.is_some() && q.unit_id != principal.unit_id {
-                return Err(ApiError::Forbidden("you may list the accounts of your own unit only".into()));
+                return Err(ApiError::Forbidden(
+                    "you may list the accounts of your own unit only".into(),
+                ));
             }
-            Some(principal.unit_id.ok_or_else(|| ApiError::Forbidden("your account has no unit".into()))?)
+            Some(
+                principal
+                    .unit_id
+                    .ok_or_else(|| ApiError::Forbidden("your account has no unit".into()))?,
+            )
         }
     };
-    let filter = UserFilter { unit_id, role: q.role, active: q.active };
-    let rows = db.run(move |conn| users::list(conn, &filter, &page)).await?;
+    let filter = UserFilter {
+        unit_id,
+        role: q.role,
+        active: q.active,
+    };
+    let rows = db
+        .run(move |conn| users::list(conn, &filter, &page))
+        .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |u| u.id);
-    Ok(HttpResponse::Ok().json(AccountPage { items: rows.into_iter().map(Account::from).collect(), next_cursor }))
+    Ok(HttpResponse::Ok().json(AccountPage {
+        items: rows.into_iter().map(Account::from).collect(),
+        next_cursor,
+    }))
 }
 
 /// Create an account. A unit admin creates handlers, reviewers and unit admins of their own unit.
@@ -131,7 +150,11 @@ pub async fn list_users(db: web::Data<Db>, principal: Principal, query: ApiQuery
     )
 )]
 #[post("/users")]
-pub async fn create_user(db: web::Data<Db>, principal: Principal, body: ApiJson<CreateUser>) -> Result<HttpResponse, ApiError> {
+pub async fn create_user(
+    db: web::Data<Db>,
+    principal: Principal,
+    body: ApiJson<CreateUser>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ManageUsers)?;
     let body = body.into_inner();
     if !may_grant(principal.role, principal.unit_id, body.role, body.unit_id) {
@@ -176,7 +199,12 @@ pub async fn create_user(db: web::Data<Db>, principal: Principal, body: ApiJson<
     )
 )]
 #[get("/users/{id}")]
-pub async fn get_user(req: HttpRequest, db: web::Data<Db>, principal: Principal, id: web::Path<UserId>) -> Result<HttpResponse, ApiError> {
+pub async fn get_user(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+    id: web::Path<UserId>,
+) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadUsers)?;
     let id = id.into_inner();
     let user = db.run(move |conn| users::get(conn, id)).await?;
@@ -217,18 +245,31 @@ pub async fn update_user(
     let body = body.into_inner();
     if let Some(Some(code)) = &body.scope_region_code {
         validate_region_code(code).map_err(|_| {
-            ApiError::field("scope_region_code", "format", "must be a six-digit GB/T 2260 region code")
+            ApiError::field(
+                "scope_region_code",
+                "format",
+                "must be a six-digit GB/T 2260 region code",
+            )
         })?;
     }
     let password_hash = match body.password {
         Some(p) => {
-            password::check_password_strength(&p).map_err(|m| ApiError::field("password", "length", m))?;
-            Some(web::block(move || password::hash_password(&p)).await?.map_err(|e| ApiError::Internal(e.to_string()))?)
+            password::check_password_strength(&p)
+                .map_err(|m| ApiError::field("password", "length", m))?;
+            Some(
+                web::block(move || password::hash_password(&p))
+                    .await?
+                    .map_err(|e| ApiError::Internal(e.to_string()))?,
+            )
         }
         None => None,
     };
     let changes = UserChanges {
-        display_name: body.display_name.as_deref().map(|n| super::clean_name(n, "display_name", 100)).transpose()?,
+        display_name: body
+            .display_name
+            .as_deref()
+            .map(|n| super::clean_name(n, "display_name", 100))
+            .transpose()?,
         role: body.role,
         unit_id: body.unit_id,
         scope_region_code: body.scope_region_code,
@@ -254,15 +295,23 @@ pub async fn update_user(
                 if !may_see_user(actor.role, actor.unit_id, current.unit_id) {
                     return Err(ApiError::not_found("user"));
                 }
-                if current.id == actor.user_id && (role != current.role || changes.active == Some(false)) {
-                    return Err(ApiError::Forbidden("you may not change your own role or deactivate yourself".into()));
+                if current.id == actor.user_id
+                    && (role != current.role || changes.active == Some(false))
+                {
+                    return Err(ApiError::Forbidden(
+                        "you may not change your own role or deactivate yourself".into(),
+                    ));
                 }
                 let role_changes = role != current.role || after.unit != current.unit_id;
                 if role_changes && !may_grant(actor.role, actor.unit_id, role, after.unit) {
-                    return Err(ApiError::Forbidden(format!("you may not give role `{role}` in that unit")));
+                    return Err(ApiError::Forbidden(format!(
+                        "you may not give role `{role}` in that unit"
+                    )));
                 }
                 if !may_grant(actor.role, actor.unit_id, current.role, current.unit_id) {
-                    return Err(ApiError::Forbidden("you may not change this account".into()));
+                    return Err(ApiError::Forbidden(
+                        "you may not change this account".into(),
+                    ));
                 }
                 Ok(())
             })?;
@@ -272,5 +321,7 @@ pub async fn update_user(
             Ok::<_, ApiError>(user)
         })
         .await?;
-    Ok(HttpResponse::Ok().insert_header((header::ETAG, etag(user.version))).json(Account::from(user)))
+    Ok(HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(user.version)))
+        .json(Account::from(user)))
 }

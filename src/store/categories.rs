@@ -45,15 +45,27 @@ pub struct CategoryChanges {
 /// Sort key: display order, then id.
 pub type CategoryCursor = (i32, CategoryId);
 
-pub fn list(conn: &mut PgConnection, active: Option<bool>, page: &PageRequest<CategoryCursor>) -> Result<Vec<Category>, ApiError> {
+pub fn list(
+    conn: &mut PgConnection,
+    active: Option<bool>,
+    page: &PageRequest<CategoryCursor>,
+) -> Result<Vec<Category>, ApiError> {
     let mut q = categories::table.select(Category::as_select()).into_boxed();
     if let Some(active) = active {
         q = q.filter(categories::active.eq(active));
     }
     if let Some((order, id)) = page.after {
-        q = q.filter(categories::sort_order.gt(order).or(categories::sort_order.eq(order).and(categories::id.gt(id))));
+        q = q.filter(
+            categories::sort_order
+                .gt(order)
+                .or(categories::sort_order.eq(order).and(categories::id.gt(id))),
+        );
     }
-    Ok(q.order((categories::sort_order.asc(), categories::id.asc())).limit(page.fetch_limit()).load(conn)?)
+    Ok(
+        q.order((categories::sort_order.asc(), categories::id.asc()))
+            .limit(page.fetch_limit())
+            .load(conn)?,
+    )
 }
 
 pub fn get(conn: &mut PgConnection, id: CategoryId) -> Result<Category, ApiError> {
@@ -66,10 +78,18 @@ pub fn get(conn: &mut PgConnection, id: CategoryId) -> Result<Category, ApiError
 }
 
 pub fn insert(conn: &mut PgConnection, new: &NewCategory) -> Result<Category, ApiError> {
-    Ok(diesel::insert_into(categories::table).values(new).returning(Category::as_returning()).get_result(conn)?)
+    Ok(diesel::insert_into(categories::table)
+        .values(new)
+        .returning(Category::as_returning())
+        .get_result(conn)?)
 }
 
-pub fn update(conn: &mut PgConnection, id: CategoryId, cond: &IfMatchCondition, changes: &CategoryChanges) -> Result<Category, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    id: CategoryId,
+    cond: &IfMatchCondition,
+    changes: &CategoryChanges,
+) -> Result<Category, ApiError> {
     conn.transaction(|conn| {
         let version: i32 = categories::table
             .find(id)
@@ -80,7 +100,11 @@ pub fn update(conn: &mut PgConnection, id: CategoryId, cond: &IfMatchCondition, 
             .ok_or_else(|| ApiError::not_found("category"))?;
         cond.check(version)?;
         Ok(diesel::update(categories::table.find(id))
-            .set((changes, categories::version.eq(categories::version + 1), categories::updated_at.eq(Utc::now())))
+            .set((
+                changes,
+                categories::version.eq(categories::version + 1),
+                categories::updated_at.eq(Utc::now()),
+            ))
             .returning(Category::as_returning())
             .get_result(conn)?)
     })

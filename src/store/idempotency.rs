@@ -62,7 +62,13 @@ pub fn claim(
     }
     let existing: Existing = ik::idempotency_keys
         .filter(ik::scope.eq(scope).and(ik::key.eq(key)))
-        .select((ik::request_hash, ik::status_code, ik::response_headers, ik::response_body, ik::locked_until))
+        .select((
+            ik::request_hash,
+            ik::status_code,
+            ik::response_headers,
+            ik::response_body,
+            ik::locked_until,
+        ))
         .first(conn)?;
     if existing.request_hash != request_hash {
         return Ok(Claim::Mismatch);
@@ -93,11 +99,21 @@ pub fn claim(
     )
     .set(ik::locked_until.eq(lease))
     .execute(conn)?;
-    Ok(if taken == 1 { Claim::Acquired } else { Claim::InFlight })
+    Ok(if taken == 1 {
+        Claim::Acquired
+    } else {
+        Claim::InFlight
+    })
 }
 
-pub fn complete(conn: &mut PgConnection, scope: &str, key: &str, response: &StoredResponse) -> Result<(), DbError> {
-    let headers = serde_json::to_value(&response.headers).map_err(|e| DbError::Other(e.to_string()))?;
+pub fn complete(
+    conn: &mut PgConnection,
+    scope: &str,
+    key: &str,
+    response: &StoredResponse,
+) -> Result<(), DbError> {
+    let headers =
+        serde_json::to_value(&response.headers).map_err(|e| DbError::Other(e.to_string()))?;
     diesel::update(ik::idempotency_keys.filter(ik::scope.eq(scope).and(ik::key.eq(key))))
         .set((
             ik::status_code.eq(i16::try_from(response.status).unwrap_or(200)),
@@ -112,7 +128,12 @@ pub fn complete(conn: &mut PgConnection, scope: &str, key: &str, response: &Stor
 /// Forget an in-flight claim whose request failed (and so changed nothing).
 pub fn release(conn: &mut PgConnection, scope: &str, key: &str) -> Result<(), DbError> {
     diesel::delete(
-        ik::idempotency_keys.filter(ik::scope.eq(scope).and(ik::key.eq(key)).and(ik::status_code.is_null())),
+        ik::idempotency_keys.filter(
+            ik::scope
+                .eq(scope)
+                .and(ik::key.eq(key))
+                .and(ik::status_code.is_null()),
+        ),
     )
     .execute(conn)?;
     Ok(())

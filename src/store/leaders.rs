@@ -51,13 +51,20 @@ pub struct LeaderFilter {
     pub active: Option<bool>,
 }
 
-pub fn list(conn: &mut PgConnection, filter: &LeaderFilter, page: &PageRequest<LeaderId>) -> Result<Vec<Leader>, ApiError> {
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &LeaderFilter,
+    page: &PageRequest<LeaderId>,
+) -> Result<Vec<Leader>, ApiError> {
     let mut q = leaders::table.select(Leader::as_select()).into_boxed();
     if let Some(code) = &filter.region_code {
         if filter.region_subtree {
             let path = super::regions::path_of(conn, code)?;
             let subtree = crate::schema::regions::table
-                .filter(crate::schema::regions::path.like(format!("{}%", super::units::escape_like(&path))))
+                .filter(
+                    crate::schema::regions::path
+                        .like(format!("{}%", super::units::escape_like(&path))),
+                )
                 .select(crate::schema::regions::code);
             q = q.filter(leaders::region_code.eq_any(subtree));
         } else {
@@ -73,7 +80,9 @@ pub fn list(conn: &mut PgConnection, filter: &LeaderFilter, page: &PageRequest<L
     if let Some(after) = page.after {
         q = q.filter(leaders::id.gt(after));
     }
-    Ok(q.order(leaders::id.asc()).limit(page.fetch_limit()).load(conn)?)
+    Ok(q.order(leaders::id.asc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
 }
 
 pub fn get(conn: &mut PgConnection, id: LeaderId) -> Result<Leader, ApiError> {
@@ -86,10 +95,18 @@ pub fn get(conn: &mut PgConnection, id: LeaderId) -> Result<Leader, ApiError> {
 }
 
 pub fn require_active(conn: &mut PgConnection, id: LeaderId, field: &str) -> Result<(), ApiError> {
-    let active: Option<bool> = leaders::table.find(id).select(leaders::active).first(conn).optional()?;
+    let active: Option<bool> = leaders::table
+        .find(id)
+        .select(leaders::active)
+        .first(conn)
+        .optional()?;
     match active {
         Some(true) => Ok(()),
-        Some(false) => Err(ApiError::field(field, "inactive", "this leader is deactivated")),
+        Some(false) => Err(ApiError::field(
+            field,
+            "inactive",
+            "this leader is deactivated",
+        )),
         None => Err(ApiError::field(field, "not_found", "no such leader")),
     }
 }
@@ -98,11 +115,19 @@ pub fn insert(conn: &mut PgConnection, new: &NewLeader) -> Result<Leader, ApiErr
     conn.transaction(|conn| {
         super::regions::require_active(conn, &new.region_code, "region_code")?;
         super::units::require_active(conn, new.unit_id, "unit_id")?;
-        Ok(diesel::insert_into(leaders::table).values(new).returning(Leader::as_returning()).get_result(conn)?)
+        Ok(diesel::insert_into(leaders::table)
+            .values(new)
+            .returning(Leader::as_returning())
+            .get_result(conn)?)
     })
 }
 
-pub fn update(conn: &mut PgConnection, id: LeaderId, cond: &IfMatchCondition, changes: &LeaderChanges) -> Result<Leader, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    id: LeaderId,
+    cond: &IfMatchCondition,
+    changes: &LeaderChanges,
+) -> Result<Leader, ApiError> {
     conn.transaction(|conn| {
         let version: i32 = leaders::table
             .find(id)
@@ -119,7 +144,11 @@ pub fn update(conn: &mut PgConnection, id: LeaderId, cond: &IfMatchCondition, ch
             super::units::require_active(conn, unit, "unit_id")?;
         }
         Ok(diesel::update(leaders::table.find(id))
-            .set((changes, leaders::version.eq(leaders::version + 1), leaders::updated_at.eq(Utc::now())))
+            .set((
+                changes,
+                leaders::version.eq(leaders::version + 1),
+                leaders::updated_at.eq(Utc::now()),
+            ))
             .returning(Leader::as_returning())
             .get_result(conn)?)
     })

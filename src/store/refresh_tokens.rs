@@ -15,13 +15,23 @@ pub struct IssuedRefresh {
 }
 
 /// Start a new family (at login).
-pub fn issue(conn: &mut PgConnection, user: UserId, ttl_secs: u64) -> Result<IssuedRefresh, ApiError> {
+pub fn issue(
+    conn: &mut PgConnection,
+    user: UserId,
+    ttl_secs: u64,
+) -> Result<IssuedRefresh, ApiError> {
     insert_in_family(conn, user, Uuid::now_v7(), ttl_secs)
 }
 
-fn insert_in_family(conn: &mut PgConnection, user: UserId, family: Uuid, ttl_secs: u64) -> Result<IssuedRefresh, ApiError> {
+fn insert_in_family(
+    conn: &mut PgConnection,
+    user: UserId,
+    family: Uuid,
+    ttl_secs: u64,
+) -> Result<IssuedRefresh, ApiError> {
     let token = new_refresh_token();
-    let expires_at = Utc::now() + Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 4_000));
+    let expires_at =
+        Utc::now() + Duration::seconds(i64::try_from(ttl_secs).unwrap_or(i64::MAX / 4_000));
     diesel::insert_into(rt::table)
         .values((
             rt::id.eq(Uuid::now_v7()),
@@ -35,7 +45,10 @@ fn insert_in_family(conn: &mut PgConnection, user: UserId, family: Uuid, ttl_sec
 }
 
 pub enum Rotation {
-    Rotated { user: UserId, next: IssuedRefresh },
+    Rotated {
+        user: UserId,
+        next: IssuedRefresh,
+    },
     /// Unknown, expired or revoked.
     Invalid,
     /// A token that was already used: someone replayed it, so the whole family is revoked.
@@ -55,7 +68,14 @@ struct Row {
 fn find(conn: &mut PgConnection, token: &str) -> Result<Option<Row>, ApiError> {
     Ok(rt::table
         .filter(rt::token_hash.eq(hash_token(token)))
-        .select((rt::id, rt::family_id, rt::user_id, rt::expires_at, rt::used_at, rt::revoked_at))
+        .select((
+            rt::id,
+            rt::family_id,
+            rt::user_id,
+            rt::expires_at,
+            rt::used_at,
+            rt::revoked_at,
+        ))
         .for_update()
         .first(conn)
         .optional()?)
@@ -71,7 +91,9 @@ fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<(), ApiError> 
 /// Exchange a refresh token for the next one of its family.
 pub fn rotate(conn: &mut PgConnection, token: &str, ttl_secs: u64) -> Result<Rotation, ApiError> {
     conn.transaction(|conn| {
-        let Some(row) = find(conn, token)? else { return Ok(Rotation::Invalid) };
+        let Some(row) = find(conn, token)? else {
+            return Ok(Rotation::Invalid);
+        };
         if row.revoked_at.is_some() || row.expires_at <= Utc::now() {
             return Ok(Rotation::Invalid);
         }
@@ -79,9 +101,14 @@ pub fn rotate(conn: &mut PgConnection, token: &str, ttl_secs: u64) -> Result<Rot
             revoke_family(conn, row.family_id)?;
             return Ok(Rotation::Reused);
         }
-        diesel::update(rt::table.find(row.id)).set(rt::used_at.eq(Utc::now())).execute(conn)?;
+        diesel::update(rt::table.find(row.id))
+            .set(rt::used_at.eq(Utc::now()))
+            .execute(conn)?;
         let next = insert_in_family(conn, row.user_id, row.family_id, ttl_secs)?;
-        Ok(Rotation::Rotated { user: row.user_id, next })
+        Ok(Rotation::Rotated {
+            user: row.user_id,
+            next,
+        })
     })
 }
 
@@ -104,5 +131,8 @@ pub fn revoke_all_for_user(conn: &mut PgConnection, user: UserId) -> Result<(), 
 }
 
 pub fn purge_expired(conn: &mut PgConnection) -> Result<usize, ApiError> {
-    Ok(diesel::delete(rt::table.filter(rt::expires_at.lt(Utc::now() - Duration::days(1)))).execute(conn)?)
+    Ok(
+        diesel::delete(rt::table.filter(rt::expires_at.lt(Utc::now() - Duration::days(1))))
+            .execute(conn)?,
+    )
 }

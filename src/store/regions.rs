@@ -50,7 +50,11 @@ pub struct RegionFilter {
     pub active: Option<bool>,
 }
 
-pub fn list(conn: &mut PgConnection, filter: &RegionFilter, page: &PageRequest<String>) -> Result<Vec<Region>, ApiError> {
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &RegionFilter,
+    page: &PageRequest<String>,
+) -> Result<Vec<Region>, ApiError> {
     let mut q = regions::table.select(Region::as_select()).into_boxed();
     if let Some(parent) = &filter.parent_code {
         q = q.filter(regions::parent_code.eq(parent));
@@ -68,7 +72,9 @@ pub fn list(conn: &mut PgConnection, filter: &RegionFilter, page: &PageRequest<S
     if let Some(after) = &page.after {
         q = q.filter(regions::code.gt(after));
     }
-    Ok(q.order(regions::code.asc()).limit(page.fetch_limit()).load(conn)?)
+    Ok(q.order(regions::code.asc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
 }
 
 pub fn get(conn: &mut PgConnection, code: &str) -> Result<Region, ApiError> {
@@ -92,28 +98,60 @@ pub fn path_of(conn: &mut PgConnection, code: &str) -> Result<String, ApiError> 
 
 /// 422 naming `field` unless the region exists and is active.
 pub fn require_active(conn: &mut PgConnection, code: &str, field: &str) -> Result<(), ApiError> {
-    let active: Option<bool> = regions::table.find(code).select(regions::active).first(conn).optional()?;
+    let active: Option<bool> = regions::table
+        .find(code)
+        .select(regions::active)
+        .first(conn)
+        .optional()?;
     match active {
         Some(true) => Ok(()),
-        Some(false) => Err(ApiError::field(field, "inactive", "this region is deactivated")),
-        None => Err(ApiError::field(field, "not_found", format!("no region {code}"))),
+        Some(false) => Err(ApiError::field(
+            field,
+            "inactive",
+            "this region is deactivated",
+        )),
+        None => Err(ApiError::field(
+            field,
+            "not_found",
+            format!("no region {code}"),
+        )),
     }
 }
 
 /// Is `code` inside the subtree of `root` (or `root` itself)?
 pub fn is_within(conn: &mut PgConnection, code: &str, root: &str) -> Result<bool, ApiError> {
     let root_path = path_of(conn, root)?;
-    let path: Option<String> = regions::table.find(code).select(regions::path).first(conn).optional()?;
+    let path: Option<String> = regions::table
+        .find(code)
+        .select(regions::path)
+        .first(conn)
+        .optional()?;
     Ok(path.is_some_and(|p| p.starts_with(&root_path)))
 }
 
-pub fn insert(conn: &mut PgConnection, code: &str, name: &str, level: RegionLevel, parent_code: Option<&str>) -> Result<Region, ApiError> {
+pub fn insert(
+    conn: &mut PgConnection,
+    code: &str,
+    name: &str,
+    level: RegionLevel,
+    parent_code: Option<&str>,
+) -> Result<Region, ApiError> {
     conn.transaction(|conn| {
         let parent_path = match parent_code {
             None if level == RegionLevel::Province => None,
-            None => return Err(ApiError::field("parent_code", "required", "only a province has no parent")),
+            None => {
+                return Err(ApiError::field(
+                    "parent_code",
+                    "required",
+                    "only a province has no parent",
+                ));
+            }
             Some(_) if level == RegionLevel::Province => {
-                return Err(ApiError::field("parent_code", "invalid_value", "a province has no parent"));
+                return Err(ApiError::field(
+                    "parent_code",
+                    "invalid_value",
+                    "a province has no parent",
+                ));
             }
             Some(p) => {
                 let parent = regions::table
@@ -121,19 +159,28 @@ pub fn insert(conn: &mut PgConnection, code: &str, name: &str, level: RegionLeve
                     .select(Region::as_select())
                     .first(conn)
                     .optional()?
-                    .ok_or_else(|| ApiError::field("parent_code", "not_found", format!("no region {p}")))?;
+                    .ok_or_else(|| {
+                        ApiError::field("parent_code", "not_found", format!("no region {p}"))
+                    })?;
                 if parent.level.child() != Some(level) {
                     return Err(ApiError::field(
                         "parent_code",
                         "invalid_value",
-                        format!("a {level} must lie directly in a {}", match level {
-                            RegionLevel::City => "province",
-                            _ => "city",
-                        }),
+                        format!(
+                            "a {level} must lie directly in a {}",
+                            match level {
+                                RegionLevel::City => "province",
+                                _ => "city",
+                            }
+                        ),
                     ));
                 }
                 if !check_region_parent(code, &parent.code, parent.level) {
-                    return Err(ApiError::field("code", "format", "must share its parent's code prefix"));
+                    return Err(ApiError::field(
+                        "code",
+                        "format",
+                        "must share its parent's code prefix",
+                    ));
                 }
                 Some(parent.path)
             }
@@ -145,11 +192,19 @@ pub fn insert(conn: &mut PgConnection, code: &str, name: &str, level: RegionLeve
             parent_code: parent_code.map(str::to_owned),
             path: region_path(parent_path.as_deref(), code),
         };
-        Ok(diesel::insert_into(regions::table).values(&new).returning(Region::as_returning()).get_result(conn)?)
+        Ok(diesel::insert_into(regions::table)
+            .values(&new)
+            .returning(Region::as_returning())
+            .get_result(conn)?)
     })
 }
 
-pub fn update(conn: &mut PgConnection, code: &str, cond: &IfMatchCondition, changes: &RegionChanges) -> Result<Region, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    code: &str,
+    cond: &IfMatchCondition,
+    changes: &RegionChanges,
+) -> Result<Region, ApiError> {
     conn.transaction(|conn| {
         let version: i32 = regions::table
             .find(code)
@@ -160,7 +215,11 @@ pub fn update(conn: &mut PgConnection, code: &str, cond: &IfMatchCondition, chan
             .ok_or_else(|| ApiError::not_found("region"))?;
         cond.check(version)?;
         Ok(diesel::update(regions::table.find(code))
-            .set((changes, regions::version.eq(regions::version + 1), regions::updated_at.eq(Utc::now())))
+            .set((
+                changes,
+                regions::version.eq(regions::version + 1),
+                regions::updated_at.eq(Utc::now()),
+            ))
             .returning(Region::as_returning())
             .get_result(conn)?)
     })

@@ -61,7 +61,11 @@ pub struct UnitFilter {
 /// Sort key: name, then id.
 pub type UnitCursor = (String, UnitId);
 
-pub fn list(conn: &mut PgConnection, filter: &UnitFilter, page: &PageRequest<UnitCursor>) -> Result<Vec<Unit>, ApiError> {
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &UnitFilter,
+    page: &PageRequest<UnitCursor>,
+) -> Result<Vec<Unit>, ApiError> {
     let mut q = units::table.select(Unit::as_select()).into_boxed();
     if let Some(code) = &filter.region_code {
         if filter.region_subtree {
@@ -87,9 +91,15 @@ pub fn list(conn: &mut PgConnection, filter: &UnitFilter, page: &PageRequest<Uni
         q = q.filter(units::name.like(format!("%{}%", escape_like(text))));
     }
     if let Some((name, id)) = &page.after {
-        q = q.filter(units::name.gt(name).or(units::name.eq(name).and(units::id.gt(*id))));
+        q = q.filter(
+            units::name
+                .gt(name)
+                .or(units::name.eq(name).and(units::id.gt(*id))),
+        );
     }
-    Ok(q.order((units::name.asc(), units::id.asc())).limit(page.fetch_limit()).load(conn)?)
+    Ok(q.order((units::name.asc(), units::id.asc()))
+        .limit(page.fetch_limit())
+        .load(conn)?)
 }
 
 pub fn get(conn: &mut PgConnection, id: UnitId) -> Result<Unit, ApiError> {
@@ -107,11 +117,19 @@ pub fn insert(conn: &mut PgConnection, new: &NewUnit) -> Result<Unit, ApiError> 
         if let Some(parent) = new.parent_id {
             require_active(conn, parent, "parent_id")?;
         }
-        Ok(diesel::insert_into(units::table).values(new).returning(Unit::as_returning()).get_result(conn)?)
+        Ok(diesel::insert_into(units::table)
+            .values(new)
+            .returning(Unit::as_returning())
+            .get_result(conn)?)
     })
 }
 
-pub fn update(conn: &mut PgConnection, id: UnitId, cond: &IfMatchCondition, changes: &UnitChanges) -> Result<Unit, ApiError> {
+pub fn update(
+    conn: &mut PgConnection,
+    id: UnitId,
+    cond: &IfMatchCondition,
+    changes: &UnitChanges,
+) -> Result<Unit, ApiError> {
     conn.transaction(|conn| {
         let current: Unit = units::table
             .find(id)
@@ -126,15 +144,27 @@ pub fn update(conn: &mut PgConnection, id: UnitId, cond: &IfMatchCondition, chan
         }
         if let Some(Some(parent)) = changes.parent_id {
             if parent == id {
-                return Err(ApiError::field("parent_id", "invalid_value", "a unit cannot be its own parent"));
+                return Err(ApiError::field(
+                    "parent_id",
+                    "invalid_value",
+                    "a unit cannot be its own parent",
+                ));
             }
             require_active(conn, parent, "parent_id")?;
             if is_ancestor(conn, id, parent)? {
-                return Err(ApiError::field("parent_id", "invalid_value", "would make a cycle of parent units"));
+                return Err(ApiError::field(
+                    "parent_id",
+                    "invalid_value",
+                    "would make a cycle of parent units",
+                ));
             }
         }
         Ok(diesel::update(units::table.find(id))
-            .set((changes, units::version.eq(units::version + 1), units::updated_at.eq(Utc::now())))
+            .set((
+                changes,
+                units::version.eq(units::version + 1),
+                units::updated_at.eq(Utc::now()),
+            ))
             .returning(Unit::as_returning())
             .get_result(conn)?)
     })
@@ -142,10 +172,18 @@ pub fn update(conn: &mut PgConnection, id: UnitId, cond: &IfMatchCondition, chan
 
 /// 422 naming `field` unless the unit exists and is active.
 pub fn require_active(conn: &mut PgConnection, id: UnitId, field: &str) -> Result<(), ApiError> {
-    let active: Option<bool> = units::table.find(id).select(units::active).first(conn).optional()?;
+    let active: Option<bool> = units::table
+        .find(id)
+        .select(units::active)
+        .first(conn)
+        .optional()?;
     match active {
         Some(true) => Ok(()),
-        Some(false) => Err(ApiError::field(field, "inactive", "this unit is deactivated")),
+        Some(false) => Err(ApiError::field(
+            field,
+            "inactive",
+            "this unit is deactivated",
+        )),
         None => Err(ApiError::field(field, "not_found", "no such unit")),
     }
 }
@@ -162,12 +200,19 @@ fn is_ancestor(conn: &mut PgConnection, ancestor: UnitId, start: UnitId) -> Resu
         if steps > 64 {
             return Ok(true);
         }
-        cursor = units::table.find(id).select(units::parent_id).first(conn).optional()?.flatten();
+        cursor = units::table
+            .find(id)
+            .select(units::parent_id)
+            .first(conn)
+            .optional()?
+            .flatten();
     }
     Ok(false)
 }
 
 /// Escape `%`, `_` and `\` for a LIKE pattern.
 pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

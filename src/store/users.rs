@@ -30,7 +30,11 @@ pub struct User {
 
 impl User {
     pub fn placement(&self) -> Placement<'_> {
-        Placement { unit: self.unit_id, scope_region: self.scope_region_code.as_deref(), leader: self.leader_id }
+        Placement {
+            unit: self.unit_id,
+            scope_region: self.scope_region_code.as_deref(),
+            leader: self.leader_id,
+        }
     }
 }
 
@@ -83,7 +87,11 @@ pub fn get(conn: &mut PgConnection, id: UserId) -> Result<User, ApiError> {
         .ok_or_else(|| ApiError::not_found("user"))
 }
 
-pub fn list(conn: &mut PgConnection, filter: &UserFilter, page: &PageRequest<UserId>) -> Result<Vec<User>, ApiError> {
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &UserFilter,
+    page: &PageRequest<UserId>,
+) -> Result<Vec<User>, ApiError> {
     let mut q = users::table.select(User::as_select()).into_boxed();
     if let Some(unit) = filter.unit_id {
         q = q.filter(users::unit_id.eq(unit));
@@ -97,12 +105,15 @@ pub fn list(conn: &mut PgConnection, filter: &UserFilter, page: &PageRequest<Use
     if let Some(after) = page.after {
         q = q.filter(users::id.gt(after));
     }
-    Ok(q.order(users::id.asc()).limit(page.fetch_limit()).load(conn)?)
+    Ok(q.order(users::id.asc())
+        .limit(page.fetch_limit())
+        .load(conn)?)
 }
 
 /// Check that the places an account points at exist and are active.
 fn check_references(conn: &mut PgConnection, role: Role, p: Placement<'_>) -> Result<(), ApiError> {
-    check_placement(role, p).map_err(|(field, msg)| ApiError::field(field, "invalid_value", msg))?;
+    check_placement(role, p)
+        .map_err(|(field, msg)| ApiError::field(field, "invalid_value", msg))?;
     if let Some(unit) = p.unit {
         super::units::require_active(conn, unit, "unit_id")?;
     }
@@ -124,9 +135,14 @@ pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, ApiError> 
         };
         check_references(conn, new.role, placement)?;
         if find_by_email(conn, &new.email)?.is_some() {
-            return Err(ApiError::Conflict("an account with this e-mail address exists".into()));
+            return Err(ApiError::Conflict(
+                "an account with this e-mail address exists".into(),
+            ));
         }
-        Ok(diesel::insert_into(users::table).values(new).returning(User::as_returning()).get_result(conn)?)
+        Ok(diesel::insert_into(users::table)
+            .values(new)
+            .returning(User::as_returning())
+            .get_result(conn)?)
     })
 }
 
@@ -160,13 +176,19 @@ pub fn update(
         cond.check(current.version)?;
         check_references(conn, role, after)?;
         Ok(diesel::update(users::table.find(id))
-            .set((changes, users::version.eq(users::version + 1), users::updated_at.eq(Utc::now())))
+            .set((
+                changes,
+                users::version.eq(users::version + 1),
+                users::updated_at.eq(Utc::now()),
+            ))
             .returning(User::as_returning())
             .get_result(conn)?)
     })
 }
 
 pub fn record_login(conn: &mut PgConnection, id: UserId) -> Result<(), ApiError> {
-    diesel::update(users::table.find(id)).set(users::last_login_at.eq(Utc::now())).execute(conn)?;
+    diesel::update(users::table.find(id))
+        .set(users::last_login_at.eq(Utc::now()))
+        .execute(conn)?;
     Ok(())
 }

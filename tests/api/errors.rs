@@ -1,0 +1,269 @@
+//! Every way to get a request wrong answers with a precise problem+json, never a 500.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::helpers::{Demo, TestApp, test_settings};
+
+#[actix_web::test]
+async fn unknown_routes_are_404_problems() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .send(Method::GET, "/api/v1/no-such-thing", None, None)
+        .await;
+    r.assert_problem(404, "not-found");
+    assert_eq!(r.body["instance"], "/api/v1/no-such-thing");
+    app.send(Method::GET, "/nowhere", None, None)
+        .await
+        .assert_problem(404, "not-found");
+}
+
+#[actix_web::test]
+async fn wrong_methods_are_405_with_allow() {
+    let app = TestApp::spawn().await;
+    let r = app.send(Method::DELETE, "/api/v1/units", None, None).await;
+    r.assert_problem(405, "method-not-allowed");
+    assert_eq!(r.header("allow"), Some("GET, POST"));
+    let r = app
+        .send(
+            Method::PUT,
+            &format!("/api/v1/units/{}", uuid::Uuid::new_v4()),
+            None,
+            None,
+        )
+        .await;
+    r.assert_problem(405, "method-not-allowed");
+    assert_eq!(r.header("allow"), Some("GET, PATCH"));
+    let r = app.send(Method::POST, "/healthz", None, None).await;
+    assert_eq!(r.header("allow"), Some("GET"));
+}
+
+#[actix_web::test]
+async fn malformed_json_is_400() {
+    let app = TestApp::spawn().await;
+    let token = app.token(Demo::Admin).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/units"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(r#"{"name": "未完"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["type"], "urn:liuyan:problem:bad-request");
+    assert!(body["detail"].as_str().unwrap().contains("malformed JSON"));
+}
+
+#[actix_web::test]
+async fn wrong_content_type_is_415() {
+    let app = TestApp::spawn().await;
+    let token = app.token(Demo::Admin).await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/units"))
+        .bearer_auth(&token)
+        .header("content-type", "text/plain")
+        .body("name=x")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+}
+
+#[actix_web::test]
+async fn bodies_over_the_limit_are_413() {
+    let mut settings = test_settings();
+    settings.body_limit_bytes = 1024;
+    let app = TestApp::spawn_with(settings).await;
+    let token = app.token(Demo::Admin).await;
+    let big = json!({"name": "长".repeat(2000), "kind": "department", "region_code": "620100"});
+    let r = app.post("/api/v1/units", &token, big.clone()).await;
+    r.assert_problem(413, "payload-too-large");
+    // Also when the body is streamed without a Content-Length.
+    let bytes = serde_json::to_vec(&big).unwrap();
+    let stream = futures_util::stream::iter(
+        bytes
+            .chunks(100)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let r = app
+        .client
+        .post(app.url("/api/v1/units"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(stream))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+}
+
+#[actix_web::test]
+async fn validation_names_every_failing_field() {
+    let app = TestApp::spawn().await;
+    let token = app.token(Demo::Admin).await;
+    // Field rules: every failing field at once.
+    let r = app
+        .post(
+            "/api/v1/units",
+            &token,
+            json!({"name": "", "kind": "department", "region_code": "62"}),
+        )
+        .await;
+    r.assert_problem(422, "validation-failed");
+    assert_eq!(r.failing_fields(), vec!["name", "region_code"]);
+    // Unknown field.
+    let r = app
+        .post(
+            "/api/v1/units",
+            &token,
+            json!({"name": "某局", "kind": "department", "region_code": "620100", "colour": "red"}),
+        )
+        .await;
+    r.assert_problem(422, "validation-failed");
+    assert_eq!(r.body["errors"][0]["field"], "colour");
+    assert_eq!(r.body["errors"][0]["code"], "unknown_field");
+    // Server-owned fields cannot be mass-assigned.
+    for field in ["id", "version", "created_at"] {
+        let mut body = json!({"name": "某局", "kind": "department", "region_code": "620100"});
+        body[field] = json!("x");
+        let r = app.post("/api/v1/units", &token, body).await;
+        r.assert_problem(422, "validation-failed");
+        assert_eq!(r.body["errors"][0]["field"], field);
+        assert_eq!(r.body["errors"][0]["code"], "read_only");
+    }
+    // Missing field, wrong type, bad enum value.
+    let r = app
+        .post(
+            "/api/v1/units",
+            &token,
+            json!({"kind": "department", "region_code": "620100"}),
+        )
+        .await;
+    assert_eq!(r.body["errors"][0]["field"], "name");
+    assert_eq!(r.body["errors"][0]["code"], "required");
+    let r = app
+        .post(
+            "/api/v1/units",
+            &token,
+            json!({"name": 5, "kind": "department", "region_code": "620100"}),
+        )
+        .await;
+    assert_eq!(r.body["errors"][0]["field"], "name");
+    let r = app
+        .post(
+            "/api/v1/units",
+            &token,
+            json!({"name": "某局", "kind": "ministry", "region_code": "620100"}),
+        )
+        .await;
+    assert_eq!(r.body["errors"][0]["field"], "kind");
+    assert_eq!(r.body["errors"][0]["code"], "invalid_value");
+    // A region that does not exist is named too.
+    let r = app
+        .post(
+            "/api/v1/units",
+            &token,
+            json!({"name": "某局", "kind": "department", "region_code": "999999"}),
+        )
+        .await;
+    r.assert_problem(422, "validation-failed");
+    assert_eq!(r.body["errors"][0]["field"], "region_code");
+    // Nothing was created by any of it.
+    let r = app.get("/api/v1/units?q=某局", &token).await;
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 0);
+}
+
+#[actix_web::test]
+async fn bad_query_parameters_are_422() {
+    let app = TestApp::spawn().await;
+    let token = app.token(Demo::Admin).await;
+    for (query, field) in [
+        ("limit=0", "limit"),
+        ("limit=101", "limit"),
+        ("limit=abc", "limit"),
+        ("cursor=not-a-cursor", "cursor"),
+        ("kind=ministry", "kind"),
+        ("region_code=12", "region_code"),
+        ("active=maybe", "active"),
+    ] {
+        let r = app.get(&format!("/api/v1/units?{query}"), &token).await;
+        r.assert_problem(422, "validation-failed");
+        assert_eq!(r.failing_fields(), vec![field], "{query}");
+    }
+}
+
+#[actix_web::test]
+async fn auth_failures_are_401_with_www_authenticate() {
+    let app = TestApp::spawn().await;
+    let r = app.send(Method::GET, "/api/v1/units", None, None).await;
+    r.assert_problem(401, "unauthorized");
+    assert_eq!(
+        r.header("www-authenticate"),
+        Some("Bearer realm=\"liuyan\"")
+    );
+    let r = app
+        .send_with(
+            Method::GET,
+            "/api/v1/units",
+            None,
+            None,
+            &[("authorization", "Basic YTpi")],
+        )
+        .await;
+    r.assert_problem(401, "unauthorized");
+}
+
+#[actix_web::test]
+async fn the_token_endpoint_is_rate_limited_with_retry_after() {
+    let mut settings = test_settings();
+    settings.auth_rate_per_minute = 3;
+    let app = TestApp::spawn_with(settings).await;
+    for _ in 0..3 {
+        let r = app
+            .login_response("nobody@example.org", "wrong password!")
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = app
+        .login_response("nobody@example.org", "wrong password!")
+        .await;
+    r.assert_problem(429, "rate-limited");
+    let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    // Other endpoints are not affected by the token endpoint's budget.
+    assert_eq!(
+        app.send(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
+}
+
+#[actix_web::test]
+async fn the_general_rate_limit_applies_per_client() {
+    let mut settings = test_settings();
+    settings.rate_per_second = 1;
+    settings.rate_burst = 5;
+    let app = TestApp::spawn_with(settings).await;
+    let mut limited = 0;
+    for _ in 0..12 {
+        let r = app
+            .send(Method::GET, "/api/v1/categories", None, None)
+            .await;
+        if r.status == 429 {
+            r.assert_problem(429, "rate-limited");
+            assert!(r.header("retry-after").is_some());
+            limited += 1;
+        }
+    }
+    assert!(limited >= 5, "{limited} requests limited");
+    // Probes are never limited.
+    assert_eq!(
+        app.send(Method::GET, "/healthz", None, None).await.status,
+        200
+    );
+}

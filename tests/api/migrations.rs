@@ -1,0 +1,57 @@
+//! Every migration's down.sql really reverts it, and the migrations apply again afterwards.
+
+use diesel::RunQueryDsl;
+use diesel_migrations::MigrationHarness;
+
+use crate::helpers::ScratchDb;
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Table {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    table_name: String,
+}
+
+fn tables(conn: &mut diesel::PgConnection) -> Vec<String> {
+    diesel::sql_query(
+        "SELECT table_name::text AS table_name FROM information_schema.tables \
+         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' ORDER BY 1",
+    )
+    .load::<Table>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|t| t.table_name)
+    .collect()
+}
+
+#[test]
+fn migrations_apply_revert_and_apply_again() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    let applied = tables(&mut conn);
+    assert!(applied.contains(&"units".to_owned()), "{applied:?}");
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    conn.revert_all_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        tables(&mut conn),
+        Vec::<String>::new(),
+        "down.sql removes everything up.sql made"
+    );
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(tables(&mut conn), applied);
+}
+
+#[test]
+fn the_demo_seed_is_idempotent() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    liuyan::db::run_migrations(&mut conn).unwrap();
+    let first = liuyan::seed::seed_demo(&mut conn).unwrap();
+    assert_eq!(first.units, liuyan::seed::UNITS.len());
+    assert_eq!(first.users, liuyan::seed::USERS.len());
+    let second = liuyan::seed::seed_demo(&mut conn).unwrap();
+    assert_eq!(
+        (second.regions, second.units, second.leaders, second.users),
+        (0, 0, 0, 0)
+    );
+}

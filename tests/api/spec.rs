@@ -1,0 +1,102 @@
+//! The committed OpenAPI document is what the code generates, and it is complete.
+
+use serde_json::Value;
+
+fn generated() -> Value {
+    serde_json::from_str(&liuyan::openapi::to_pretty_json(
+        &liuyan::startup::openapi_spec(),
+    ))
+    .unwrap()
+}
+
+#[test]
+fn the_committed_spec_matches_the_code() {
+    let committed: Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json"))
+            .expect("openapi/openapi.json exists"),
+    )
+    .expect("openapi/openapi.json is JSON");
+    assert!(
+        committed == generated(),
+        "openapi/openapi.json is out of date: run `cargo run -- openapi > openapi/openapi.json` and commit it"
+    );
+}
+
+fn operations(spec: &Value) -> Vec<(String, String, Value)> {
+    let mut out = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            out.push((method.to_uppercase(), path.clone(), op.clone()));
+        }
+    }
+    out
+}
+
+#[test]
+fn every_operation_has_an_id_a_rule_and_documented_errors() {
+    let spec = generated();
+    let ops = operations(&spec);
+    let mut ids: Vec<String> = Vec::new();
+    for (method, path, op) in &ops {
+        let id = op["operationId"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{method} {path} has no operationId"));
+        ids.push(id.to_owned());
+        let rule = liuyan::auth::policy::rule_for(id)
+            .unwrap_or_else(|| panic!("{id} has no rule in OPERATION_RULES"));
+        assert!(op["security"].is_array(), "{id} declares its security");
+        if let liuyan::auth::policy::Rule::Requires(_) = rule {
+            assert!(op["responses"]["401"].is_object(), "{id} documents 401");
+            assert!(op["responses"]["403"].is_object(), "{id} documents 403");
+            assert!(op["x-allowed-roles"].is_array(), "{id} lists its roles");
+        }
+        if op["requestBody"].is_object() {
+            for status in ["400", "413", "415", "422"] {
+                assert!(
+                    op["responses"][status].is_object(),
+                    "{id} documents {status}"
+                );
+            }
+        }
+        if path.starts_with("/api/v1/") {
+            assert!(op["responses"]["429"].is_object(), "{id} documents 429");
+        }
+        if path.contains('{') {
+            assert!(op["responses"]["404"].is_object(), "{id} documents 404");
+        }
+        for (status, resp) in op["responses"].as_object().unwrap() {
+            let described = resp["description"].is_string() || resp["$ref"].is_string();
+            assert!(described, "{id} {status} has a description");
+        }
+        assert!(op["tags"].is_array(), "{id} has a tag");
+    }
+    let mut rule_ids: Vec<&str> = liuyan::auth::policy::OPERATION_RULES
+        .iter()
+        .map(|(id, _)| *id)
+        .collect();
+    rule_ids.sort();
+    ids.sort();
+    assert_eq!(
+        ids, rule_ids,
+        "OPERATION_RULES lists exactly the operations of the spec"
+    );
+}
+
+#[test]
+fn request_bodies_are_named_schemas_with_examples() {
+    let spec = generated();
+    for (method, path, op) in operations(&spec) {
+        if let Some(body) = op.get("requestBody") {
+            let schema = &body["content"]["application/json"]["schema"];
+            let reference = schema["$ref"]
+                .as_str()
+                .unwrap_or_else(|| panic!("{method} {path}: body is a named schema"));
+            let name = reference.rsplit('/').next().unwrap();
+            let component = &spec["components"]["schemas"][name];
+            assert!(
+                component["example"].is_object() || component["examples"].is_array(),
+                "{name} has an example"
+            );
+        }
+    }
+}
