@@ -37,6 +37,15 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// Without DATABASE_URL: `auto` uses a server on localhost:5432 when it accepts us, else a
+    /// private cluster; `private` always uses the private cluster.
+    #[arg(long, env = "LIUYAN_LOCAL_DB", value_enum, default_value = "auto")]
+    pub local_db: crate::db::local::LocalMode,
+
+    /// Port of the private cluster.
+    #[arg(long, env = "LIUYAN_LOCAL_DB_PORT", default_value_t = crate::db::local::DEFAULT_PRIVATE_PORT)]
+    pub local_db_port: u16,
+
     /// Folder for the managed private PostgreSQL cluster.
     #[arg(long, env = "LIUYAN_DATA_DIR", default_value = ".liuyan")]
     pub data_dir: PathBuf,
@@ -134,6 +143,14 @@ impl Settings {
         s
     }
 
+    pub fn local_database(&self) -> crate::db::local::LocalDatabase {
+        crate::db::local::LocalDatabase {
+            data_dir: self.data_dir.clone(),
+            private_port: self.local_db_port,
+            mode: self.local_db,
+        }
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.db_pool_timeout_ms)
     }
@@ -174,5 +191,45 @@ impl Settings {
             anyhow::bail!("rate limits must be at least 1");
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn production_refuses_the_development_key_and_a_missing_database() {
+        let mut s = Settings::defaults();
+        assert!(s.check().is_ok(), "development accepts the defaults");
+        s.profile = Profile::Production;
+        s.database_url = Some("postgres://db/liuyan".into());
+        let err = s.check().unwrap_err().to_string();
+        assert!(err.contains("LIUYAN_JWT_KEYS"), "{err}");
+        s.jwt_keys = format!("prod:{}", "k".repeat(40));
+        assert!(s.check().is_ok());
+        s.database_url = None;
+        assert!(s.check().unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused() {
+        let mut s = Settings::defaults();
+        s.jwt_keys = "k:short".into();
+        assert!(s.check().is_err());
+        let mut s = Settings::defaults();
+        s.idempotency_ttl_hours = 1;
+        assert!(s.check().is_err());
+        let mut s = Settings::defaults();
+        s.db_pool_size = 0;
+        assert!(s.check().is_err());
+    }
+
+    #[test]
+    fn cors_origins_are_a_comma_list() {
+        let mut s = Settings::defaults();
+        assert!(s.cors_origin_list().is_empty());
+        s.cors_origins = " https://a.example , https://b.example,".into();
+        assert_eq!(s.cors_origin_list(), vec!["https://a.example", "https://b.example"]);
     }
 }

@@ -14,7 +14,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
 use crate::configuration::Settings;
-use crate::db::{Db, PoolOptions, build_pool, local::LocalDatabase};
+use crate::db::{Db, PoolOptions, build_pool};
 use crate::http::extract::BodyLimit;
 use crate::http::fallback::{RouteTable, not_found_or_method_not_allowed};
 use crate::http::metrics::Metrics;
@@ -55,11 +55,7 @@ pub fn openapi_spec() -> utoipa::openapi::OpenApi {
 pub fn database_url(settings: &Settings) -> anyhow::Result<String> {
     match &settings.database_url {
         Some(url) => Ok(url.clone()),
-        None => LocalDatabase {
-            data_dir: settings.data_dir.clone(),
-            private_port: crate::db::local::DEFAULT_PRIVATE_PORT,
-        }
-        .database_url("liuyan"),
+        None => settings.local_database().database_url("liuyan"),
     }
 }
 

@@ -13,18 +13,32 @@ use diesel::{Connection, PgConnection, RunQueryDsl};
 /// Default port of the private cluster; far from 5432 so it never collides with a system server.
 pub const DEFAULT_PRIVATE_PORT: u16 = 54329;
 
+/// Which local server to use when `DATABASE_URL` is not set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LocalMode {
+    /// A server on localhost:5432 if it accepts us, else the private cluster.
+    Auto,
+    /// Always the private cluster (leaves a system server alone).
+    Private,
+}
+
 /// Where to find a database when none was configured.
 pub struct LocalDatabase {
     /// Folder for the private cluster (`<data_dir>/pg`), its log and lock file.
     pub data_dir: PathBuf,
     pub private_port: u16,
+    pub mode: LocalMode,
 }
 
 impl LocalDatabase {
     /// The server URL (without database name) of a reachable PostgreSQL, starting a private
     /// cluster when needed. Safe to call from many processes at once (a file lock guards start-up).
     pub fn server_url(&self) -> anyhow::Result<String> {
-        for url in system_server_candidates() {
+        let candidates = match self.mode {
+            LocalMode::Auto => system_server_candidates(),
+            LocalMode::Private => Vec::new(),
+        };
+        for url in candidates {
             if can_connect(&format!("{url}/postgres")) {
                 tracing::info!(server = %url, "using the PostgreSQL server on localhost:5432");
                 return Ok(url);
@@ -68,6 +82,20 @@ impl LocalDatabase {
             self.data_dir.display(),
             self.data_dir.join("pg.log").display()
         )
+    }
+
+    /// Stop the private cluster (tests and `liuyan` never stop a system server).
+    pub fn stop_private_cluster(&self) -> anyhow::Result<()> {
+        let bin = server_bin_dir().ok_or_else(|| anyhow::anyhow!("no pg_ctl"))?;
+        let run_as = unprivileged_user_if_root()?;
+        command_as(&run_as, &bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(self.data_dir.join("pg"))
+            .args(["-m", "fast", "-w", "stop"])
+            .stdout(std::process::Stdio::null())
+            .status()
+            .context("failed to run pg_ctl stop")?;
+        Ok(())
     }
 
     fn start_private_cluster(&self) -> anyhow::Result<()> {

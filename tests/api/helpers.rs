@@ -5,7 +5,6 @@ use std::sync::OnceLock;
 
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use liuyan::configuration::Settings;
-use liuyan::db::local::LocalDatabase;
 use liuyan::db::{Db, PoolOptions, build_pool};
 use liuyan::startup::Application;
 use reqwest::{Method, StatusCode};
@@ -23,11 +22,11 @@ fn server_url() -> &'static str {
                 .expect("DATABASE_URL has a database name");
             return server.to_owned();
         }
-        LocalDatabase {
-            data_dir: std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".liuyan"),
-            private_port: liuyan::db::local::DEFAULT_PRIVATE_PORT,
-        }
-        .server_url()
+        let mut settings = Settings::defaults();
+        settings.data_dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".liuyan");
+        settings
+            .local_database()
+            .server_url()
         .expect("a PostgreSQL server for the tests")
     })
 }

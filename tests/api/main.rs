@@ -3,10 +3,12 @@
 mod helpers;
 
 mod auth;
+mod cli;
 mod errors;
 mod health;
 mod idempotency;
 mod jwt;
+mod local_db;
 mod migrations;
 mod reference_data;
 mod spec;
