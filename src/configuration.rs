@@ -230,6 +230,9 @@ mod tests {
         let mut s = Settings::defaults();
         assert!(s.cors_origin_list().is_empty());
         s.cors_origins = " https://a.example , https://b.example,".into();
-        assert_eq!(s.cors_origin_list(), vec!["https://a.example", "https://b.example"]);
+        assert_eq!(
+            s.cors_origin_list(),
+            vec!["https://a.example", "https://b.example"]
+        );
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use actix_cors::Cors;
 use actix_web::dev::Server;
-use actix_web::middleware::from_fn;
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpServer, web};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::{AppExt, UtoipaApp, scope};
@@ -162,7 +162,12 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
                 ))
                 .default_service(web::to(not_found_or_method_not_allowed))
                 .wrap(from_fn(http::rate_limit::limit))
-                .wrap(cors(&cors_origins))
+                // Without configured origins there is no CORS layer at all: a restrictive one would
+                // reject same-origin browser requests that carry an Origin header (e.g. from /docs).
+                .wrap(Condition::new(
+                    !cors_origins.is_empty(),
+                    cors(&cors_origins),
+                ))
                 .wrap(TracingLogger::<telemetry::RequestSpan>::new())
                 .wrap(from_fn(http::metrics::record))
                 .wrap(from_fn(http::problem::request_context))

@@ -151,3 +151,62 @@ async fn request_ids_are_honoured_or_generated() {
         "trace-42"
     );
 }
+
+#[actix_web::test]
+async fn cors_is_off_by_default_and_answers_configured_origins() {
+    // Same-origin browser requests carry Origin too; with no CORS configured they just work.
+    let app = TestApp::spawn().await;
+    let r = app
+        .send_with(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("origin", "http://127.0.0.1:8080")],
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("access-control-allow-origin").is_none());
+
+    let mut settings = crate::helpers::test_settings();
+    settings.cors_origins = "https://board.example.gov.cn".into();
+    let app = TestApp::spawn_with(settings).await;
+    let preflight = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/v1/units"))
+        .header("origin", "https://board.example.gov.cn")
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "authorization, content-type, idempotency-key",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), 200);
+    assert_eq!(
+        preflight.headers()["access-control-allow-origin"],
+        "https://board.example.gov.cn"
+    );
+    let r = app
+        .send_with(
+            Method::GET,
+            "/healthz",
+            None,
+            None,
+            &[("origin", "https://board.example.gov.cn")],
+        )
+        .await;
+    assert_eq!(
+        r.header("access-control-allow-origin"),
+        Some("https://board.example.gov.cn")
+    );
+    let exposed = r
+        .header("access-control-expose-headers")
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        exposed.contains("etag") && exposed.contains("x-request-id"),
+        "{exposed}"
+    );
+}

@@ -27,7 +27,7 @@ fn server_url() -> &'static str {
         settings
             .local_database()
             .server_url()
-        .expect("a PostgreSQL server for the tests")
+            .expect("a PostgreSQL server for the tests")
     })
 }
 

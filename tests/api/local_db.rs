@@ -6,10 +6,17 @@ use liuyan::db::local::{LocalDatabase, LocalMode};
 
 #[test]
 fn a_private_cluster_is_initialised_started_and_reused() {
-    let dir = std::env::temp_dir().join(format!("liuyan-pg-test-{}", uuid::Uuid::new_v4().simple()));
+    let dir =
+        std::env::temp_dir().join(format!("liuyan-pg-test-{}", uuid::Uuid::new_v4().simple()));
     let port = 55_000 + (std::process::id() % 5_000) as u16;
-    let local = LocalDatabase { data_dir: dir.clone(), private_port: port, mode: LocalMode::Private };
-    let url = local.database_url("liuyan").expect("private cluster starts");
+    let local = LocalDatabase {
+        data_dir: dir.clone(),
+        private_port: port,
+        mode: LocalMode::Private,
+    };
+    let url = local
+        .database_url("liuyan")
+        .expect("private cluster starts");
     assert!(url.ends_with(&format!(":{port}/liuyan")), "{url}");
     let mut conn = PgConnection::establish(&url).expect("it accepts connections");
     liuyan::db::run_migrations(&mut conn).expect("migrations run there");
