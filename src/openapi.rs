@@ -200,6 +200,10 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 Some(Rule::Public) => op.security = Some(vec![SecurityRequirement::default()]),
                 None => {}
             }
+            if op.responses.responses.contains_key("304") {
+                add_if_none_match_header(op);
+            }
+            normalise_precondition_headers(op);
             if op.request_body.is_some() {
                 add_ref(op, "400", "BadRequest");
                 add_ref(op, "413", "PayloadTooLarge");
@@ -212,11 +216,16 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
             if method == "POST" && is_api {
                 if !crate::http::idempotency::EXCLUDED_PATHS.contains(&path.as_str()) {
-                    add_ref(op, "409", "IdempotencyConflict");
+                    match op.responses.responses.get_mut("409") {
+                        // The operation documents its own 409: say it also means this.
+                        Some(RefOr::T(own)) => own.description.push_str(IDEMPOTENCY_409_NOTE),
+                        _ => add_ref(op, "409", "IdempotencyConflict"),
+                    }
                     add_idempotency_header(op);
                 }
                 add_ref(op, "422", "ValidationFailed");
             }
+
             if is_api && id != "get_openapi" {
                 add_ref(op, "503", "ServiceUnavailable");
             }
@@ -225,7 +234,74 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
         }
     }
+    prune_unused_responses(&mut doc);
     doc
+}
+
+const IDEMPOTENCY_409_NOTE: &str = "; or a request with the same Idempotency-Key is still in flight \
+     (`urn:liuyan:problem:idempotency-key-in-use`)";
+
+/// An entity-tag list as our parser accepts it: `*`, or quoted tags (optionally weak) separated
+/// by commas.
+const ETAG_LIST_PATTERN: &str =
+    r#"^(\*|(W/)?"[\x21\x23-\x2B\x2D-\x7E]*"(\s*,\s*(W/)?"[\x21\x23-\x2B\x2D-\x7E]*")*)$"#;
+
+fn etag_schema() -> utoipa::openapi::schema::Object {
+    use utoipa::openapi::schema::{ObjectBuilder, Type};
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .max_length(Some(200))
+        .pattern(Some(ETAG_LIST_PATTERN))
+        .examples([json!("\"3\"")])
+        .build()
+}
+
+/// `If-Match` / `If-None-Match` parameters declared by handlers get one precise schema.
+fn normalise_precondition_headers(op: &mut Operation) {
+    use utoipa::openapi::path::ParameterIn;
+    for p in op.parameters.iter_mut().flatten() {
+        if let RefOr::T(p) = p
+            && p.parameter_in == ParameterIn::Header
+            && (p.name == "If-Match" || p.name == "If-None-Match")
+        {
+            p.schema = Some(RefOr::T(utoipa::openapi::schema::Schema::Object(
+                etag_schema(),
+            )));
+        }
+    }
+}
+
+fn add_if_none_match_header(op: &mut Operation) {
+    use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+    let exists = op
+        .parameters
+        .iter()
+        .flatten()
+        .any(|p| matches!(p, RefOr::T(p) if p.name == "If-None-Match"));
+    if exists {
+        return;
+    }
+    let param = ParameterBuilder::new()
+        .name("If-None-Match")
+        .parameter_in(ParameterIn::Header)
+        .required(utoipa::openapi::Required::False)
+        .description(Some(
+            "ETag(s) you hold: 304 Not Modified when the resource still has one of them",
+        ))
+        .build();
+    op.parameters
+        .get_or_insert_with(Vec::new)
+        .push(RefOr::T(param));
+}
+
+/// Drop standard responses no operation refers to (the lint flags unused components).
+fn prune_unused_responses(doc: &mut utoipa::openapi::OpenApi) {
+    let text = serde_json::to_string(&doc.paths).unwrap_or_default();
+    if let Some(components) = doc.components.as_mut() {
+        components
+            .responses
+            .retain(|name, _| text.contains(&format!("\"#/components/responses/{name}\"")));
+    }
 }
 
 fn add_idempotency_header(op: &mut Operation) {

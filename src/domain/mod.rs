@@ -1,8 +1,11 @@
 //! Pure domain types and rules: no I/O, no diesel queries, no HTTP.
 
 pub mod ids;
+pub mod ledger;
+pub mod message;
 pub mod reference;
 pub mod role;
+pub mod search;
 pub mod text;
 
 /// Declare a string-backed enum that serialises as snake_case in JSON, is a `text` column in
@@ -14,8 +17,11 @@ macro_rules! text_enum {
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize,
                  utoipa::ToSchema, diesel::AsExpression, diesel::FromSqlRow)]
         #[diesel(sql_type = diesel::sql_types::Text)]
+        // Every text is the snake_case of its variant (a test checks): utoipa reads the
+        // enum-level rename, so the spec and the wire agree.
+        #[serde(rename_all = "snake_case")]
         pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+            $($(#[$vmeta])* $variant),+
         }
 
         impl $name {
@@ -27,6 +33,14 @@ macro_rules! text_enum {
 
             pub fn parse(s: &str) -> Option<Self> {
                 match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The JSON spelling must be the database spelling.
+            #[cfg(test)]
+            pub fn assert_wire_names() {
+                for v in Self::ALL {
+                    assert_eq!(serde_json::to_value(v).unwrap(), serde_json::json!(v.as_str()));
+                }
             }
         }
 
@@ -63,4 +77,52 @@ macro_rules! text_enum {
             }
         }
     };
+}
+
+/// Checks that free text can be stored and shown: no control characters but line breaks and
+/// tabs (PostgreSQL cannot store NUL at all).
+pub fn validate_text(s: &str) -> Result<(), validator::ValidationError> {
+    if s.chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'))
+    {
+        let mut e = validator::ValidationError::new("format");
+        e.message = Some("must not contain control characters".into());
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Like [`validate_text`], for one line: no control characters at all.
+pub fn validate_line(s: &str) -> Result<(), validator::ValidationError> {
+    if s.chars().any(char::is_control) {
+        let mut e = validator::ValidationError::new("format");
+        e.message = Some("must not contain control characters".into());
+        return Err(e);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn enums_use_their_database_spelling_on_the_wire() {
+        super::role::Role::assert_wire_names();
+        super::reference::RegionLevel::assert_wire_names();
+        super::reference::UnitKind::assert_wire_names();
+        super::message::MessageStatus::assert_wire_names();
+        super::message::MessageAction::assert_wire_names();
+        super::message::MessageKind::assert_wire_names();
+        super::message::Priority::assert_wire_names();
+        super::message::Visibility::assert_wire_names();
+        super::message::MessageSource::assert_wire_names();
+        super::message::RejectionReason::assert_wire_names();
+        crate::routes::auth::GrantType::assert_wire_names();
+    }
+
+    #[test]
+    fn free_text_allows_line_breaks_only() {
+        assert!(super::validate_text("第一行\n第二行\t好").is_ok());
+        assert!(super::validate_text("a\u{0}b").is_err());
+        assert!(super::validate_text("a\u{7}b").is_err());
+    }
 }

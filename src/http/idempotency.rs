@@ -35,6 +35,9 @@ pub const EXCLUDED_PATHS: &[&str] = &[
     "/api/v1/auth/logout",
 ];
 
+/// POSTs that anonymous callers may make idempotently.
+const ANONYMOUS_PATHS: &[&str] = &["/api/v1/auth/register"];
+
 /// Response headers worth replaying.
 const REPLAYED_HEADERS: &[HeaderName] = &[header::CONTENT_TYPE, header::LOCATION, header::ETAG];
 
@@ -65,7 +68,10 @@ pub async fn idempotency(
     };
     let scope = match identify(req.request()) {
         Identity::Authenticated(p) => format!("user:{}", p.user_id),
-        Identity::Anonymous => "anonymous".to_owned(),
+        // Anonymous callers can only create state by registering; any other anonymous POST is
+        // answered 401 by its handler, untouched by key bookkeeping.
+        Identity::Anonymous if ANONYMOUS_PATHS.contains(&req.path()) => "anonymous".to_owned(),
+        Identity::Anonymous => return Ok(next.call(req).await?.map_into_boxed_body()),
         // The handler will answer 401; nothing to make idempotent.
         Identity::Rejected(_) => return Ok(next.call(req).await?.map_into_boxed_body()),
     };

@@ -73,12 +73,16 @@ impl From<User> for Account {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"email": "li.na@example.cn", "password": "长城脚下的留言板2026", "display_name": "李娜"}))]
 pub struct RegisterRequest {
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email)]
     pub email: String,
     /// 10 to 128 characters.
     #[schema(min_length = 10, max_length = 128)]
     pub password: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub display_name: String,
 }
 
@@ -156,14 +160,14 @@ pub async fn register(
 /// Log in with e-mail and password.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"grant_type": "password", "email": "admin@liuyan.example", "password": "Admin-Demo-2026"}))]
+#[schema(example = json!({"grant_type": "password", "email": "admin@liuyan.example", "password": "Demo-Admin-2026"}))]
 pub struct TokenRequest {
     /// Only `password` for people; service accounts use `client_credentials` (liaison platform).
     pub grant_type: GrantType,
-    #[schema(max_length = 254)]
+    #[schema(min_length = 1, max_length = 254)]
     #[validate(length(min = 1, max = 254))]
     pub email: String,
-    #[schema(max_length = 128)]
+    #[schema(min_length = 1, max_length = 128)]
     #[validate(length(min = 1, max = 128))]
     pub password: String,
 }
@@ -180,7 +184,7 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"refresh_token": "rt_3q2-7wEzT0mQ4rS1o8yH2vN6kLcA9pXbZ5dF0gJ1uIe"}))]
 pub struct RefreshRequest {
-    #[schema(max_length = 200)]
+    #[schema(min_length = 1, max_length = 200)]
     #[validate(length(min = 1, max = 200))]
     pub refresh_token: String,
 }
@@ -244,6 +248,9 @@ const BAD_CREDENTIALS: &str = "the e-mail address or the password is wrong";
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
+        (status = 401, description = "Wrong e-mail address or password (the same answer for both)",
+            body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"liuyan\"`"))),
         (status = 403, description = "The account is deactivated", body = crate::error::Problem,
             content_type = "application/problem+json")
     )
@@ -291,7 +298,12 @@ pub async fn issue_token(
     operation_id = "refresh_token",
     tag = "auth",
     request_body = RefreshRequest,
-    responses((status = 200, description = "New tokens", body = TokenResponse))
+    responses(
+        (status = 200, description = "New tokens", body = TokenResponse),
+        (status = 401, description = "The refresh token is unknown, expired, revoked or was already used",
+            body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"liuyan\"`")))
+    )
 )]
 #[post("/auth/refresh")]
 pub async fn refresh_token(

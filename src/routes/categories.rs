@@ -82,14 +82,22 @@ pub struct CreateCategory {
     #[schema(min_length = 2, max_length = 50, pattern = "^[a-z][a-z0-9_]{1,49}$")]
     #[validate(custom(function = "validate_code"))]
     pub code: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub name: String,
-    #[schema(max_length = 1000)]
-    #[validate(length(max = 1000))]
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(length(max = 1000), custom(function = "crate::domain::validate_text"))]
     pub description: Option<String>,
     #[schema(format = Int32, minimum = -1000000, maximum = 1000000)]
     #[validate(range(min = -1_000_000, max = 1_000_000))]
+    #[serde(default, deserialize_with = "super::optional_integer")]
     pub sort_order: Option<i32>,
 }
 
@@ -97,16 +105,28 @@ pub struct CreateCategory {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "住房和城乡建设", "sort_order": 15}))]
+#[schema(min_properties = 1)]
 pub struct UpdateCategory {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub name: Option<String>,
-    #[schema(max_length = 1000)]
-    #[validate(length(max = 1000))]
+    #[schema(
+        nullable = false,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(length(max = 1000), custom(function = "crate::domain::validate_text"))]
     pub description: Option<String>,
-    #[schema(format = Int32, minimum = -1000000, maximum = 1000000)]
+    #[schema(nullable = false, format = Int32, minimum = -1000000, maximum = 1000000)]
     #[validate(range(min = -1_000_000, max = 1_000_000))]
+    #[serde(default, deserialize_with = "super::optional_integer")]
     pub sort_order: Option<i32>,
+    #[schema(nullable = false)]
     pub active: Option<bool>,
 }
 

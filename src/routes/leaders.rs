@@ -67,10 +67,18 @@ crate::page_type!(LeaderPage, LeaderDto, "A page of leaders.");
 #[schema(example = json!({"name": "王建国", "title": "兰州市市长", "region_code": "620100",
     "unit_id": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a2c"}))]
 pub struct CreateLeader {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub name: String,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub title: String,
     #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
@@ -83,17 +91,35 @@ pub struct CreateLeader {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"title": "甘肃省人民政府省长"}))]
+#[schema(min_properties = 1)]
 pub struct UpdateLeader {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub name: Option<String>,
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub title: Option<String>,
-    #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    #[schema(
+        nullable = false,
+        min_length = 6,
+        max_length = 6,
+        pattern = "^[0-9]{6}$"
+    )]
     #[validate(custom(function = "validate_region_code"))]
     pub region_code: Option<String>,
+    #[schema(nullable = false)]
     pub unit_id: Option<UnitId>,
+    #[schema(nullable = false)]
     pub active: Option<bool>,
 }
 

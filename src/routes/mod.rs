@@ -50,6 +50,29 @@ where
         .service(users::update_user)
 }
 
+/// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both
+/// as integers).
+pub fn optional_integer<'de, D>(d: D) -> Result<Option<i32>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let Some(n) = <Option<serde_json::Number> as serde::Deserialize>::deserialize(d)? else {
+        return Ok(None);
+    };
+    if let Some(i) = n.as_i64() {
+        return i32::try_from(i)
+            .map(Some)
+            .map_err(|_| D::Error::custom("is out of range"));
+    }
+    match n.as_f64() {
+        Some(f) if f.fract() == 0.0 && f >= f64::from(i32::MIN) && f <= f64::from(i32::MAX) => {
+            Ok(Some(f as i32))
+        }
+        _ => Err(D::Error::custom(format!("must be an integer, not {n}"))),
+    }
+}
+
 /// Deserialize a field that may be absent (leave alone), `null` (clear) or a value (set).
 pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -84,7 +84,11 @@ pub struct CreateRegion {
     #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
     #[validate(custom(function = "validate_region_code"))]
     pub code: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub name: String,
     pub level: RegionLevel,
@@ -98,10 +102,17 @@ pub struct CreateRegion {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "城关区", "active": true}))]
+#[schema(min_properties = 1)]
 pub struct UpdateRegion {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub name: Option<String>,
+    #[schema(nullable = false)]
     pub active: Option<bool>,
 }
 
@@ -150,14 +161,7 @@ pub async fn list_regions(
         active: q.active,
     };
     let rows = db
-        .run(move |conn| {
-            regions::list(conn, &filter, &page).map_err(|e| match e {
-                ApiError::Validation { .. } => {
-                    ApiError::field("within", "not_found", "no such region")
-                }
-                other => other,
-            })
-        })
+        .run(move |conn| regions::list(conn, &filter, &page))
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |r| r.code.clone());
     Ok(HttpResponse::Ok().json(RegionPage {

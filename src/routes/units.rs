@@ -68,7 +68,11 @@ crate::page_type!(UnitPage, UnitDto, "A page of units.");
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "兰州市交通运输局", "kind": "department", "region_code": "620100"}))]
 pub struct CreateUnit {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub name: String,
     pub kind: UnitKind,
@@ -82,17 +86,30 @@ pub struct CreateUnit {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "兰州市交通运输委员会", "active": true}))]
+#[schema(min_properties = 1)]
 pub struct UpdateUnit {
-    #[schema(min_length = 1, max_length = 200)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 200))]
     pub name: Option<String>,
+    #[schema(nullable = false)]
     pub kind: Option<UnitKind>,
-    #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    #[schema(
+        nullable = false,
+        min_length = 6,
+        max_length = 6,
+        pattern = "^[0-9]{6}$"
+    )]
     #[validate(custom(function = "validate_region_code"))]
     pub region_code: Option<String>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<UnitId>)]
     pub parent_id: Option<Option<UnitId>>,
+    #[schema(nullable = false)]
     pub active: Option<bool>,
 }
 
@@ -109,8 +126,15 @@ pub struct ListUnitsQuery {
     pub parent_id: Option<UnitId>,
     pub active: Option<bool>,
     /// Name contains this text.
-    #[param(max_length = 100)]
-    #[validate(length(min = 1, max = 100))]
+    #[param(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 100),
+        custom(function = "crate::domain::validate_line")
+    )]
     pub q: Option<String>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, format = Int32)]

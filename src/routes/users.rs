@@ -32,11 +32,15 @@ crate::page_type!(AccountPage, Account, "A page of accounts.");
     "role": "handler", "unit_id": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a2c"
 }))]
 pub struct CreateUser {
-    #[schema(max_length = 254)]
+    #[schema(max_length = 254, format = Email)]
     pub email: String,
     #[schema(min_length = 10, max_length = 128)]
     pub password: String,
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub display_name: String,
     pub role: Role,
     /// Required for handler, unit_admin and reviewer.
@@ -54,10 +58,17 @@ pub struct CreateUser {
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "reviewer", "active": true}))]
+#[schema(min_properties = 1)]
 pub struct UpdateUser {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        nullable = false,
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 1, max = 100))]
     pub display_name: Option<String>,
+    #[schema(nullable = false)]
     pub role: Option<Role>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<UnitId>)]
@@ -68,9 +79,10 @@ pub struct UpdateUser {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<LeaderId>)]
     pub leader_id: Option<Option<LeaderId>>,
+    #[schema(nullable = false)]
     pub active: Option<bool>,
     /// A new password (10 to 128 characters).
-    #[schema(min_length = 10, max_length = 128)]
+    #[schema(nullable = false, min_length = 10, max_length = 128)]
     pub password: Option<String>,
 }
 

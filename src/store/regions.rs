@@ -86,14 +86,15 @@ pub fn get(conn: &mut PgConnection, code: &str) -> Result<Region, ApiError> {
         .ok_or_else(|| ApiError::not_found("region"))
 }
 
-/// The materialised path of a region, or 422 naming the filter when it does not exist.
+/// The materialised path of a region. An unknown region yields a path nothing lies under, so a
+/// filter by it finds nothing (as a filter by any unknown value does).
 pub fn path_of(conn: &mut PgConnection, code: &str) -> Result<String, ApiError> {
-    regions::table
+    Ok(regions::table
         .find(code)
         .select(regions::path)
         .first(conn)
         .optional()?
-        .ok_or_else(|| ApiError::field("region_code", "not_found", format!("no region {code}")))
+        .unwrap_or_else(|| format!("{code}/unknown/")))
 }
 
 /// 422 naming `field` unless the region exists and is active.
@@ -120,7 +121,14 @@ pub fn require_active(conn: &mut PgConnection, code: &str, field: &str) -> Resul
 
 /// Is `code` inside the subtree of `root` (or `root` itself)?
 pub fn is_within(conn: &mut PgConnection, code: &str, root: &str) -> Result<bool, ApiError> {
-    let root_path = path_of(conn, root)?;
+    let root_path: Option<String> = regions::table
+        .find(root)
+        .select(regions::path)
+        .first(conn)
+        .optional()?;
+    let Some(root_path) = root_path else {
+        return Ok(false);
+    };
     let path: Option<String> = regions::table
         .find(code)
         .select(regions::path)

@@ -1,0 +1,212 @@
+"""Schemathesis hooks for scripts/schemathesis (loaded through SCHEMATHESIS_HOOKS).
+
+Request shaping (before_call):
+1. A fresh Idempotency-Key on every request that carries a generated one. Hypothesis reuses
+   header values across cases, and the API answers the same key with a different body with 422
+   (as documented), which would turn valid cases into false "rejected valid data" failures.
+   Keys in cases whose headers were generated to be invalid (negative mode) are left alone.
+2. Protected accounts: the identities the run logs in as (ST_PROTECTED_USER_IDS, comma separated)
+   must keep their role, unit, password and activity for the whole run, or later requests and the
+   object-level authorization probes would test something else. A PATCH aimed at one of them is
+   redirected to a decoy account (ST_DECOY_USER_ID).
+
+False positives dropped (filter_failure); each rule is narrow and everything else is reported:
+3. ST202 "schema-valid request rejected" when the request was not schema-valid after all: one
+   of its parts was generated in negative mode (the coverage phase combines a valid path with an
+   invalid header and still labels the whole case positive).
+4. ST202 with a 422 whose every error is one no schema can express:
+   - `cursor`: pagination cursors are opaque tokens the server issued (`next_cursor`); made-up
+     ones are refused;
+   - code `not_found`: a well-formed id or code of something that does not exist (a leader's
+     unit, a region's parent, ...);
+   - BUSINESS_RULES below: relations between values and stored data.
+5. ST402 "object-level authorization bypass" when the peer can list the object itself: the
+   check only looks at the first page of the peer's listing, so shared reference data on a later
+   page (or pushed there by objects created meanwhile) looks private. The hook pages through the
+   whole collection as the peer (ST_BASE_URL, ST_AUTH_FILE) and drops the finding only when the
+   object is there.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+
+import schemathesis
+from schemathesis.core.parameters import ParameterLocation
+
+IDEMPOTENCY_KEY = "Idempotency-Key"
+PROTECTED_USERS = {i.strip().lower() for i in os.environ.get("ST_PROTECTED_USER_IDS", "").split(",") if i.strip()}
+DECOY_USER = os.environ.get("ST_DECOY_USER_ID", "").strip()
+BASE_URL = os.environ.get("ST_BASE_URL", "").rstrip("/")
+AUTH_FILE = os.environ.get("ST_AUTH_FILE", "")
+# Every dropped failure is written here (one line each) so the filtering can be audited.
+FILTER_LOG = os.environ.get("ST_FILTER_LOG", "")
+
+# (operation, field, message fragment) of 422 answers for rules between values and stored data,
+# which JSON Schema cannot state. Keep this list short; anything a schema can say (formats,
+# lengths, patterns, enums, "if level is province then ...") belongs in the OpenAPI document.
+BUSINESS_RULES = [
+    ("POST /api/v1/regions", "code", "must share its parent's code prefix"),
+    ("POST /api/v1/regions", "code", "does not match the level"),
+    ("POST /api/v1/regions", "parent_code", "must lie directly in"),
+    ("POST /api/v1/regions", "parent_code", "only a province has no parent"),
+    ("POST /api/v1/regions", "parent_code", "a province has no parent"),
+    ("PATCH /api/v1/units/{id}", "parent_id", "cannot be its own parent"),
+    ("PATCH /api/v1/units/{id}", "parent_id", "would make a cycle"),
+] + [
+    # Which placement a role needs (src/domain/role.rs check_placement).
+    (op, field, fragment)
+    for op in ("POST /api/v1/users", "PATCH /api/v1/users/{id}")
+    for field, fragment in (
+        ("role", "integration accounts are integration clients"),
+        ("unit_id", "citizens belong to no unit"),
+        ("scope_region_code", "citizens have no region scope"),
+        ("unit_id", "this role needs a unit"),
+        ("scope_region_code", "a supervisor needs the region subtree"),
+        ("leader_id", "only accounts with role `leader` link to a leader"),
+    )
+]
+
+
+# --- request shaping ---------------------------------------------------------------------------
+
+
+def _is_negative(case, location: ParameterLocation | None = None) -> bool:
+    meta = getattr(case, "meta", None)
+    if meta is None:
+        return False
+    if location is not None:
+        return meta.is_negative_at(location)
+    return any(info.mode.is_negative for info in meta.components.values())
+
+
+@schemathesis.hook
+def before_call(ctx, case, **kwargs):
+    if case.headers is not None and IDEMPOTENCY_KEY in case.headers and not _is_negative(case, ParameterLocation.HEADER):
+        case.headers[IDEMPOTENCY_KEY] = str(uuid.uuid4())
+    if (
+        DECOY_USER
+        and case.method.upper() == "PATCH"
+        and case.operation.path == "/api/v1/users/{id}"
+        and str(case.path_parameters.get("id", "")).lower() in PROTECTED_USERS
+    ):
+        case.path_parameters["id"] = DECOY_USER
+
+
+# --- false positives ---------------------------------------------------------------------------
+
+
+def _json(raw) -> object:
+    try:
+        return json.loads(raw or b"null")
+    except ValueError:
+        return None
+
+
+def _errors(response) -> list[dict] | None:
+    body = _json(response.content)
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not isinstance(errors, list) or not errors or not all(isinstance(e, dict) for e in errors):
+        return None
+    return errors
+
+
+def _inexpressible(label: str, error: dict) -> bool:
+    # `not_found` / `inactive`: a well-formed reference to something that does not exist or was
+    # deactivated — a fact about stored data, not about the request's shape.
+    if error.get("field") == "cursor" or error.get("code") in ("not_found", "inactive"):
+        return True
+    message = str(error.get("message", ""))
+    return any(label == op and error.get("field") == field and frag in message for op, field, frag in BUSINESS_RULES)
+
+
+_tokens: dict[str, str] = {}
+_tokens_lock = threading.Lock()
+
+
+def _request(method: str, url: str, body=None, headers=None):
+    data = None if body is None else body.encode() if isinstance(body, str) else body
+    req = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as resp:
+            return resp.status, _json(resp.read())
+    except urllib.error.HTTPError as e:
+        return e.code, _json(e.read())
+
+
+def _token_for(identity: str) -> str | None:
+    """Log in as a WFC identity of ST_AUTH_FILE (as schemathesis does), once per run."""
+    with _tokens_lock:
+        if identity in _tokens:
+            return _tokens[identity]
+        with open(AUTH_FILE, encoding="utf-8") as f:
+            entries = {e["name"]: e for e in json.load(f)["auth"]}
+        login = entries[identity]["loginEndpointAuth"]
+        status, body = _request(
+            login["verb"],
+            BASE_URL + login["endpoint"],
+            login["payloadRaw"],
+            {"Content-Type": login.get("contentType", "application/json")},
+        )
+        token = body.get("access_token") if status == 200 and isinstance(body, dict) else None
+        if token:
+            _tokens[identity] = token
+        return token
+
+
+def _listed_for(identity: str, collection: str, value: str) -> bool:
+    """Whether `identity` finds an item holding `value` on any page of GET `collection`."""
+    token = _token_for(identity)
+    if not token:
+        return False
+    cursor = None
+    for _ in range(200):
+        query = {"limit": "100", **({"cursor": cursor} if cursor else {})}
+        status, body = _request(
+            "GET",
+            f"{BASE_URL}{collection}?{urllib.parse.urlencode(query)}",
+            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
+        )
+        if status != 200 or not isinstance(body, dict):
+            return False
+        for item in body.get("items") or []:
+            if isinstance(item, dict) and any(str(v) == value for v in item.values() if isinstance(v, (str, int))):
+                return True
+        cursor = body.get("next_cursor")
+        if not cursor:
+            return False
+    return False
+
+
+def _dropped(failure, case, response, reason: str) -> bool:
+    if FILTER_LOG:
+        line = f"{failure.code} {case.method.upper()} {case.formatted_path} -> {response.status_code}: {reason}\n"
+        with _tokens_lock, open(FILTER_LOG, "a", encoding="utf-8") as f:
+            f.write(line)
+    return False
+
+
+@schemathesis.hook
+def filter_failure(ctx, failure, case, response):
+    label = f"{case.method.upper()} {case.operation.path}"
+    if failure.code == "ST202":
+        if _is_negative(case):
+            return _dropped(failure, case, response, "part of the request was generated invalid (negative mode)")
+        errors = _errors(response) if response.status_code == 422 else None
+        if errors and all(_inexpressible(label, e) for e in errors):
+            detail = "; ".join(f"{e.get('field')}: {e.get('code')}: {e.get('message')}" for e in errors)
+            return _dropped(failure, case, response, f"not expressible in a schema ({detail})")
+    if failure.code == "ST402" and BASE_URL and AUTH_FILE and case.path_parameters:
+        collection, _, last = case.operation.path.rpartition("/")
+        if last.startswith("{") and last.endswith("}"):
+            value = str(case.path_parameters.get(last[1:-1], ""))
+            peer = getattr(failure, "peer", None)
+            if value and peer and _listed_for(peer, collection, value):
+                return _dropped(failure, case, response, f"{peer} lists {value} in GET {collection} (shared)")
+    return True
