@@ -123,6 +123,10 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u32,
 
+    /// Prefix of tracking numbers (`GS-2026-000123`): the province's abbreviation.
+    #[arg(long, env = "LIUYAN_TRACKING_PREFIX", default_value = "GS")]
+    pub tracking_prefix: String,
+
     /// Run pending migrations at start-up.
     #[arg(long, env = "LIUYAN_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
@@ -183,6 +187,11 @@ impl Settings {
         }
         if self.idempotency_ttl_hours < 24 {
             anyhow::bail!("LIUYAN_IDEMPOTENCY_TTL_HOURS must be at least 24");
+        }
+        if !(1..=4).contains(&self.tracking_prefix.len())
+            || !self.tracking_prefix.bytes().all(|b| b.is_ascii_uppercase())
+        {
+            anyhow::bail!("LIUYAN_TRACKING_PREFIX must be 1 to 4 capital letters");
         }
         if self.db_pool_size == 0 {
             anyhow::bail!("LIUYAN_DB_POOL_SIZE must be at least 1");

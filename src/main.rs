@@ -107,8 +107,8 @@ fn seed_demo(settings: &Settings) -> anyhow::Result<()> {
     db::run_migrations(&mut conn)?;
     let r = seed::seed_demo(&mut conn)?;
     println!(
-        "demo data: {} regions, {} units, {} leaders, {} users added (0 everywhere means it was already there)",
-        r.regions, r.units, r.leaders, r.users
+        "demo data: {} regions, {} units, {} leaders, {} users, {} messages added (0 everywhere means it was already there)",
+        r.regions, r.units, r.leaders, r.users, r.messages
     );
     println!("demo accounts (email / password / role):");
     for u in seed::USERS {

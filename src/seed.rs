@@ -5,10 +5,18 @@ use diesel::prelude::*;
 use uuid::Uuid;
 
 use crate::auth::password::hash_password;
+use crate::domain::ids::CategoryId;
 use crate::domain::ids::{LeaderId, UnitId, UserId};
+use crate::domain::message::{
+    MessageAction, MessageKind, MessageSource, MessageStatus, Priority, RejectionReason, Visibility,
+};
 use crate::domain::reference::{RegionLevel, UnitKind, region_path};
 use crate::domain::role::Role;
+use crate::http::preconditions::IfMatchCondition;
 use crate::schema::{leaders, regions, units};
+use crate::store::messages::{
+    self as messages_store, Decision, EventActor, MessageChanges, NewMessage,
+};
 use crate::store::users::{self, NewUser};
 
 /// Namespace for demo ids, so they are stable across runs and machines.
@@ -244,12 +252,160 @@ pub const USERS: &[DemoUser] = &[
     },
 ];
 
+/// What happens to a demo message after it is submitted.
+pub enum Fate {
+    Submitted,
+    Accepted {
+        priority: Priority,
+        tags: &'static [&'static str],
+    },
+    Rejected(RejectionReason, &'static str),
+    Withdrawn,
+}
+
+/// A demo message: leader, category code, kind, region, title, body, public, what happens to it.
+pub type DemoMessage = (
+    &'static str,
+    &'static str,
+    MessageKind,
+    &'static str,
+    &'static str,
+    &'static str,
+    bool,
+    Fate,
+);
+
+pub const MESSAGES: &[DemoMessage] = &[
+    (
+        "孙海洋",
+        "transport",
+        MessageKind::Complaint,
+        "620102",
+        "庆阳路口红绿灯坏了",
+        "城关区庆阳路与酒泉路交叉口的红绿灯已经坏了三天，早晚高峰非常拥堵，行人过马路很危险，请尽快修理。",
+        true,
+        Fate::Accepted {
+            priority: Priority::Important,
+            tags: &["红绿灯", "交通安全"],
+        },
+    ),
+    (
+        "孙海洋",
+        "transport",
+        MessageKind::Suggestion,
+        "620103",
+        "建议增开七里河到兰州西站的公交",
+        "七里河区西站片区居民很多，现在只有一条公交线路到兰州西站，高峰期等车要半小时，建议增开一条线路或加密班次。",
+        true,
+        Fate::Accepted {
+            priority: Priority::Routine,
+            tags: &["公交"],
+        },
+    ),
+    (
+        "赵文博",
+        "urban_construction",
+        MessageKind::Complaint,
+        "620105",
+        "安宁区小区供暖温度不达标",
+        "我家住在安宁区某小区，今年供暖开始后室内温度只有十四度左右，家里有老人孩子，多次向物业反映没有结果，请有关部门督促供热公司整改。",
+        false,
+        Fate::Accepted {
+            priority: Priority::Important,
+            tags: &["供暖"],
+        },
+    ),
+    (
+        "陈立新",
+        "employment_wages",
+        MessageKind::HelpRequest,
+        "620102",
+        "农民工工资被拖欠半年",
+        "我们二十多名工人在城关区一个工地干活，包工头拖欠工资半年了，一共四十多万元，临近年底大家都很着急，恳请领导帮助协调解决。",
+        false,
+        Fate::Accepted {
+            priority: Priority::Important,
+            tags: &["欠薪", "农民工"],
+        },
+    ),
+    (
+        "林振华",
+        "education",
+        MessageKind::Consultation,
+        "620000",
+        "异地高考报名条件咨询",
+        "孩子随父母在兰州读书已经五年，户口还在外省，想咨询今年在甘肃参加高考需要满足哪些条件，需要准备哪些材料。",
+        true,
+        Fate::Submitted,
+    ),
+    (
+        "吴建平",
+        "health",
+        MessageKind::Suggestion,
+        "620502",
+        "建议秦州区医院增加夜间门诊",
+        "秦州区几家医院晚上只有急诊，孩子半夜发烧只能挤急诊，等候时间很长，建议开设夜间儿科门诊。",
+        true,
+        Fate::Submitted,
+    ),
+    (
+        "孙海洋",
+        "environment",
+        MessageKind::Complaint,
+        "620104",
+        "西固区夜间有刺鼻气味",
+        "最近一个月西固区每天晚上十点以后空气中都有刺鼻的气味，开窗就能闻到，怀疑有企业夜间偷排，请环保部门调查。",
+        true,
+        Fate::Rejected(
+            RejectionReason::InsufficientInformation,
+            "请补充气味出现的具体地点和时间段，便于核查。",
+        ),
+    ),
+    (
+        "孙海洋",
+        "transport",
+        MessageKind::Complaint,
+        "620102",
+        "庆阳路红绿灯还是没修好",
+        "庆阳路和酒泉路交叉口的红绿灯还是坏的，请尽快处理，太危险了。",
+        true,
+        Fate::Rejected(
+            RejectionReason::Duplicate,
+            "与已受理的留言重复，将合并办理。",
+        ),
+    ),
+    (
+        "陈立新",
+        "other",
+        MessageKind::Complaint,
+        "620000",
+        "外省购房合同纠纷",
+        "我在外省购买的商品房开发商延期交房两年，希望甘肃的领导帮忙协调。",
+        true,
+        Fate::Rejected(
+            RejectionReason::OutOfScope,
+            "该事项属外省管辖且涉及民事诉讼，建议向房屋所在地有关部门反映或通过法律途径解决。",
+        ),
+    ),
+    (
+        "何晓东",
+        "agriculture_rural",
+        MessageKind::Consultation,
+        "620902",
+        "高标准农田补贴怎么申请",
+        "肃州区农户想了解高标准农田建设的补贴政策和申请流程。",
+        true,
+        Fate::Withdrawn,
+    ),
+];
+
 #[derive(Debug, Default)]
 pub struct SeedReport {
     pub regions: usize,
     pub units: usize,
     pub leaders: usize,
     pub users: usize,
+    pub messages: usize,
 }
 
 pub fn seed_demo(conn: &mut PgConnection) -> anyhow::Result<SeedReport> {
@@ -320,7 +476,140 @@ pub fn seed_demo(conn: &mut PgConnection) -> anyhow::Result<SeedReport> {
             users::insert(conn, &new).map_err(|e| anyhow::anyhow!("seeding {}: {e}", u.email))?;
             report.users += 1;
         }
+        report.messages =
+            seed_messages(conn).map_err(|e| anyhow::anyhow!("seeding messages: {e}"))?;
         Ok(())
     })?;
     Ok(report)
+}
+
+/// The demo messages, written by the demo citizen and handled by the liaison offices; skipped
+/// when the citizen already has messages.
+fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiError> {
+    use crate::schema::{categories, messages};
+    let citizen = USERS
+        .iter()
+        .find(|u| u.role == Role::Citizen)
+        .map(|u| UserId(demo_id("user", u.email)));
+    let Some(citizen) = citizen else { return Ok(0) };
+    let existing: i64 = messages::table
+        .filter(messages::author_id.eq(citizen))
+        .count()
+        .get_result(conn)?;
+    if existing > 0 {
+        return Ok(0);
+    }
+    let author = EventActor {
+        id: Some(citizen),
+        role: Role::Citizen,
+    };
+    let admin = EventActor {
+        id: Some(UserId(demo_id("user", "admin@liuyan.example"))),
+        role: Role::Admin,
+    };
+    let mut first_accepted = None;
+    for (leader, category, kind, region, title, body, public, fate) in MESSAGES {
+        let category_id: CategoryId = categories::table
+            .filter(categories::code.eq(category))
+            .select(categories::id)
+            .first(conn)?;
+        let new = NewMessage {
+            author_id: Some(citizen),
+            registered_by: None,
+            source: MessageSource::Web,
+            leader_id: leader_id(leader),
+            category_id,
+            kind: *kind,
+            title: (*title).to_owned(),
+            body: (*body).to_owned(),
+            region_code: Some((*region).to_owned()),
+            address: String::new(),
+            location: None,
+            visibility: if *public {
+                Visibility::Public
+            } else {
+                Visibility::Private
+            },
+            contact_name: None,
+            contact_phone: Some("13800138000".to_owned()),
+            attachments: serde_json::json!([]),
+            submitted_at: None,
+        };
+        let m = messages_store::insert(conn, &new, author, "GS")?;
+        let step = |conn: &mut PgConnection, who, action, to, changes, payload| {
+            messages_store::transition(
+                conn,
+                m.id,
+                &IfMatchCondition::none(),
+                who,
+                action,
+                move |_, _| {
+                    Ok(Decision {
+                        to,
+                        changes,
+                        payload,
+                    })
+                },
+            )
+        };
+        match fate {
+            Fate::Submitted => {}
+            Fate::Accepted { priority, tags } => {
+                let tags: Vec<String> = tags.iter().map(|t| (*t).to_owned()).collect();
+                step(
+                    conn,
+                    admin,
+                    MessageAction::Classify,
+                    MessageStatus::Submitted,
+                    MessageChanges {
+                        priority: Some(Some(*priority)),
+                        tags: Some(tags.clone()),
+                        ..Default::default()
+                    },
+                    serde_json::json!({"priority": priority, "tags": tags}),
+                )?;
+                step(
+                    conn,
+                    admin,
+                    MessageAction::Accept,
+                    MessageStatus::Accepted,
+                    MessageChanges {
+                        accepted_at: Some(Some(chrono::Utc::now())),
+                        ..Default::default()
+                    },
+                    serde_json::json!({"note": null}),
+                )?;
+                first_accepted.get_or_insert(m.id);
+            }
+            Fate::Rejected(reason, note) => {
+                let duplicate_of = (*reason == RejectionReason::Duplicate)
+                    .then_some(first_accepted)
+                    .flatten();
+                step(
+                    conn,
+                    admin,
+                    MessageAction::Reject,
+                    MessageStatus::Rejected,
+                    MessageChanges {
+                        rejection_reason: Some(Some(*reason)),
+                        rejection_note: Some(Some((*note).to_owned())),
+                        duplicate_of: Some(duplicate_of),
+                        ..Default::default()
+                    },
+                    serde_json::json!({"reason": reason, "note": note, "duplicate_of": duplicate_of}),
+                )?;
+            }
+            Fate::Withdrawn => {
+                step(
+                    conn,
+                    author,
+                    MessageAction::Withdraw,
+                    MessageStatus::Withdrawn,
+                    MessageChanges::default(),
+                    serde_json::json!({"note": null}),
+                )?;
+            }
+        }
+    }
+    Ok(MESSAGES.len())
 }

@@ -19,6 +19,14 @@ pub enum Permission {
     ReadUsers,
     /// Create and edit user accounts (object-level: a unit admin manages their own unit's staff).
     ManageUsers,
+    /// Write a message (citizens), or register one for a citizen (staff of the leader's unit).
+    SubmitMessage,
+    /// List and read messages (object-level: what lies in the reader's scope, see `message_access`).
+    ReadMessages,
+    /// Classify, accept and reject messages (object-level: the intake unit, supervisors in scope).
+    IntakeMessages,
+    /// Withdraw or amend and resubmit one's own message.
+    AuthorMessages,
 }
 
 use Role::*;
@@ -47,6 +55,10 @@ impl Permission {
             Permission::ManageReferenceData => &[Admin],
             Permission::ReadUsers => &[UnitAdmin, Admin],
             Permission::ManageUsers => &[UnitAdmin, Admin],
+            Permission::SubmitMessage => &[Citizen, Handler, UnitAdmin, Admin],
+            Permission::ReadMessages => PEOPLE,
+            Permission::IntakeMessages => &[Handler, UnitAdmin, Reviewer, Supervisor, Admin],
+            Permission::AuthorMessages => &[Citizen],
         }
     }
 
@@ -61,6 +73,10 @@ impl Permission {
             Permission::ManageReferenceData => "manage reference data",
             Permission::ReadUsers => "read user accounts",
             Permission::ManageUsers => "manage user accounts",
+            Permission::SubmitMessage => "submit messages",
+            Permission::ReadMessages => "read messages",
+            Permission::IntakeMessages => "classify, accept or reject messages",
+            Permission::AuthorMessages => "withdraw or resubmit messages",
         }
     }
 }
@@ -142,6 +158,35 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     ("get_user", Rule::Requires(Permission::ReadUsers)),
     ("create_user", Rule::Requires(Permission::ManageUsers)),
     ("update_user", Rule::Requires(Permission::ManageUsers)),
+    ("create_message", Rule::Requires(Permission::SubmitMessage)),
+    ("list_messages", Rule::Requires(Permission::ReadMessages)),
+    ("get_message", Rule::Requires(Permission::ReadMessages)),
+    (
+        "get_message_by_tracking_no",
+        Rule::Requires(Permission::ReadMessages),
+    ),
+    (
+        "classify_message",
+        Rule::Requires(Permission::IntakeMessages),
+    ),
+    ("accept_message", Rule::Requires(Permission::IntakeMessages)),
+    ("reject_message", Rule::Requires(Permission::IntakeMessages)),
+    (
+        "withdraw_message",
+        Rule::Requires(Permission::AuthorMessages),
+    ),
+    (
+        "resubmit_message",
+        Rule::Requires(Permission::AuthorMessages),
+    ),
+    (
+        "list_message_events",
+        Rule::Requires(Permission::ReadMessages),
+    ),
+    (
+        "verify_message_events",
+        Rule::Requires(Permission::ReadMessages),
+    ),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {
@@ -185,6 +230,75 @@ pub fn may_grant(
     }
 }
 
+/// The facts about a message that decide who may see it.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageFacts<'a> {
+    pub author: Option<crate::domain::ids::UserId>,
+    pub public: bool,
+    /// Accepted (or later): others may see a public message.
+    pub publicly_listed: bool,
+    pub intake_unit: UnitId,
+    pub unit: Option<UnitId>,
+    /// Materialised region path, `620000/620100/620102/`.
+    pub region_path: &'a str,
+}
+
+/// Who is looking.
+#[derive(Debug, Clone, Copy)]
+pub struct Viewer<'a> {
+    pub user: crate::domain::ids::UserId,
+    pub role: Role,
+    pub unit: Option<UnitId>,
+    pub scope_region: Option<&'a str>,
+}
+
+/// How much of a message a viewer sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MessageAccess {
+    /// Not at all: answer 404, never 403, so its existence does not leak.
+    None,
+    /// The public version: no personal data of anyone.
+    Public,
+    /// Everything but the citizen's contact data.
+    Staff,
+    /// Everything: the author, and staff of the units handling it.
+    Full,
+}
+
+fn in_region(path: &str, code: &str) -> bool {
+    path.split('/').any(|c| c == code)
+}
+
+pub fn message_access(v: Viewer<'_>, m: MessageFacts<'_>) -> MessageAccess {
+    if m.author == Some(v.user) {
+        return MessageAccess::Full;
+    }
+    let handles = v.unit.is_some() && (v.unit == Some(m.intake_unit) || v.unit == m.unit);
+    let scoped = match v.role {
+        Admin => true,
+        Supervisor | Analyst | Leader => {
+            v.scope_region.is_some_and(|c| in_region(m.region_path, c))
+        }
+        _ => false,
+    };
+    match v.role {
+        Handler | UnitAdmin | Reviewer if handles => MessageAccess::Full,
+        _ if scoped => MessageAccess::Staff,
+        _ if m.public && m.publicly_listed => MessageAccess::Public,
+        _ => MessageAccess::None,
+    }
+}
+
+/// May this viewer run intake (classify, accept, reject) on the message?
+pub fn may_intake(v: Viewer<'_>, m: MessageFacts<'_>) -> bool {
+    match v.role {
+        Admin => true,
+        Supervisor => v.scope_region.is_some_and(|c| in_region(m.region_path, c)),
+        Handler | UnitAdmin | Reviewer => v.unit == Some(m.intake_unit),
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +335,96 @@ mod tests {
         assert!(!may_grant(UnitAdmin, a, Supervisor, a));
         assert!(may_grant(Admin, None, Supervisor, b));
         assert!(!may_grant(Handler, a, Handler, a));
+    }
+
+    fn facts(unit: UnitId, public: bool, listed: bool) -> MessageFacts<'static> {
+        MessageFacts {
+            author: None,
+            public,
+            publicly_listed: listed,
+            intake_unit: unit,
+            unit: None,
+            region_path: "620000/620100/620102/",
+        }
+    }
+
+    fn viewer(role: Role, unit: Option<UnitId>, region: Option<&'static str>) -> Viewer<'static> {
+        Viewer {
+            user: crate::domain::ids::UserId::new(),
+            role,
+            unit,
+            scope_region: region,
+        }
+    }
+
+    #[test]
+    fn message_visibility() {
+        let intake = UnitId::new();
+        let other = UnitId::new();
+        let private = facts(intake, false, true);
+        let public = facts(intake, true, true);
+        let unlisted = facts(intake, true, false);
+        assert_eq!(
+            message_access(viewer(Citizen, None, None), private),
+            MessageAccess::None
+        );
+        assert_eq!(
+            message_access(viewer(Citizen, None, None), public),
+            MessageAccess::Public
+        );
+        assert_eq!(
+            message_access(viewer(Citizen, None, None), unlisted),
+            MessageAccess::None
+        );
+        let mut own = private;
+        let me = viewer(Citizen, None, None);
+        own.author = Some(me.user);
+        assert_eq!(message_access(me, own), MessageAccess::Full);
+        assert_eq!(
+            message_access(viewer(Handler, Some(intake), None), private),
+            MessageAccess::Full
+        );
+        assert_eq!(
+            message_access(viewer(Handler, Some(other), None), private),
+            MessageAccess::None
+        );
+        assert_eq!(
+            message_access(viewer(Handler, Some(other), None), public),
+            MessageAccess::Public
+        );
+        assert_eq!(
+            message_access(viewer(Supervisor, Some(other), Some("620100")), private),
+            MessageAccess::Staff
+        );
+        assert_eq!(
+            message_access(viewer(Supervisor, Some(other), Some("620500")), private),
+            MessageAccess::None
+        );
+        assert_eq!(
+            message_access(viewer(Admin, None, None), private),
+            MessageAccess::Staff
+        );
+        assert_eq!(
+            message_access(viewer(Analyst, None, Some("620000")), private),
+            MessageAccess::Staff
+        );
+        assert_eq!(
+            message_access(viewer(Leader, None, None), private),
+            MessageAccess::None
+        );
+    }
+
+    #[test]
+    fn intake_rights() {
+        let intake = UnitId::new();
+        let m = facts(intake, false, false);
+        assert!(may_intake(viewer(Handler, Some(intake), None), m));
+        assert!(!may_intake(viewer(Handler, Some(UnitId::new()), None), m));
+        assert!(may_intake(viewer(Supervisor, None, Some("620000")), m));
+        assert!(!may_intake(viewer(Supervisor, None, Some("620500")), m));
+        assert!(may_intake(viewer(Admin, None, None), m));
+        assert!(!may_intake(viewer(Citizen, None, None), m));
+        assert!(!may_intake(viewer(Analyst, None, Some("620000")), m));
     }
 
     #[test]

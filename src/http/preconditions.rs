@@ -73,6 +73,11 @@ impl IfMatchCondition {
         Ok(Self(tags))
     }
 
+    /// No condition (for internal callers such as the demo seed).
+    pub fn none() -> Self {
+        Self(Tags::Absent)
+    }
+
     pub fn check(&self, current_version: i32) -> Result<(), ApiError> {
         match &self.0 {
             Tags::Absent | Tags::Any => Ok(()),

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod categories;
 pub mod health;
 pub mod leaders;
+pub mod messages;
 pub mod regions;
 pub mod units;
 pub mod users;
@@ -48,6 +49,17 @@ where
         .service(users::create_user)
         .service(users::get_user)
         .service(users::update_user)
+        .service(messages::list_messages)
+        .service(messages::create_message)
+        .service(messages::get_message_by_tracking_no)
+        .service(messages::get_message)
+        .service(messages::classify_message)
+        .service(messages::accept_message)
+        .service(messages::reject_message)
+        .service(messages::withdraw_message)
+        .service(messages::resubmit_message)
+        .service(messages::verify_message_events)
+        .service(messages::list_message_events)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

@@ -4,6 +4,7 @@
 pub mod categories;
 pub mod idempotency;
 pub mod leaders;
+pub mod messages;
 pub mod refresh_tokens;
 pub mod regions;
 pub mod units;

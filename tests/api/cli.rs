@@ -34,7 +34,15 @@ fn migrate_then_seed_then_create_users() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(String::from_utf8_lossy(&out.stdout).contains("applied 1 migration(s)"));
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    assert!(
+        String::from_utf8_lossy(&out.stdout)
+            .contains(&format!("applied {migrations} migration(s)"))
+    );
+    let again = liuyan(&db).arg("migrate").output().unwrap();
+    assert!(String::from_utf8_lossy(&again.stdout).contains("applied 0 migration(s)"));
 
     let out = liuyan(&db).arg("seed-demo").output().unwrap();
     assert!(

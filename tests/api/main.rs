@@ -9,6 +9,7 @@ mod health;
 mod idempotency;
 mod jwt;
 mod local_db;
+mod messages;
 mod migrations;
 mod reference_data;
 mod spec;

@@ -11,10 +11,14 @@ struct Table {
     table_name: String,
 }
 
+/// Tables, sequences and functions the migrations made.
 fn tables(conn: &mut diesel::PgConnection) -> Vec<String> {
     diesel::sql_query(
         "SELECT table_name::text AS table_name FROM information_schema.tables \
-         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' ORDER BY 1",
+         WHERE table_schema = 'public' AND table_name <> '__diesel_schema_migrations' \
+         UNION ALL SELECT sequence_name::text FROM information_schema.sequences WHERE sequence_schema = 'public' \
+         UNION ALL SELECT routine_name::text FROM information_schema.routines WHERE routine_schema = 'public' \
+         AND routine_name NOT LIKE 'diesel%' ORDER BY 1",
     )
     .load::<Table>(conn)
     .unwrap()
@@ -30,6 +34,14 @@ fn migrations_apply_revert_and_apply_again() {
     conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
     let applied = tables(&mut conn);
     assert!(applied.contains(&"units".to_owned()), "{applied:?}");
+    assert!(
+        applied.contains(&"message_tracking_seq".to_owned()),
+        "{applied:?}"
+    );
+    assert!(
+        applied.contains(&"message_events_append_only".to_owned()),
+        "{applied:?}"
+    );
     liuyan::seed::seed_demo(&mut conn).unwrap();
     conn.revert_all_migrations(liuyan::db::MIGRATIONS).unwrap();
     assert_eq!(

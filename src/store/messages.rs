@@ -1,0 +1,563 @@
+//! Messages and their ledger. Every change to a message and the event that records it commit in
+//! one transaction, with the message row locked so a message's events form one chain.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+use uuid::Uuid;
+
+use crate::domain::ids::{CategoryId, LeaderId, UnitId, UserId};
+use crate::domain::ledger::{self, EventContent, GENESIS};
+use crate::domain::message::{
+    MessageAction, MessageKind, MessageSource, MessageStatus, Priority, RejectionReason, Visibility,
+};
+use crate::domain::role::Role;
+use crate::error::ApiError;
+use crate::http::pagination::PageRequest;
+use crate::http::preconditions::IfMatchCondition;
+use crate::schema::{message_events as ev, messages as m};
+
+pub type MessageId = Uuid;
+
+/// Read model.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = m)]
+pub struct Message {
+    pub id: MessageId,
+    pub tracking_no: String,
+    pub author_id: Option<UserId>,
+    pub registered_by: Option<UserId>,
+    pub source: MessageSource,
+    pub leader_id: LeaderId,
+    pub category_id: CategoryId,
+    pub kind: MessageKind,
+    pub title: String,
+    pub body: String,
+    pub region_code: String,
+    pub region_path: String,
+    pub address: String,
+    pub location_lat: Option<f64>,
+    pub location_lon: Option<f64>,
+    pub visibility: Visibility,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub attachments: Value,
+    pub status: MessageStatus,
+    pub priority: Option<Priority>,
+    pub tags: Vec<String>,
+    pub rejection_reason: Option<RejectionReason>,
+    pub rejection_note: Option<String>,
+    pub duplicate_of: Option<MessageId>,
+    pub intake_unit_id: UnitId,
+    pub unit_id: Option<UnitId>,
+    pub version: i32,
+    pub event_count: i32,
+    pub chain_head: Vec<u8>,
+    pub submitted_at: DateTime<Utc>,
+    pub accepted_at: Option<DateTime<Utc>>,
+    pub last_activity_at: DateTime<Utc>,
+}
+
+/// Insert form (the store fills id, tracking number, chain and times).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub author_id: Option<UserId>,
+    pub registered_by: Option<UserId>,
+    pub source: MessageSource,
+    pub leader_id: LeaderId,
+    pub category_id: CategoryId,
+    pub kind: MessageKind,
+    pub title: String,
+    pub body: String,
+    /// `None`: the leader's region.
+    pub region_code: Option<String>,
+    pub address: String,
+    pub location: Option<(f64, f64)>,
+    pub visibility: Visibility,
+    pub contact_name: Option<String>,
+    pub contact_phone: Option<String>,
+    pub attachments: Value,
+    /// Kept from the source when importing; now otherwise.
+    pub submitted_at: Option<DateTime<Utc>>,
+}
+
+/// Who acts, as the ledger records it.
+#[derive(Debug, Clone, Copy)]
+pub struct EventActor {
+    pub id: Option<UserId>,
+    pub role: Role,
+}
+
+/// A change to a message together with what the ledger says about it.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = m)]
+pub struct MessageChanges {
+    pub status: Option<MessageStatus>,
+    pub category_id: Option<CategoryId>,
+    pub priority: Option<Option<Priority>>,
+    pub tags: Option<Vec<String>>,
+    pub title: Option<String>,
+    pub body: Option<String>,
+    pub address: Option<String>,
+    pub attachments: Option<Value>,
+    pub contact_phone: Option<Option<String>>,
+    pub search_bigrams: Option<Vec<String>>,
+    pub rejection_reason: Option<Option<RejectionReason>>,
+    pub rejection_note: Option<Option<String>>,
+    pub duplicate_of: Option<Option<MessageId>>,
+    pub accepted_at: Option<Option<DateTime<Utc>>>,
+}
+
+/// Which messages a reader may see in lists.
+#[derive(Debug, Clone)]
+pub enum ListScope {
+    /// Administrators.
+    All,
+    /// Messages in a region subtree (by materialised path prefix).
+    RegionPath(String),
+    /// Messages a unit runs intake for or handles.
+    Unit(UnitId),
+    /// A citizen: their own, and others' public messages once accepted.
+    Citizen(UserId),
+    /// Others' public, accepted messages only.
+    PublicOnly,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SortBy {
+    Submitted,
+    LastActivity,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct MessageFilter {
+    pub status: Option<MessageStatus>,
+    pub leader_id: Option<LeaderId>,
+    /// Materialised path prefix of the region subtree.
+    pub region_path: Option<String>,
+    pub unit_id: Option<UnitId>,
+    pub category_id: Option<CategoryId>,
+    pub kind: Option<MessageKind>,
+    pub priority: Option<Priority>,
+    pub submitted_from: Option<DateTime<Utc>>,
+    pub submitted_to: Option<DateTime<Utc>>,
+    pub author_id: Option<UserId>,
+    /// All these bigrams, and the text itself in title or body.
+    pub search: Option<(Vec<String>, String)>,
+}
+
+/// Sort key of a page: time of the sort column, then id.
+pub type MessageCursor = (DateTime<Utc>, MessageId);
+
+/// Statuses others may see of a public message (not before the liaison office accepted it).
+pub const PUBLICLY_VISIBLE: &[MessageStatus] = &[MessageStatus::Accepted];
+
+fn like_prefix(prefix: &str) -> String {
+    format!("{}%", super::units::escape_like(prefix))
+}
+
+pub fn list(
+    conn: &mut PgConnection,
+    scope: &ListScope,
+    filter: &MessageFilter,
+    sort: SortBy,
+    page: &PageRequest<MessageCursor>,
+) -> Result<Vec<Message>, ApiError> {
+    let mut q = m::table.select(Message::as_select()).into_boxed();
+    q = match scope {
+        ListScope::All => q,
+        ListScope::RegionPath(prefix) => q.filter(m::region_path.like(like_prefix(prefix))),
+        ListScope::Unit(unit) => q.filter(m::intake_unit_id.eq(*unit).or(m::unit_id.eq(*unit))),
+        ListScope::Citizen(user) => q.filter(
+            m::author_id.eq(*user).or(m::visibility
+                .eq(Visibility::Public)
+                .and(m::status.eq_any(PUBLICLY_VISIBLE))),
+        ),
+        ListScope::PublicOnly => q.filter(
+            m::visibility
+                .eq(Visibility::Public)
+                .and(m::status.eq_any(PUBLICLY_VISIBLE)),
+        ),
+    };
+    if let Some(s) = filter.status {
+        q = q.filter(m::status.eq(s));
+    }
+    if let Some(l) = filter.leader_id {
+        q = q.filter(m::leader_id.eq(l));
+    }
+    if let Some(p) = &filter.region_path {
+        q = q.filter(m::region_path.like(like_prefix(p)));
+    }
+    if let Some(u) = filter.unit_id {
+        q = q.filter(m::intake_unit_id.eq(u).or(m::unit_id.eq(u)));
+    }
+    if let Some(c) = filter.category_id {
+        q = q.filter(m::category_id.eq(c));
+    }
+    if let Some(k) = filter.kind {
+        q = q.filter(m::kind.eq(k));
+    }
+    if let Some(p) = filter.priority {
+        q = q.filter(m::priority.eq(p));
+    }
+    if let Some(t) = filter.submitted_from {
+        q = q.filter(m::submitted_at.ge(t));
+    }
+    if let Some(t) = filter.submitted_to {
+        q = q.filter(m::submitted_at.lt(t));
+    }
+    if let Some(a) = filter.author_id {
+        q = q.filter(m::author_id.eq(a));
+    }
+    if let Some((bigrams, text)) = &filter.search {
+        let pattern = format!("%{}%", super::units::escape_like(text));
+        q = q.filter(m::search_bigrams.contains(bigrams.clone()));
+        q = q.filter(m::title.ilike(pattern.clone()).or(m::body.ilike(pattern)));
+    }
+    let q = match (sort, &page.after) {
+        (SortBy::Submitted, Some((t, id))) => q.filter(
+            m::submitted_at
+                .lt(*t)
+                .or(m::submitted_at.eq(*t).and(m::id.lt(*id))),
+        ),
+        (SortBy::LastActivity, Some((t, id))) => q.filter(
+            m::last_activity_at
+                .lt(*t)
+                .or(m::last_activity_at.eq(*t).and(m::id.lt(*id))),
+        ),
+        (_, None) => q,
+    };
+    let q = match sort {
+        SortBy::Submitted => q.order((m::submitted_at.desc(), m::id.desc())),
+        SortBy::LastActivity => q.order((m::last_activity_at.desc(), m::id.desc())),
+    };
+    Ok(q.limit(page.fetch_limit()).load(conn)?)
+}
+
+pub fn get(conn: &mut PgConnection, id: MessageId) -> Result<Option<Message>, ApiError> {
+    Ok(m::table
+        .find(id)
+        .select(Message::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn get_by_tracking_no(
+    conn: &mut PgConnection,
+    tracking_no: &str,
+) -> Result<Option<Message>, ApiError> {
+    Ok(m::table
+        .filter(m::tracking_no.eq(tracking_no))
+        .select(Message::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn format_tracking_no(prefix: &str, year: i32, n: i64) -> String {
+    format!("{prefix}-{year}-{n:06}")
+}
+
+/// Store a new message and its `submit` event.
+pub fn insert(
+    conn: &mut PgConnection,
+    new: &NewMessage,
+    actor: EventActor,
+    tracking_prefix: &str,
+) -> Result<Message, ApiError> {
+    use chrono::Datelike;
+    conn.transaction(|conn| {
+        let leader = super::leaders::get(conn, new.leader_id)
+            .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+        if !leader.active {
+            return Err(ApiError::field(
+                "leader_id",
+                "inactive",
+                "this leader no longer takes messages",
+            ));
+        }
+        let category_active: Option<bool> = crate::schema::categories::table
+            .find(new.category_id)
+            .select(crate::schema::categories::active)
+            .first(conn)
+            .optional()?;
+        match category_active {
+            Some(true) => {}
+            Some(false) => {
+                return Err(ApiError::field(
+                    "category_id",
+                    "inactive",
+                    "this category is deactivated",
+                ));
+            }
+            None => {
+                return Err(ApiError::field(
+                    "category_id",
+                    "not_found",
+                    "no such category",
+                ));
+            }
+        }
+        let region_code = new
+            .region_code
+            .clone()
+            .unwrap_or_else(|| leader.region_code.clone());
+        super::regions::require_active(conn, &region_code, "region_code")?;
+        if !super::regions::is_within(conn, &region_code, &leader.region_code)? {
+            return Err(ApiError::field(
+                "region_code",
+                "out_of_jurisdiction",
+                format!("must lie inside the leader's region {}", leader.region_code),
+            ));
+        }
+        let region_path: String = crate::schema::regions::table
+            .find(&region_code)
+            .select(crate::schema::regions::path)
+            .first(conn)?;
+        let n: i64 = diesel::select(nextval("message_tracking_seq")).get_result(conn)?;
+        let now = ledger::db_time(Utc::now());
+        let submitted_at = new.submitted_at.map(ledger::db_time).unwrap_or(now);
+        let id = Uuid::now_v7();
+        let text = format!("{}\n{}", new.title, new.body);
+        let bigrams: Vec<String> = crate::domain::search::bigrams(&text).into_iter().collect();
+        diesel::insert_into(m::table)
+            .values((
+                m::id.eq(id),
+                m::tracking_no.eq(format_tracking_no(tracking_prefix, submitted_at.year(), n)),
+                m::author_id.eq(new.author_id),
+                m::registered_by.eq(new.registered_by),
+                m::source.eq(new.source),
+                m::leader_id.eq(new.leader_id),
+                m::category_id.eq(new.category_id),
+                m::kind.eq(new.kind),
+                m::title.eq(&new.title),
+                m::body.eq(&new.body),
+                m::region_code.eq(&region_code),
+                m::region_path.eq(&region_path),
+                m::address.eq(&new.address),
+                m::location_lat.eq(new.location.map(|l| l.0)),
+                m::location_lon.eq(new.location.map(|l| l.1)),
+                m::visibility.eq(new.visibility),
+                m::contact_name.eq(&new.contact_name),
+                m::contact_phone.eq(&new.contact_phone),
+                m::attachments.eq(&new.attachments),
+                m::status.eq(MessageStatus::Submitted),
+                m::intake_unit_id.eq(leader.unit_id),
+                m::search_bigrams.eq(bigrams),
+                m::chain_head.eq(GENESIS.to_vec()),
+                m::submitted_at.eq(submitted_at),
+                m::last_activity_at.eq(now),
+            ))
+            .execute(conn)?;
+        let payload = serde_json::json!({
+            "title": new.title,
+            "category_id": new.category_id,
+            "kind": new.kind,
+            "source": new.source,
+            "visibility": new.visibility,
+        });
+        append_event(
+            conn,
+            id,
+            actor,
+            MessageAction::Submit,
+            None,
+            Some(MessageStatus::Submitted),
+            payload,
+            now,
+        )?;
+        get(conn, id)?.ok_or_else(|| ApiError::Internal("message vanished after insert".into()))
+    })
+}
+
+diesel::define_sql_function! {
+    fn nextval(seq: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
+}
+
+/// Append an event to a message's chain. The caller holds the message row lock (or just
+/// inserted it), so `event_count` and `chain_head` are current.
+#[allow(clippy::too_many_arguments)]
+fn append_event(
+    conn: &mut PgConnection,
+    message_id: MessageId,
+    actor: EventActor,
+    action: MessageAction,
+    from: Option<MessageStatus>,
+    to: Option<MessageStatus>,
+    payload: Value,
+    at: DateTime<Utc>,
+) -> Result<Vec<u8>, ApiError> {
+    let (count, head): (i32, Vec<u8>) = m::table
+        .find(message_id)
+        .select((m::event_count, m::chain_head))
+        .first(conn)?;
+    let seq = count + 1;
+    let content = EventContent {
+        message_id,
+        seq,
+        actor_id: actor.id.map(|u| u.0),
+        actor_role: actor.role.as_str(),
+        action: action.as_str(),
+        from_status: from.map(MessageStatus::as_str),
+        to_status: to.map(MessageStatus::as_str),
+        payload: &payload,
+        created_at: at,
+    };
+    let hash = ledger::event_hash(&head, &content);
+    diesel::insert_into(ev::table)
+        .values((
+            ev::message_id.eq(message_id),
+            ev::seq.eq(seq),
+            ev::actor_id.eq(actor.id),
+            ev::actor_role.eq(actor.role.as_str()),
+            ev::action.eq(action.as_str()),
+            ev::from_status.eq(from.map(MessageStatus::as_str)),
+            ev::to_status.eq(to.map(MessageStatus::as_str)),
+            ev::payload.eq(&payload),
+            ev::created_at.eq(at),
+            ev::prev_hash.eq(&head),
+            ev::hash.eq(&hash),
+        ))
+        .execute(conn)?;
+    diesel::update(m::table.find(message_id))
+        .set((
+            m::event_count.eq(seq),
+            m::chain_head.eq(&hash),
+            m::last_activity_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(hash)
+}
+
+/// What a transition needs to know: the message as it is (locked), to decide and to build the
+/// change. `decide` returns the new status (or the error), the changes and the event payload.
+pub struct Decision {
+    pub to: MessageStatus,
+    pub changes: MessageChanges,
+    pub payload: Value,
+}
+
+/// Lock the message, check `If-Match` and visibility, let `decide` pick the step, apply it and
+/// record it in the ledger, all in one transaction.
+pub fn transition(
+    conn: &mut PgConnection,
+    id: MessageId,
+    cond: &IfMatchCondition,
+    actor: EventActor,
+    action: MessageAction,
+    decide: impl FnOnce(&mut PgConnection, &Message) -> Result<Decision, ApiError>,
+) -> Result<Message, ApiError> {
+    conn.transaction(|conn| {
+        let current: Message = m::table
+            .find(id)
+            .for_update()
+            .select(Message::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| ApiError::not_found("message"))?;
+        let decision = decide(conn, &current)?;
+        cond.check(current.version)?;
+        let now = ledger::db_time(Utc::now());
+        let mut changes = decision.changes;
+        if decision.to != current.status {
+            changes.status = Some(decision.to);
+        }
+        diesel::update(m::table.find(id))
+            .set((
+                &changes,
+                m::version.eq(m::version + 1),
+                m::updated_at.eq(now),
+            ))
+            .execute(conn)?;
+        append_event(
+            conn,
+            id,
+            actor,
+            action,
+            Some(current.status),
+            Some(decision.to),
+            decision.payload,
+            now,
+        )?;
+        get(conn, id)?.ok_or_else(|| ApiError::Internal("message vanished".into()))
+    })
+}
+
+/// A ledger row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = ev)]
+pub struct Event {
+    pub id: i64,
+    pub message_id: MessageId,
+    pub seq: i32,
+    pub actor_id: Option<UserId>,
+    pub actor_role: String,
+    pub action: String,
+    pub from_status: Option<String>,
+    pub to_status: Option<String>,
+    pub payload: Value,
+    pub created_at: DateTime<Utc>,
+    pub prev_hash: Vec<u8>,
+    pub hash: Vec<u8>,
+}
+
+pub fn events(
+    conn: &mut PgConnection,
+    id: MessageId,
+    after_seq: Option<i32>,
+    limit: i64,
+) -> Result<Vec<Event>, ApiError> {
+    let mut q = ev::table
+        .filter(ev::message_id.eq(id))
+        .select(Event::as_select())
+        .into_boxed();
+    if let Some(s) = after_seq {
+        q = q.filter(ev::seq.gt(s));
+    }
+    Ok(q.order(ev::seq.asc()).limit(limit).load(conn)?)
+}
+
+pub fn all_events(conn: &mut PgConnection, id: MessageId) -> Result<Vec<Event>, ApiError> {
+    Ok(ev::table
+        .filter(ev::message_id.eq(id))
+        .select(Event::as_select())
+        .order(ev::seq.asc())
+        .load(conn)?)
+}
+
+/// Recompute a message's chain; also checks that the head stored on the message is the last hash.
+pub fn verify_chain(
+    conn: &mut PgConnection,
+    message: &Message,
+) -> Result<Result<usize, ledger::Break>, ApiError> {
+    let events = all_events(conn, message.id)?;
+    let checked = ledger::verify(events.iter().map(|e| {
+        (
+            EventContent {
+                message_id: e.message_id,
+                seq: e.seq,
+                actor_id: e.actor_id.map(|u| u.0),
+                actor_role: &e.actor_role,
+                action: &e.action,
+                from_status: e.from_status.as_deref(),
+                to_status: e.to_status.as_deref(),
+                payload: &e.payload,
+                created_at: e.created_at,
+            },
+            e.prev_hash.as_slice(),
+            e.hash.as_slice(),
+        )
+    }));
+    Ok(match checked {
+        Ok(n) if events.last().map(|e| &e.hash) != Some(&message.chain_head) => {
+            Err(ledger::Break {
+                seq: i32::try_from(n).unwrap_or(i32::MAX),
+                reason: "the message's chain head is not the hash of its last event",
+            })
+        }
+        Ok(n) if n != usize::try_from(message.event_count).unwrap_or(0) => Err(ledger::Break {
+            seq: i32::try_from(n).unwrap_or(i32::MAX),
+            reason: "events are missing at the end of the chain",
+        }),
+        other => other,
+    })
+}
