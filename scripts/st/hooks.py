@@ -59,6 +59,18 @@ BUSINESS_RULES = [
     ("POST /api/v1/regions", "parent_code", "a province has no parent"),
     ("PATCH /api/v1/units/{id}", "parent_id", "cannot be its own parent"),
     ("PATCH /api/v1/units/{id}", "parent_id", "would make a cycle"),
+    # Staff registering a message say who it is from; citizens write as themselves.
+    ("POST /api/v1/messages", "contact_name", "who the message is from"),
+    ("POST /api/v1/messages", "contact_phone", "how to reach them"),
+    ("POST /api/v1/messages", "contact_name", "is your account's name"),
+    ("POST /api/v1/messages", "source", "staff register"),
+    ("POST /api/v1/messages", "source", "citizens submit"),
+    ("POST /api/v1/messages", "region_code", "must lie inside the leader's region"),
+    ("POST /api/v1/messages/{id}/reject", "duplicate_of", "name the original message"),
+    ("POST /api/v1/messages/{id}/reject", "duplicate_of", "only for reason `duplicate`"),
+    ("POST /api/v1/messages/{id}/reject", "duplicate_of", "a message is not its own duplicate"),
+    # Search needs two letters or digits; punctuation alone cannot be looked up.
+    ("GET /api/v1/messages", "q", "needs at least two letters or digits"),
 ] + [
     # Which placement a role needs (src/domain/role.rs check_placement).
     (op, field, fragment)

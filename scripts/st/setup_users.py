@@ -26,6 +26,8 @@ import uuid
 ADMIN = ("admin", "admin@liuyan.example", "Demo-Admin-2026")
 PEER_A = ("unitadmin-transport", "unitadmin@liuyan.example", "Demo-UnitAdmin-2026")
 PEER_B = ("unitadmin-education", "unitadmin.edu@liuyan.example", "Demo-UnitAdmin-Edu-2026")
+# A citizen: the only role that writes, withdraws and resubmits its own messages.
+CITIZEN = ("citizen", "citizen@liuyan.example", "Demo-Citizen-2026")
 PEER_B_UNIT = "兰州市教育局"
 # A PATCH aimed at a protected identity goes to this seeded account instead (see hooks.py).
 DECOY_EMAIL = "reviewer@liuyan.example"
@@ -124,7 +126,7 @@ def main() -> None:
         sys.exit(f"setup_users: creating {PEER_B[1]} failed: {status} {body}")
 
     ids = []
-    for name, email, password in (PEER_A, PEER_B, ADMIN):
+    for name, email, password in (PEER_A, PEER_B, ADMIN, CITIZEN):
         token = login(base, email, password)
         status, me = call(base, "GET", "/api/v1/me", token=token)
         if status != 200:
@@ -153,7 +155,7 @@ def main() -> None:
             },
         }
 
-    doc = {"schemaVersion": "0.2.0", "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B)]}
+    doc = {"schemaVersion": "0.2.0", "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B), entry(*CITIZEN)]}
     with open(auth_file, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=2)
     log(f"wrote {auth_file}")

@@ -68,7 +68,11 @@ crate::text_enum! {
 #[schema(example = json!({"url": "https://files.example.gov.cn/2026/11/light.jpg", "media_type": "image/jpeg", "private": false}))]
 pub struct Attachment {
     /// An `https://` URL.
-    #[schema(min_length = 9, max_length = 500, pattern = "^https://[^\\s]+$")]
+    #[schema(
+        min_length = 9,
+        max_length = 500,
+        pattern = r"^https://[^/\s\u0000-\u001F\u007F-\u009F][^\s\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(min = 9, max = 500), custom(function = "validate_https_url"))]
     pub url: String,
     pub media_type: MediaType,
@@ -109,8 +113,8 @@ fn validate_phone(phone: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn validate_tags(tags: &[String]) -> Result<(), ValidationError> {
-    let bad = tags.iter().any(|t| {
+fn validate_tags(tags: &[Tag]) -> Result<(), ValidationError> {
+    let bad = tags.iter().any(|Tag(t)| {
         let n = t.trim().chars().count();
         n == 0 || n > 20 || t.chars().any(char::is_control)
     });
@@ -217,7 +221,7 @@ pub struct Rejection {
     "visibility": "public", "author_id": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a1b",
     "contact": {"name": null, "phone": "13800138000"}, "attachments": [], "priority": null, "tags": [],
     "rejection": null, "intake_unit_id": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a2c", "unit_id": null,
-    "version": 1, "event_count": 1, "chain_head": "9f2c…", "submitted_at": "2026-11-26T08:00:00Z",
+    "version": 1, "event_count": 1, "chain_head": "9f2c3b1a7e4d5c6b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b", "submitted_at": "2026-11-26T08:00:00Z",
     "accepted_at": null, "last_activity_at": "2026-11-26T08:00:00Z"
 }))]
 pub struct MessageDto {
@@ -553,6 +557,7 @@ pub struct ListMessagesQuery {
     )]
     pub q: Option<String>,
     /// Sort column, newest first (default `submitted_at`).
+    #[param(inline)]
     pub sort: Option<MessageSort>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, format = Int32)]
@@ -713,7 +718,7 @@ pub async fn get_message(
             body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
-#[get("/messages/by-tracking-no/{tracking_no}")]
+#[get("/tracking/{tracking_no}")]
 pub async fn get_message_by_tracking_no(
     req: HttpRequest,
     db: web::Data<Db>,
@@ -792,6 +797,12 @@ async fn run_transition(
         .json(MessageDto::from_message(message, access)))
 }
 
+/// A free label on a message.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, min_length = 1, max_length = 20, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$", example = "红绿灯")]
+pub struct Tag(pub String);
+
 /// Classification of a message (replaces the previous one).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -803,7 +814,7 @@ pub struct Classification {
     #[schema(max_items = 10)]
     #[validate(length(max = 10), custom(function = "validate_tags"))]
     #[serde(default)]
-    pub tags: Vec<String>,
+    pub tags: Vec<Tag>,
 }
 
 /// Classify a message: priority, category and tags. Liaison office of the message and
@@ -835,7 +846,7 @@ pub async fn classify_message(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::IntakeMessages)?;
     let b = body.into_inner();
-    let mut tags: Vec<String> = b.tags.iter().map(|t| t.trim().to_owned()).collect();
+    let mut tags: Vec<String> = b.tags.iter().map(|t| t.0.trim().to_owned()).collect();
     tags.sort();
     tags.dedup();
     run_transition(&req, &db, &principal, &id, MessageAction::Classify, move |conn, current| {
@@ -1183,7 +1194,7 @@ pub async fn resubmit_message(
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({"seq": 1, "action": "submit", "actor_role": "citizen", "actor_id": null,
     "from_status": null, "to_status": "submitted", "payload": {"title": "庆阳路口红绿灯坏了"},
-    "created_at": "2026-11-26T08:00:00Z", "prev_hash": "0000…", "hash": "9f2c…"}))]
+    "created_at": "2026-11-26T08:00:00Z", "prev_hash": "0000000000000000000000000000000000000000000000000000000000000000", "hash": "9f2c3b1a7e4d5c6b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b"}))]
 pub struct EventDto {
     #[schema(format = Int32, minimum = 1)]
     pub seq: i32,
@@ -1284,7 +1295,7 @@ async fn load_ledger_reader(
 
 /// The result of recomputing a message's hash chain.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
-#[schema(example = json!({"valid": false, "events_checked": 3, "chain_head": "9f2c…", "broken_at_seq": 2,
+#[schema(example = json!({"valid": false, "events_checked": 3, "chain_head": "9f2c3b1a7e4d5c6b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b", "broken_at_seq": 2,
     "reason": "the event's content does not match its hash"}))]
 pub struct ChainVerification {
     /// Whether every event matches its hash and links to the one before.

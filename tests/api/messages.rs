@@ -116,10 +116,7 @@ async fn a_citizen_submits_and_gets_a_tracking_number_and_receipt() {
     );
     assert_eq!(got.body["attachments"].as_array().unwrap().len(), 2);
     let by_no = app
-        .get(
-            &format!("/api/v1/messages/by-tracking-no/{}", tn.to_lowercase()),
-            &citizen,
-        )
+        .get(&format!("/api/v1/tracking/{}", tn.to_lowercase()), &citizen)
         .await;
     assert_eq!(by_no.body["id"], m["id"]);
     // The default region is the leader's, and it must lie inside the leader's jurisdiction.
@@ -277,7 +274,7 @@ async fn visibility_never_leaks_private_messages_or_personal_data() {
             .assert_problem(404, "not-found");
     }
     let tn = private["tracking_no"].as_str().unwrap();
-    app.get(&format!("/api/v1/messages/by-tracking-no/{tn}"), &other)
+    app.get(&format!("/api/v1/tracking/{tn}"), &other)
         .await
         .assert_problem(404, "not-found");
 
