@@ -4,6 +4,7 @@
 //! very same application: [`startup::Application`] wires configuration, database, router and spec.
 
 pub mod auth;
+pub mod bench;
 pub mod configuration;
 pub mod db;
 pub mod domain;

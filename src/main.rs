@@ -52,6 +52,12 @@ enum Command {
     SeedDemo,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Fill the database with synthetic messages for benchmarks (after the demo data).
+    SeedBench {
+        /// How many messages to add.
+        #[arg(long, default_value_t = 1_000_000)]
+        messages: usize,
+    },
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -76,6 +82,21 @@ fn main() -> anyhow::Result<()> {
         Command::SeedDemo => {
             telemetry::init(settings.log_format, &settings.log_filter);
             seed_demo(&settings)
+        }
+        Command::SeedBench { messages } => {
+            telemetry::init(settings.log_format, &settings.log_filter);
+            let url = database_url(&settings)?;
+            let started = std::time::Instant::now();
+            let r = liuyan::bench::seed_bench(&url, messages)?;
+            println!(
+                "seed-bench: {} messages and {} ledger events in total; loaded in {:.1} s, indexes and analyze {:.1} s, {:.1} s in all",
+                r.messages,
+                r.events,
+                r.seconds_load,
+                r.seconds_indexes,
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::CreateUser {
             email,

@@ -3,6 +3,7 @@
 mod helpers;
 
 mod auth;
+mod bench_data;
 mod cli;
 mod errors;
 mod health;

@@ -1,0 +1,555 @@
+//! `liuyan seed-bench --messages N`: realistic synthetic load for benchmarks. Messages with
+//! Chinese titles and bodies of varied length, spread over a year, the regions and leaders of
+//! the demo province, every intake status, and a valid hash-chained ledger, written with
+//! `COPY` by two connections in parallel. Secondary indexes are dropped during the load and
+//! rebuilt from their own definitions afterwards (far faster than maintaining them row by row).
+
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::time::Instant;
+
+use anyhow::Context;
+use chrono::{DateTime, Duration, Utc};
+use diesel::pg::CopyFormat;
+use diesel::prelude::*;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use uuid::Uuid;
+
+use crate::domain::ledger::{self, EventContent, GENESIS};
+use crate::domain::search::bigrams;
+use crate::schema::{message_events as ev, messages as m, users};
+
+const STREETS: &[&str] = &[
+    "庆阳路",
+    "酒泉路",
+    "张掖路",
+    "中山路",
+    "南滨河路",
+    "北滨河路",
+    "东岗西路",
+    "雁滩路",
+    "西津西路",
+    "建兰路",
+    "敦煌路",
+    "民主东路",
+    "平凉路",
+    "天水南路",
+    "盘旋路",
+    "安宁西路",
+    "万新路",
+    "北环路",
+    "西固中路",
+    "福利路",
+    "秦州大道",
+    "麦积大道",
+    "藉河南路",
+    "民主西路",
+    "肃州路",
+    "玉门路",
+    "鸣沙路",
+    "阳关大道",
+    "七里河北街",
+    "龚家湾",
+];
+const PLACES: &[&str] = &[
+    "小区",
+    "路口",
+    "菜市场",
+    "学校门口",
+    "公交站",
+    "医院附近",
+    "老旧小区",
+    "工地",
+    "商业街",
+    "地下通道",
+    "农贸市场",
+    "社区",
+    "村口",
+    "幼儿园",
+    "停车场",
+];
+const ISSUES: &[(&str, &str)] = &[
+    (
+        "红绿灯坏了",
+        "交通信号灯已经好几天不亮了，早晚高峰车辆拥堵，行人过马路非常危险",
+    ),
+    (
+        "路灯不亮",
+        "晚上整条路黑漆漆的，老人孩子出行很不安全，希望尽快修复",
+    ),
+    (
+        "供暖温度不达标",
+        "室内温度只有十五度左右，家里有老人孩子，多次联系物业没有解决",
+    ),
+    (
+        "拖欠农民工工资",
+        "工程完工半年了工资一直没有结清，工人们过年回家的路费都没有",
+    ),
+    (
+        "夜间施工噪音扰民",
+        "每天晚上十一点以后还在施工，噪音很大，影响周边居民休息",
+    ),
+    (
+        "垃圾清运不及时",
+        "垃圾桶满了好几天没人清理，气味很大，夏天蚊蝇滋生",
+    ),
+    (
+        "公交班次太少",
+        "高峰期等车要半个小时以上，车上非常拥挤，建议加密班次",
+    ),
+    (
+        "道路坑洼积水",
+        "路面坑坑洼洼，一下雨就积水，车辆经过溅人一身水",
+    ),
+    ("违规占道经营", "商贩长期占用人行道摆摊，行人只能走机动车道"),
+    ("物业乱收费", "物业公司擅自提高收费标准，也没有公示收费依据"),
+    (
+        "学区划分咨询",
+        "想咨询今年的学区划分政策，孩子入学需要准备哪些材料",
+    ),
+    ("医保报销咨询", "异地就医的医保报销比例和办理流程是怎样的"),
+    ("下水道堵塞", "下水道经常堵塞返味，一楼住户家里都进了污水"),
+    ("违章建筑", "有人在小区绿地上私搭乱建，多次举报没有处理"),
+    ("自来水水质发黄", "最近自来水颜色发黄有异味，不敢直接饮用"),
+    ("停车难", "小区周边车位严重不足，车辆乱停乱放堵塞消防通道"),
+    ("养老金发放咨询", "今年养老金调整后什么时候发放，标准是多少"),
+    (
+        "企业排放异味",
+        "附近企业夜间排放刺鼻气味，开窗就能闻到，怀疑偷排",
+    ),
+    (
+        "农村道路硬化",
+        "村里的道路还是土路，下雨天泥泞难行，希望能硬化",
+    ),
+    ("电梯故障频繁", "小区电梯经常故障停运，已经发生过困人事件"),
+];
+const SENTENCES: &[&str] = &[
+    "希望有关部门尽快调查处理。",
+    "这个问题已经持续很长时间了。",
+    "我们多次向社区反映，一直没有得到答复。",
+    "周边居民对此意见很大。",
+    "恳请领导重视，帮助协调解决。",
+    "如需核实情况，可以随时联系我。",
+    "附近还有一所小学，孩子们上下学经过这里。",
+    "谢谢领导在百忙之中阅读我的留言。",
+    "去年也出现过同样的情况，后来不了了之。",
+    "建议加强日常巡查和管理。",
+];
+
+/// A leader, the unit running intake for them, and the regions (code, path) they cover.
+type LeaderPool = (Uuid, Uuid, Vec<(String, String)>);
+
+/// The reference data a load draws from.
+struct Pools {
+    leaders: Vec<LeaderPool>,
+    categories: Vec<Uuid>,
+    authors: Vec<Uuid>,
+    admin: Uuid,
+}
+
+fn load_pools(conn: &mut PgConnection, authors: Vec<Uuid>) -> anyhow::Result<Pools> {
+    use crate::schema::{categories, leaders, regions};
+    let rows: Vec<(Uuid, Uuid, String)> = leaders::table
+        .select((leaders::id, leaders::unit_id, leaders::region_code))
+        .load(conn)?;
+    let mut out = Vec::new();
+    for (id, unit, region) in rows {
+        let path: String = regions::table
+            .find(&region)
+            .select(regions::path)
+            .first(conn)?;
+        let inside: Vec<(String, String)> = regions::table
+            .filter(regions::path.like(format!("{path}%")))
+            .select((regions::code, regions::path))
+            .load(conn)?;
+        out.push((id, unit, inside));
+    }
+    let categories = categories::table.select(categories::id).load(conn)?;
+    let admin: Uuid = users::table
+        .filter(users::role.eq("admin"))
+        .select(users::id)
+        .first(conn)?;
+    Ok(Pools {
+        leaders: out,
+        categories,
+        authors,
+        admin,
+    })
+}
+
+/// Make `n` citizen accounts (one shared password hash: creating 10,000 argon2 hashes is not
+/// what is being measured).
+fn bench_citizens(conn: &mut PgConnection, n: usize) -> anyhow::Result<Vec<Uuid>> {
+    let existing: Vec<Uuid> = users::table
+        .filter(users::email.like("bench-%@bench.liuyan.example"))
+        .select(users::id)
+        .load(conn)?;
+    if existing.len() >= n {
+        return Ok(existing);
+    }
+    let hash = crate::auth::password::hash_password("bench citizen password")?;
+    let start = existing.len();
+    let mut rows = Vec::new();
+    for i in start..n {
+        rows.push((
+            users::id.eq(Uuid::now_v7()),
+            users::email.eq(format!("bench-{i:06}@bench.liuyan.example")),
+            users::password_hash.eq(hash.clone()),
+            users::display_name.eq(format!("市民{i}")),
+            users::role.eq("citizen"),
+        ));
+    }
+    for chunk in rows.chunks(5_000) {
+        diesel::insert_into(users::table)
+            .values(chunk)
+            .execute(conn)?;
+    }
+    Ok(users::table
+        .filter(users::email.like("bench-%@bench.liuyan.example"))
+        .select(users::id)
+        .load(conn)?)
+}
+
+fn escape(s: &str, out: &mut String) {
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c => out.push(c),
+        }
+    }
+}
+
+fn ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+/// COPY text rows for messages `[from, to)`.
+fn generate(
+    pools: &Pools,
+    from: usize,
+    to: usize,
+    seed: u64,
+    now: DateTime<Utc>,
+) -> (String, String) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut msgs = String::with_capacity((to - from) * 1400);
+    let mut events = String::with_capacity((to - from) * 900);
+    for i in from..to {
+        let (leader, intake_unit, regions) =
+            &pools.leaders[rng.random_range(0..pools.leaders.len())];
+        let (region, path) = &regions[rng.random_range(0..regions.len())];
+        let street = STREETS[rng.random_range(0..STREETS.len())];
+        let place = PLACES[rng.random_range(0..PLACES.len())];
+        let (issue, detail) = ISSUES[rng.random_range(0..ISSUES.len())];
+        let title = format!("{street}{place}{issue}");
+        let mut body = format!("我家住在{street}附近，{place}{detail}。");
+        for _ in 0..rng.random_range(0..8) {
+            body.push_str(SENTENCES[rng.random_range(0..SENTENCES.len())]);
+        }
+        let category = pools.categories[rng.random_range(0..pools.categories.len())];
+        let kind =
+            ["consultation", "suggestion", "complaint", "help_request"][rng.random_range(0..4)];
+        let author = pools.authors[rng.random_range(0..pools.authors.len())];
+        let submitted =
+            ledger::db_time(now - Duration::seconds(rng.random_range(60..365 * 86_400)));
+        // A UUIDv7 layout: submission time in milliseconds, then the row number.
+        let millis = u64::try_from(submitted.timestamp_millis()).unwrap_or(0);
+        let id = Uuid::from_u64_pair(
+            (millis << 16) | 0x7000 | (i as u64 & 0x0fff),
+            0x8000_0000_0000_0000 | (i as u64 & 0x3fff_ffff_ffff_ffff),
+        );
+        let roll = rng.random_range(0..100);
+        let (status, steps): (&str, &[&str]) = match roll {
+            0..=14 => ("submitted", &["submit"]),
+            15..=74 => ("accepted", &["submit", "classify", "accept"]),
+            75..=89 => ("rejected", &["submit", "reject"]),
+            _ => ("withdrawn", &["submit", "withdraw"]),
+        };
+        let priority = (status == "accepted").then(|| {
+            if rng.random_range(0..5) == 0 {
+                "important"
+            } else {
+                "routine"
+            }
+        });
+        let rejection = (status == "rejected").then(|| {
+            [
+                "out_of_scope",
+                "insufficient_information",
+                "abusive_content",
+            ][rng.random_range(0..3)]
+        });
+        // The ledger.
+        let mut head = GENESIS.to_vec();
+        let mut at = submitted;
+        let mut accepted_at = None;
+        let mut from_status: Option<&str> = None;
+        for (k, step) in steps.iter().enumerate() {
+            if k > 0 {
+                at = ledger::db_time(at + Duration::minutes(rng.random_range(5..4 * 24 * 60)));
+            }
+            let (to_status, actor_role, actor, payload) = match *step {
+                "submit" => (
+                    "submitted",
+                    "citizen",
+                    author,
+                    serde_json::json!({"title": title, "kind": kind}),
+                ),
+                "classify" => (
+                    "submitted",
+                    "admin",
+                    pools.admin,
+                    serde_json::json!({"priority": priority, "tags": []}),
+                ),
+                "accept" => (
+                    "accepted",
+                    "admin",
+                    pools.admin,
+                    serde_json::json!({"note": null}),
+                ),
+                "reject" => (
+                    "rejected",
+                    "admin",
+                    pools.admin,
+                    serde_json::json!({"reason": rejection, "note": "不予受理"}),
+                ),
+                _ => (
+                    "withdrawn",
+                    "citizen",
+                    author,
+                    serde_json::json!({"note": null}),
+                ),
+            };
+            if *step == "accept" {
+                accepted_at = Some(at);
+            }
+            let content = EventContent {
+                message_id: id,
+                seq: k as i32 + 1,
+                actor_id: Some(actor),
+                actor_role,
+                action: step,
+                from_status,
+                to_status: Some(to_status),
+                payload: &payload,
+                created_at: at,
+            };
+            let hash = ledger::event_hash(&head, &content);
+            let _ = writeln!(
+                events,
+                "{id}\t{}\t{actor}\t{actor_role}\t{step}\t{}\t{to_status}\t{}\t{}\t\\\\x{}\t\\\\x{}",
+                k + 1,
+                from_status.unwrap_or("\\N"),
+                payload.to_string().replace('\\', "\\\\"),
+                ts(at),
+                hex::encode(&head),
+                hex::encode(&hash),
+            );
+            head = hash;
+            from_status = Some(to_status);
+        }
+        let grams: Vec<String> = bigrams(&format!("{title}\n{body}")).into_iter().collect();
+        let _ = write!(
+            msgs,
+            "{id}\tGS-{}-{:07}\t{author}\tweb\t{leader}\t{category}\t{kind}\t",
+            submitted.format("%Y"),
+            i + 1
+        );
+        escape(&title, &mut msgs);
+        msgs.push('\t');
+        escape(&body, &mut msgs);
+        let _ = writeln!(
+            msgs,
+            "\t{region}\t{path}\t{street}\t{}\t{}\t\\N\t13800138000\t[]\t{status}\t{}\t{{}}\t{}\t{}\t\\N\t{intake_unit}\t\\N\t{{{}}}\t{}\t{}\t\\\\x{}\t{}\t{}\t{}",
+            match rng.random_range(0..3) {
+                0 => "\\N\t\\N".to_owned(),
+                _ => format!(
+                    "{:.5}\t{:.5}",
+                    36.0 + rng.random_range(0.0..0.2),
+                    103.7 + rng.random_range(0.0..0.3)
+                ),
+            },
+            if rng.random_range(0..4) == 0 {
+                "private"
+            } else {
+                "public"
+            },
+            priority.unwrap_or("\\N"),
+            rejection.unwrap_or("\\N"),
+            if rejection.is_some() {
+                "不予受理"
+            } else {
+                "\\N"
+            },
+            grams.join(","),
+            steps.len(),
+            steps.len(),
+            hex::encode(&head),
+            ts(submitted),
+            accepted_at.map(ts).unwrap_or_else(|| "\\N".into()),
+            ts(at),
+        );
+    }
+    (msgs, events)
+}
+
+fn copy(conn: &mut PgConnection, messages: &str, events: &str) -> anyhow::Result<()> {
+    diesel::copy_from(m::table)
+        .from_raw_data(
+            (
+                m::id,
+                m::tracking_no,
+                m::author_id,
+                m::source,
+                m::leader_id,
+                m::category_id,
+                m::kind,
+                m::title,
+                m::body,
+                m::region_code,
+                m::region_path,
+                m::address,
+                m::location_lat,
+                m::location_lon,
+                m::visibility,
+                m::contact_name,
+                m::contact_phone,
+                m::attachments,
+                m::status,
+                m::priority,
+                m::tags,
+                m::rejection_reason,
+                m::rejection_note,
+                m::duplicate_of,
+                m::intake_unit_id,
+                m::unit_id,
+                m::search_bigrams,
+                m::version,
+                m::event_count,
+                m::chain_head,
+                m::submitted_at,
+                m::accepted_at,
+                m::last_activity_at,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(messages.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
+    diesel::copy_from(ev::table)
+        .from_raw_data(
+            (
+                ev::message_id,
+                ev::seq,
+                ev::actor_id,
+                ev::actor_role,
+                ev::action,
+                ev::from_status,
+                ev::to_status,
+                ev::payload,
+                ev::created_at,
+                ev::prev_hash,
+                ev::hash,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(events.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
+    Ok(())
+}
+
+#[derive(diesel::QueryableByName)]
+struct IndexDef {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    def: String,
+}
+
+/// Secondary indexes of the two tables (not those behind constraints).
+fn secondary_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<IndexDef>> {
+    Ok(diesel::sql_query(
+        "SELECT i.indexname::text AS name, i.indexdef::text AS def FROM pg_indexes i \
+         WHERE i.schemaname = 'public' AND i.tablename IN ('messages', 'message_events') \
+         AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
+    )
+    .load(conn)?)
+}
+
+pub struct BenchReport {
+    pub messages: usize,
+    pub events: i64,
+    pub seconds_load: f64,
+    pub seconds_indexes: f64,
+}
+
+pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchReport> {
+    let mut conn = PgConnection::establish(database_url).context("cannot connect")?;
+    crate::db::run_migrations(&mut conn)?;
+    crate::seed::seed_demo(&mut conn)?;
+    let authors = bench_citizens(&mut conn, 10_000)?;
+    let pools = std::sync::Arc::new(load_pools(&mut conn, authors)?);
+    let base: i64 = m::table.count().get_result(&mut conn)?;
+    let indexes = secondary_indexes(&mut conn)?;
+    for ix in &indexes {
+        diesel::sql_query(format!("DROP INDEX {}", ix.name)).execute(&mut conn)?;
+    }
+    let started = Instant::now();
+    let now = Utc::now();
+    let offset = usize::try_from(base).unwrap_or(0) + 1_000_000;
+    const CHUNK: usize = 20_000;
+    let workers = 2;
+    let handles: Vec<_> = (0..workers)
+        .map(|w| {
+            let pools = pools.clone();
+            let url = database_url.to_owned();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut conn = PgConnection::establish(&url)?;
+                diesel::sql_query("SET synchronous_commit = off").execute(&mut conn)?;
+                let mut start = w * CHUNK;
+                while start < messages {
+                    let end = (start + CHUNK).min(messages);
+                    let (msgs, events) =
+                        generate(&pools, offset + start, offset + end, start as u64, now);
+                    copy(&mut conn, &msgs, &events)?;
+                    start += workers * CHUNK;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join()
+            .map_err(|_| anyhow::anyhow!("a loader thread panicked"))??;
+    }
+    let seconds_load = started.elapsed().as_secs_f64();
+    let started = Instant::now();
+    diesel::sql_query("SET maintenance_work_mem = '1GB'").execute(&mut conn)?;
+    diesel::sql_query("SET max_parallel_maintenance_workers = 2").execute(&mut conn)?;
+    for ix in &indexes {
+        diesel::sql_query(&ix.def).execute(&mut conn)?;
+    }
+    diesel::sql_query(format!(
+        "SELECT setval('message_tracking_seq', GREATEST((SELECT last_value FROM message_tracking_seq), {}))",
+        offset + messages + 1
+    ))
+    .execute(&mut conn)?;
+    diesel::sql_query("VACUUM (ANALYZE) messages").execute(&mut conn)?;
+    diesel::sql_query("VACUUM (ANALYZE) message_events").execute(&mut conn)?;
+    let seconds_indexes = started.elapsed().as_secs_f64();
+    let events: i64 = ev::table.count().get_result(&mut conn)?;
+    let _ = std::io::stdout().flush();
+    Ok(BenchReport {
+        messages,
+        events,
+        seconds_load,
+        seconds_indexes,
+    })
+}
+
+fn io_error(e: std::io::Error) -> diesel::result::Error {
+    diesel::result::Error::SerializationError(Box::new(e))
+}
