@@ -75,7 +75,7 @@ impl Application {
             web::block(move || database_url(&s)).await??
         };
         let opts = PoolOptions {
-            max_size: settings.db_pool_size,
+            max_size: settings.pool_size(),
             connection_timeout: settings.pool_timeout(),
         };
         let pool = {

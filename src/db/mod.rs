@@ -106,15 +106,42 @@ pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
     Ok(applied.len())
 }
 
-/// Run blocking diesel work on actix's blocking thread pool with a pooled connection.
+/// Runs diesel work off the async executor on a fixed set of database threads, each holding a
+/// pooled connection for as long as it is healthy. Compared with `web::block` + a checkout per
+/// request this saves a pool round trip and a thread-pool hand-off per request (measured in
+/// docs/PERFORMANCE.md). A full queue answers 503 at once instead of queueing without bound.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    jobs: crossbeam_channel::Sender<Job>,
 }
+
+type Job = Box<dyn FnOnce(&mut Option<PgPooled>, &PgPool) + Send>;
+
+/// Jobs waiting for a database thread before new ones are refused.
+const QUEUE_PER_CONNECTION: usize = 64;
 
 impl Db {
     pub fn new(pool: PgPool) -> Self {
-        Self { pool }
+        let threads = pool.max_size() as usize;
+        let (jobs, queue) = crossbeam_channel::bounded::<Job>(threads * QUEUE_PER_CONNECTION);
+        for n in 0..threads {
+            let queue = queue.clone();
+            let pool = pool.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("db-{n}"))
+                .spawn(move || {
+                    let mut conn: Option<PgPooled> = None;
+                    // Ends when every sender (every `Db` clone) is gone.
+                    while let Ok(job) = queue.recv() {
+                        job(&mut conn, &pool);
+                    }
+                });
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start a database thread");
+            }
+        }
+        Self { pool, jobs }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -127,14 +154,37 @@ impl Db {
         T: Send + 'static,
         E: Into<crate::error::ApiError> + Send + 'static,
     {
-        let pool = self.pool.clone();
-        actix_web::web::block(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| crate::error::ApiError::from(DbError::from(e)))?;
-            f(&mut conn).map_err(Into::into)
-        })
-        .await?
+        use crate::error::ApiError;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |slot, pool| {
+            if slot.is_none() {
+                match pool.get() {
+                    Ok(c) => *slot = Some(c),
+                    Err(e) => {
+                        let _ = tx.send(Err(ApiError::from(DbError::from(e))));
+                        return;
+                    }
+                }
+            }
+            let Some(conn) = slot.as_mut() else { return };
+            let result = f(conn).map_err(Into::into);
+            // After a lost connection, hand it back: r2d2 drops broken ones and the next job
+            // checks out a fresh connection.
+            if matches!(result, Err(ApiError::ServiceUnavailable(_))) {
+                *slot = None;
+            }
+            let _ = tx.send(result);
+        });
+        self.jobs.try_send(job).map_err(|e| match e {
+            crossbeam_channel::TrySendError::Full(_) => {
+                ApiError::ServiceUnavailable("the database is saturated; retry shortly".into())
+            }
+            crossbeam_channel::TrySendError::Disconnected(_) => {
+                ApiError::ServiceUnavailable("the server is shutting down".into())
+            }
+        })?;
+        rx.await
+            .map_err(|_| ApiError::Internal("a database job was dropped".into()))?
     }
 }
 

@@ -156,6 +156,12 @@ fn like_prefix(prefix: &str) -> String {
     format!("{}%", super::units::escape_like(prefix))
 }
 
+/// A search phrase is "common" when each of its bigrams occurs in at least this share of
+/// messages: then walking the time index newest first finds a page after a few hundred rows,
+/// while collecting every match through the GIN index would touch thousands. Below it, the GIN
+/// index is the fast way. (Measured crossover on the bench data: docs/PERFORMANCE.md.)
+pub const COMMON_TERM_SHARE: f32 = 0.003;
+
 pub fn list(
     conn: &mut PgConnection,
     scope: &ListScope,
@@ -163,7 +169,96 @@ pub fn list(
     sort: SortBy,
     page: &PageRequest<MessageCursor>,
 ) -> Result<Vec<Message>, ApiError> {
-    let mut q = m::table.select(Message::as_select()).into_boxed();
+    // The planner multiplies the bigrams' frequencies as if independent, so a common phrase
+    // (红绿灯: one message in twenty) looks rare to it and it gathers every match through the
+    // GIN index before sorting. PostgreSQL's own element statistics tell us better.
+    let common = match &filter.search {
+        Some((bigrams, _)) => bigram_share(conn, bigrams)? >= COMMON_TERM_SHARE,
+        None => false,
+    };
+    list_planned(conn, scope, filter, sort, page, common)
+}
+
+/// [`list`] with the plan chosen by the caller (tests drive both).
+pub fn list_planned(
+    conn: &mut PgConnection,
+    scope: &ListScope,
+    filter: &MessageFilter,
+    sort: SortBy,
+    page: &PageRequest<MessageCursor>,
+    walk_time_index: bool,
+) -> Result<Vec<Message>, ApiError> {
+    let query = ordered(filtered(scope, filter), sort, page).select(Message::as_select());
+    if walk_time_index {
+        conn.transaction(|conn| {
+            // Leave the planner only the ordered index walk, and no JIT: the misestimated cost
+            // crosses jit_above_cost, and compiling would take longer than the walk.
+            diesel::sql_query("SET LOCAL enable_bitmapscan = off").execute(conn)?;
+            diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
+            diesel::sql_query("SET LOCAL enable_sort = off").execute(conn)?;
+            diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+            Ok(query.load(conn)?)
+        })
+    } else {
+        Ok(query.load(conn)?)
+    }
+}
+
+/// The smallest share of messages containing one of `bigrams`, from `pg_stats` (refreshed every
+/// few minutes); a bigram missing from the most-common list counts as rare (0).
+fn bigram_share(conn: &mut PgConnection, bigrams: &[String]) -> Result<f32, ApiError> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    use std::time::{Duration as StdDuration, Instant};
+    /// When the statistics were read, and each common bigram's share of messages.
+    type Shares = Option<(Instant, HashMap<String, f32>)>;
+    static CACHE: OnceLock<Mutex<Shares>> = OnceLock::new();
+    let cache = CACHE.get_or_init(|| Mutex::new(None));
+    let fresh = |c: &Shares| {
+        c.as_ref()
+            .is_some_and(|(at, _)| at.elapsed() < StdDuration::from_secs(300))
+    };
+    let needs_load = !fresh(
+        &*cache
+            .lock()
+            .map_err(|_| ApiError::Internal("poisoned cache".into()))?,
+    );
+    if needs_load {
+        #[derive(QueryableByName)]
+        struct Stats {
+            #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Text>)]
+            elems: Vec<String>,
+            #[diesel(sql_type = diesel::sql_types::Array<diesel::sql_types::Float4>)]
+            freqs: Vec<f32>,
+        }
+        let stats: Option<Stats> = diesel::sql_query(
+            "SELECT most_common_elems::text::text[] AS elems, most_common_elem_freqs AS freqs \
+             FROM pg_stats WHERE schemaname = current_schema() AND tablename = 'messages' \
+             AND attname = 'search_bigrams' AND most_common_elems IS NOT NULL",
+        )
+        .get_result(conn)
+        .optional()?;
+        let map = stats
+            .map(|s| s.elems.into_iter().zip(s.freqs).collect())
+            .unwrap_or_default();
+        *cache
+            .lock()
+            .map_err(|_| ApiError::Internal("poisoned cache".into()))? =
+            Some((Instant::now(), map));
+    }
+    let guard = cache
+        .lock()
+        .map_err(|_| ApiError::Internal("poisoned cache".into()))?;
+    let map = guard.as_ref().map(|(_, m)| m);
+    Ok(bigrams
+        .iter()
+        .map(|b| map.and_then(|m| m.get(b)).copied().unwrap_or(0.0))
+        .fold(f32::INFINITY, f32::min)
+        .min(1.0))
+}
+
+fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, diesel::pg::Pg> {
+    let mut q = m::table.into_boxed();
     q = match scope {
         ListScope::All => q,
         ListScope::RegionPath(prefix) => q.filter(m::region_path.like(like_prefix(prefix))),
@@ -214,24 +309,48 @@ pub fn list(
         q = q.filter(m::search_bigrams.contains(bigrams.clone()));
         q = q.filter(m::title.ilike(pattern.clone()).or(m::body.ilike(pattern)));
     }
+    q
+}
+
+fn ordered<'a>(
+    q: m::BoxedQuery<'a, diesel::pg::Pg>,
+    sort: SortBy,
+    page: &PageRequest<MessageCursor>,
+) -> m::BoxedQuery<'a, diesel::pg::Pg> {
+    // A row-value comparison, which PostgreSQL turns into one index range (the equivalent
+    // `a < x OR (a = x AND b < y)` makes it scan from the start of the index).
     let q = match (sort, &page.after) {
-        (SortBy::Submitted, Some((t, id))) => q.filter(
-            m::submitted_at
-                .lt(*t)
-                .or(m::submitted_at.eq(*t).and(m::id.lt(*id))),
-        ),
-        (SortBy::LastActivity, Some((t, id))) => q.filter(
-            m::last_activity_at
-                .lt(*t)
-                .or(m::last_activity_at.eq(*t).and(m::id.lt(*id))),
-        ),
+        (SortBy::Submitted, Some((t, id))) => q.filter(after_key("messages.submitted_at", *t, *id)),
+        (SortBy::LastActivity, Some((t, id))) => {
+            q.filter(after_key("messages.last_activity_at", *t, *id))
+        }
         (_, None) => q,
     };
     let q = match sort {
         SortBy::Submitted => q.order((m::submitted_at.desc(), m::id.desc())),
         SortBy::LastActivity => q.order((m::last_activity_at.desc(), m::id.desc())),
     };
-    Ok(q.limit(page.fetch_limit()).load(conn)?)
+    q.limit(page.fetch_limit())
+}
+
+/// `(column, id) < (t, id)` for newest-first keyset pages.
+fn after_key(
+    column: &'static str,
+    t: DateTime<Utc>,
+    id: MessageId,
+) -> Box<dyn diesel::BoxableExpression<m::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>>
+{
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+    Box::new(
+        sql::<Bool>("(")
+            .sql(column)
+            .sql(", messages.id) < (")
+            .bind::<Timestamptz, _>(t)
+            .sql(", ")
+            .bind::<SqlUuid, _>(id)
+            .sql(")"),
+    )
 }
 
 pub fn get(conn: &mut PgConnection, id: MessageId) -> Result<Option<Message>, ApiError> {

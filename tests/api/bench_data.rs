@@ -40,4 +40,62 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
         .get_result(&mut conn)
         .unwrap();
     assert!(hits > 0);
+
+    // A common term walks the time index, a rare one the bigram index: same answers, page by page.
+    use liuyan::http::pagination::PageRequest;
+    use liuyan::store::messages::{ListScope, MessageFilter, SortBy, list_planned};
+    let filter = MessageFilter {
+        search: Some((
+            vec!["红绿".to_owned(), "绿灯".to_owned()],
+            "红绿灯".to_owned(),
+        )),
+        ..Default::default()
+    };
+    let mut after = None;
+    let mut pages = 0;
+    loop {
+        let page = PageRequest { limit: 5, after };
+        let common = list_planned(
+            &mut conn,
+            &ListScope::All,
+            &filter,
+            SortBy::Submitted,
+            &page,
+            true,
+        )
+        .unwrap();
+        let rare = list_planned(
+            &mut conn,
+            &ListScope::All,
+            &filter,
+            SortBy::Submitted,
+            &page,
+            false,
+        )
+        .unwrap();
+        let chosen = liuyan::store::messages::list(
+            &mut conn,
+            &ListScope::All,
+            &filter,
+            SortBy::Submitted,
+            &page,
+        )
+        .unwrap();
+        assert_eq!(chosen.len(), common.len());
+        let ids =
+            |v: &Vec<liuyan::store::messages::Message>| v.iter().map(|m| m.id).collect::<Vec<_>>();
+        assert_eq!(ids(&common), ids(&rare));
+        assert!(
+            common
+                .iter()
+                .all(|m| format!("{}{}", m.title, m.body).contains("红绿灯"))
+        );
+        pages += 1;
+        if common.len() <= 5 || pages > 3 {
+            break;
+        }
+        let last = &common[4];
+        after = Some((last.submitted_at, last.id));
+    }
+    assert!(pages > 1, "several pages compared");
 }
