@@ -31,21 +31,22 @@ fn server_url() -> &'static str {
     })
 }
 
-/// The template's name changes whenever a migration or the seed changes.
+/// The template's name changes whenever the migrations or the code (which seeds it) change.
 fn template_name() -> String {
     let mut h = Sha256::new();
-    let mut entries: Vec<_> = walk(std::path::Path::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/migrations"
-    )));
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut entries: Vec<_> = walk(&root.join("migrations"));
+    entries.extend(walk(&root.join("src")));
     entries.sort();
     for p in entries {
-        h.update(p.to_string_lossy().as_bytes());
+        h.update(
+            p.strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .as_bytes(),
+        );
         h.update(std::fs::read(&p).unwrap_or_default());
     }
-    h.update(
-        std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/src/seed.rs")).unwrap_or_default(),
-    );
     format!("liuyan_tmpl_{}", &hex::encode(h.finalize())[..16])
 }
 
