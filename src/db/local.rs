@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use diesel::{Connection, PgConnection, RunQueryDsl};
+use sha2::Digest;
 
 /// Default port of the private cluster; far from 5432 so it never collides with a system server.
 pub const DEFAULT_PRIVATE_PORT: u16 = 54329;
@@ -84,13 +85,38 @@ impl LocalDatabase {
         )
     }
 
+    /// Where the cluster lives: the data folder, or, when we are root and the unprivileged user
+    /// cannot reach it (a project under /root, say), a folder of its own under /var/tmp.
+    fn cluster_dir(&self, run_as: &Option<String>) -> anyhow::Result<PathBuf> {
+        let Some(user) = run_as else {
+            return Ok(self.data_dir.clone());
+        };
+        if give_to(&self.data_dir, user)? {
+            return Ok(self.data_dir.clone());
+        }
+        let key =
+            hex::encode(&sha2::Sha256::digest(self.data_dir.to_string_lossy().as_bytes())[..6]);
+        let alt = PathBuf::from(format!("/var/tmp/liuyan-pg-{key}"));
+        fs::create_dir_all(&alt).with_context(|| format!("cannot create {}", alt.display()))?;
+        if !give_to(&alt, user)? {
+            bail!(
+                "user {user} cannot write {} nor {}; set DATABASE_URL",
+                self.data_dir.display(),
+                alt.display()
+            );
+        }
+        tracing::warn!(folder = %alt.display(), "user {user} cannot reach the data folder; the cluster lives here instead");
+        Ok(alt)
+    }
+
     /// Stop the private cluster (tests and `liuyan` never stop a system server).
     pub fn stop_private_cluster(&self) -> anyhow::Result<()> {
         let bin = server_bin_dir().ok_or_else(|| anyhow::anyhow!("no pg_ctl"))?;
         let run_as = unprivileged_user_if_root()?;
+        let dir = self.cluster_dir(&run_as)?;
         command_as(&run_as, &bin.join("pg_ctl"))
             .arg("-D")
-            .arg(self.data_dir.join("pg"))
+            .arg(dir.join("pg"))
             .args(["-m", "fast", "-w", "stop"])
             .stdout(std::process::Stdio::null())
             .status()
@@ -106,12 +132,10 @@ impl LocalDatabase {
                  (Debian/Ubuntu), or set DATABASE_URL to a server you have."
             )
         })?;
-        let pgdata = self.data_dir.join("pg");
-        let log = self.data_dir.join("pg.log");
         let run_as = unprivileged_user_if_root()?;
-        if let Some(user) = &run_as {
-            chown_recursive(&self.data_dir, user)?;
-        }
+        let dir = self.cluster_dir(&run_as)?;
+        let pgdata = dir.join("pg");
+        let log = dir.join("pg.log");
         if !pgdata.join("PG_VERSION").exists() {
             tracing::info!(pgdata = %pgdata.display(), "initialising a private PostgreSQL cluster");
             let status = command_as(&run_as, &bin.join("initdb"))
@@ -140,7 +164,7 @@ impl LocalDatabase {
             "-p {} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off \
              -c synchronous_commit=off -c full_page_writes=off",
             self.private_port,
-            self.data_dir.display()
+            dir.display()
         );
         let status = command_as(&run_as, &bin.join("pg_ctl"))
             .arg("-D")
@@ -270,7 +294,8 @@ fn command_as(user: &Option<String>, program: &Path) -> Command {
     }
 }
 
-fn chown_recursive(dir: &Path, user: &str) -> anyhow::Result<()> {
+/// Give `dir` to `user`; whether `user` can then write it (every parent must let it through).
+fn give_to(dir: &Path, user: &str) -> anyhow::Result<bool> {
     let status = Command::new("chown")
         .arg("-R")
         .arg(user)
@@ -280,18 +305,9 @@ fn chown_recursive(dir: &Path, user: &str) -> anyhow::Result<()> {
     if !status.success() {
         bail!("cannot give {} to user {user}", dir.display());
     }
-    // The unprivileged user must be able to reach the folder through its parents.
-    let reachable = Command::new("runuser")
+    Ok(Command::new("runuser")
         .args(["-u", user, "--", "test", "-w"])
         .arg(dir)
         .status()
-        .is_ok_and(|s| s.success());
-    if !reachable {
-        bail!(
-            "user {user} cannot write {} (a parent folder is closed to it); set LIUYAN_DATA_DIR \
-             to a folder under /var/tmp, or set DATABASE_URL",
-            dir.display()
-        );
-    }
-    Ok(())
+        .is_ok_and(|s| s.success()))
 }

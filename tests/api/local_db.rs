@@ -28,3 +28,46 @@ fn a_private_cluster_is_initialised_started_and_reused() {
     assert!(PgConnection::establish(&url).is_err(), "stopped");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// As root, a data folder the `postgres` user cannot reach (a project under /root) moves the
+/// cluster to /var/tmp instead of failing.
+#[test]
+fn as_root_an_unreachable_data_folder_moves_the_cluster() {
+    let is_root = std::process::Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| o.stdout == b"0\n");
+    let closed = std::fs::metadata("/root").is_ok_and(|m| {
+        use std::os::unix::fs::PermissionsExt;
+        m.permissions().mode() & 0o001 == 0
+    });
+    if !is_root || !closed {
+        eprintln!("not root, or /root is open: nothing to check here");
+        return;
+    }
+    let dir = std::path::PathBuf::from(format!(
+        "/root/liuyan-pg-test-{}",
+        uuid::Uuid::new_v4().simple()
+    ));
+    let port = 56_000 + (std::process::id() % 4_000) as u16;
+    let local = LocalDatabase {
+        data_dir: dir.clone(),
+        private_port: port,
+        mode: LocalMode::Private,
+    };
+    let url = local
+        .database_url("liuyan")
+        .expect("the cluster starts elsewhere");
+    assert!(PgConnection::establish(&url).is_ok());
+    local.stop_private_cluster().unwrap();
+    let _ = std::fs::remove_dir_all(&dir);
+    use sha2::Digest;
+    let key = hex::encode(&sha2::Sha256::digest(dir.to_string_lossy().as_bytes())[..6]);
+    let moved = std::path::PathBuf::from(format!("/var/tmp/liuyan-pg-{key}"));
+    assert!(
+        moved.join("pg").join("PG_VERSION").exists(),
+        "the cluster was made in {}",
+        moved.display()
+    );
+    let _ = std::fs::remove_dir_all(&moved);
+}
