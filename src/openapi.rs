@@ -78,6 +78,20 @@ const STANDARD: &[StandardResponse] = &[
         None,
     ),
     (
+        "PreconditionFailed",
+        "412",
+        "The resource changed since you read it (If-Match names an older version)",
+        "precondition-failed",
+        None,
+    ),
+    (
+        "PreconditionRequired",
+        "428",
+        "If-Match is missing: send the ETag you read",
+        "precondition-required",
+        None,
+    ),
+    (
         "PayloadTooLarge",
         "413",
         "The request body is over the limit",
@@ -205,6 +219,13 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 add_if_none_match_header(op);
             }
             normalise_precondition_headers(op);
+            // The precondition answers follow from the If-Match header an operation declares.
+            if let Some(required) = if_match_required(op) {
+                add_ref(op, "412", "PreconditionFailed");
+                if required {
+                    add_ref(op, "428", "PreconditionRequired");
+                }
+            }
             if op.request_body.is_some() {
                 add_ref(op, "400", "BadRequest");
                 add_ref(op, "413", "PayloadTooLarge");
@@ -270,6 +291,17 @@ fn normalise_precondition_headers(op: &mut Operation) {
             )));
         }
     }
+}
+
+/// Whether the operation takes `If-Match`, and if so whether it requires it.
+fn if_match_required(op: &Operation) -> Option<bool> {
+    use utoipa::openapi::path::ParameterIn;
+    op.parameters.iter().flatten().find_map(|p| match p {
+        RefOr::T(p) if p.parameter_in == ParameterIn::Header && p.name == "If-Match" => {
+            Some(matches!(p.required, utoipa::openapi::Required::True))
+        }
+        _ => None,
+    })
 }
 
 fn add_if_none_match_header(op: &mut Operation) {

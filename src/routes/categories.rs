@@ -253,8 +253,6 @@ pub async fn get_category(
         (status = 404, description = "No such category", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "A category with this name exists",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The category changed since you read it",
             body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

@@ -256,9 +256,7 @@ pub async fn get_leader(
         (status = 404, description = "No such leader", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "This leader exists", body = crate::error::Problem,
-            content_type = "application/problem+json"),
-        (status = 412, description = "The leader changed since you read it",
-            body = crate::error::Problem, content_type = "application/problem+json")
+            content_type = "application/problem+json")
     )
 )]
 #[patch("/leaders/{id}")]

@@ -831,9 +831,7 @@ pub struct Classification {
         (status = 200, description = "The classified message", body = MessageDto,
             headers(("ETag" = String, description = "New version"))),
         (status = 404, description = "No such message, or not yours to see", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The message cannot be classified in its status", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The message changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "The message cannot be classified in its status", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/messages/{id}/classification")]
@@ -903,9 +901,7 @@ pub struct ActionNote {
     responses(
         (status = 200, description = "The accepted message", body = MessageDto, headers(("ETag" = String, description = "New version"))),
         (status = 404, description = "No such message, or not yours to see", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only a submitted message can be accepted", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The message changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "Only a submitted message can be accepted", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/messages/{id}/accept")]
@@ -973,9 +969,7 @@ pub struct RejectRequest {
     responses(
         (status = 200, description = "The rejected message", body = MessageDto, headers(("ETag" = String, description = "New version"))),
         (status = 404, description = "No such message, or not yours to see", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only a submitted message can be rejected", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The message changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "Only a submitted message can be rejected", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/messages/{id}/reject")]
@@ -1048,9 +1042,7 @@ pub async fn reject_message(
     responses(
         (status = 200, description = "The withdrawn message", body = MessageDto, headers(("ETag" = String, description = "New version"))),
         (status = 404, description = "No such message, or not yours to see", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only a submitted message can be withdrawn", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The message changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "Only a submitted message can be withdrawn", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/messages/{id}/withdraw")]
@@ -1129,9 +1121,7 @@ pub struct Resubmission {
     responses(
         (status = 200, description = "The resubmitted message", body = MessageDto, headers(("ETag" = String, description = "New version"))),
         (status = 404, description = "No such message, or not yours to see", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Only a message rejected for insufficient information can be resubmitted", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The message changed since you read it", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 428, description = "If-Match is missing", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "Only a message rejected for insufficient information can be resubmitted", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/messages/{id}/resubmit")]

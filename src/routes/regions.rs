@@ -255,9 +255,7 @@ pub async fn get_region(
         (status = 200, description = "The changed region", body = RegionDto,
             headers(("ETag" = String, description = "New version of the region"))),
         (status = 404, description = "No such region", body = crate::error::Problem,
-            content_type = "application/problem+json"),
-        (status = 412, description = "The region changed since you read it",
-            body = crate::error::Problem, content_type = "application/problem+json")
+            content_type = "application/problem+json")
     )
 )]
 #[patch("/regions/{code}")]

@@ -256,8 +256,6 @@ pub async fn get_unit(
         (status = 404, description = "No such unit", body = crate::error::Problem,
             content_type = "application/problem+json"),
         (status = 409, description = "A unit with this name exists in the region",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The unit changed since you read it",
             body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

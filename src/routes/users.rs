@@ -239,8 +239,6 @@ pub async fn get_user(
         (status = 200, description = "The changed account", body = Account,
             headers(("ETag" = String, description = "New version of the account"))),
         (status = 404, description = "No such account (or not yours to see)",
-            body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 412, description = "The account changed since you read it",
             body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]

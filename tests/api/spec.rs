@@ -61,6 +61,15 @@ fn every_operation_has_an_id_a_rule_and_documented_errors() {
         if path.starts_with("/api/v1/") {
             assert!(op["responses"]["429"].is_object(), "{id} documents 429");
         }
+        let if_match = op["parameters"]
+            .as_array()
+            .and_then(|ps| ps.iter().find(|p| p["name"] == "If-Match"));
+        if let Some(p) = if_match {
+            assert!(op["responses"]["412"].is_object(), "{id} documents 412");
+            if p["required"] == true {
+                assert!(op["responses"]["428"].is_object(), "{id} documents 428");
+            }
+        }
         if path.contains('{') {
             assert!(op["responses"]["404"].is_object(), "{id} documents 404");
         }
