@@ -130,6 +130,15 @@ pub struct Settings {
     /// Run pending migrations at start-up.
     #[arg(long, env = "LIUYAN_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
+
+    /// How often the deadline scheduler looks for due-soon and overdue deadlines, seconds
+    /// (0 turns it off in this process; other replicas still run it).
+    #[arg(long, env = "LIUYAN_SCHEDULER_INTERVAL_SECS", default_value_t = 30)]
+    pub scheduler_interval_secs: u64,
+
+    /// The time source: the system clock, or a manual clock in tests.
+    #[arg(skip)]
+    pub clock: crate::clock::Clock,
 }
 
 impl Settings {

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod bench;
+pub mod clock;
 pub mod configuration;
 pub mod db;
 pub mod domain;

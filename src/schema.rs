@@ -148,6 +148,7 @@ diesel::table! {
         last_activity_at -> Timestamptz,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        return_count -> Int4,
     }
 }
 
@@ -173,6 +174,194 @@ diesel::joinable!(message_events -> messages (message_id));
 diesel::joinable!(messages -> leaders (leader_id));
 diesel::joinable!(messages -> categories (category_id));
 
+diesel::table! {
+    calendar_days (day) {
+        day -> Date,
+        working -> Bool,
+        note -> Text,
+        updated_by -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    deadline_policies (id) {
+        id -> Uuid,
+        priority -> Text,
+        message_kind -> Nullable<Text>,
+        category_id -> Nullable<Uuid>,
+        sign_for_days -> Int4,
+        reply_days -> Int4,
+        due_soon_days -> Int4,
+        max_extensions -> Int4,
+        max_extension_days -> Int4,
+        active -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    dispatch_rules (id) {
+        id -> Uuid,
+        region_code -> Varchar,
+        region_path -> Text,
+        category_id -> Nullable<Uuid>,
+        keywords -> Array<Text>,
+        unit_id -> Uuid,
+        basis -> Text,
+        active -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    assignments (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        unit_id -> Uuid,
+        role -> Text,
+        origin -> Text,
+        status -> Text,
+        note -> Text,
+        assigned_by -> Nullable<Uuid>,
+        assigned_at -> Timestamptz,
+        signed_for_by -> Nullable<Uuid>,
+        signed_for_at -> Nullable<Timestamptz>,
+        return_reason -> Nullable<Text>,
+        return_note -> Nullable<Text>,
+        suggested_unit_id -> Nullable<Uuid>,
+        returned_by -> Nullable<Uuid>,
+        returned_at -> Nullable<Timestamptz>,
+        transferred_to -> Nullable<Uuid>,
+        contribution -> Nullable<Text>,
+        completed_at -> Nullable<Timestamptz>,
+        intake_unit_id -> Uuid,
+        region_path -> Text,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    deadlines (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        assignment_id -> Uuid,
+        kind -> Text,
+        unit_id -> Uuid,
+        intake_unit_id -> Uuid,
+        region_path -> Text,
+        leader_id -> Uuid,
+        priority -> Text,
+        policy_id -> Uuid,
+        policy_version -> Int4,
+        limit_days -> Int4,
+        due_soon_days -> Int4,
+        extension_days -> Int4,
+        extension_count -> Int4,
+        pauses -> Jsonb,
+        paused_since -> Nullable<Timestamptz>,
+        started_at -> Timestamptz,
+        start_action -> Text,
+        start_event_seq -> Int4,
+        due_at -> Nullable<Timestamptz>,
+        due_soon_at -> Nullable<Timestamptz>,
+        state -> Text,
+        closed_at -> Nullable<Timestamptz>,
+        closed_by_action -> Nullable<Text>,
+        due_soon_raised_at -> Nullable<Timestamptz>,
+        overdue_raised_at -> Nullable<Timestamptz>,
+        escalated_to -> Array<Uuid>,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    extension_requests (id) {
+        id -> Uuid,
+        assignment_id -> Uuid,
+        deadline_id -> Uuid,
+        message_id -> Uuid,
+        unit_id -> Uuid,
+        region_path -> Text,
+        days -> Int4,
+        reason -> Text,
+        status -> Text,
+        requested_by -> Uuid,
+        requested_at -> Timestamptz,
+        decided_by -> Nullable<Uuid>,
+        decided_at -> Nullable<Timestamptz>,
+        decision_note -> Nullable<Text>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    clarification_requests (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        assignment_id -> Uuid,
+        question -> Text,
+        asked_by -> Uuid,
+        asked_at -> Timestamptz,
+        answer -> Nullable<Text>,
+        answered_by -> Nullable<Uuid>,
+        answered_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    supervisions (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        level -> Text,
+        instruction -> Text,
+        due_at -> Timestamptz,
+        status -> Text,
+        region_path -> Text,
+        unit_id -> Nullable<Uuid>,
+        opened_by -> Uuid,
+        opened_at -> Timestamptz,
+        closed_by -> Nullable<Uuid>,
+        closed_at -> Nullable<Timestamptz>,
+        closing_note -> Nullable<Text>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    supervision_reports (id) {
+        id -> Uuid,
+        supervision_id -> Uuid,
+        unit_id -> Nullable<Uuid>,
+        author_id -> Uuid,
+        body -> Text,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    instructions (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        leader_id -> Uuid,
+        body -> Text,
+        recorded_by -> Uuid,
+        created_at -> Timestamptz,
+    }
+}
+
+diesel::joinable!(assignments -> messages (message_id));
+diesel::joinable!(deadlines -> assignments (assignment_id));
+diesel::joinable!(supervision_reports -> supervisions (supervision_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     units,
@@ -183,4 +372,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     idempotency_keys,
     messages,
     message_events,
+    calendar_days,
+    deadline_policies,
+    dispatch_rules,
+    assignments,
+    deadlines,
+    extension_requests,
+    clarification_requests,
+    supervisions,
+    supervision_reports,
+    instructions,
 );

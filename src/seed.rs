@@ -535,7 +535,7 @@ fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiErro
             attachments: serde_json::json!([]),
             submitted_at: None,
         };
-        let m = messages_store::insert(conn, &new, author, "GS")?;
+        let m = messages_store::insert(conn, &new, author, "GS", chrono::Utc::now())?;
         let step = |conn: &mut PgConnection, who, action, to, changes, payload| {
             messages_store::transition(
                 conn,
@@ -543,6 +543,7 @@ fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiErro
                 &IfMatchCondition::none(),
                 who,
                 action,
+                chrono::Utc::now(),
                 move |_, _| {
                     Ok(Decision {
                         to,

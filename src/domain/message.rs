@@ -13,6 +13,12 @@ crate::text_enum! {
         Rejected => "rejected",
         /// Withdrawn by its author before acceptance.
         Withdrawn => "withdrawn",
+        /// Handed to a lead unit, waiting for it to sign for it (签收).
+        Assigned => "assigned",
+        /// Signed for (or claimed) by the lead unit, which is working on the reply.
+        InProgress => "in_progress",
+        /// The lead unit asked the citizen to clarify; the reply clock waits for the answer.
+        AwaitingClarification => "awaiting_clarification",
     }
 }
 
@@ -25,6 +31,32 @@ crate::text_enum! {
         Reject => "reject",
         Withdraw => "withdraw",
         Resubmit => "resubmit",
+        /// The liaison office (or a supervisor) hands the message to a lead unit.
+        Assign => "assign",
+        /// A unit takes an unassigned message that lies in its territory.
+        Claim => "claim",
+        /// The lead unit acknowledges the assignment (签收).
+        SignFor => "sign_for",
+        /// The lead unit sends the message back: not its jurisdiction (退回).
+        Return => "return",
+        /// The liaison office or a supervisor moves the message to another unit (转办).
+        Transfer => "transfer",
+        /// A co-handling unit completes its part with an internal contribution.
+        Contribute => "contribute",
+        RequestClarification => "request_clarification",
+        AnswerClarification => "answer_clarification",
+        RequestExtension => "request_extension",
+        ApproveExtension => "approve_extension",
+        RejectExtension => "reject_extension",
+        /// A supervisor opens a supervision case (督办).
+        Supervise => "supervise",
+        ReportProgress => "report_progress",
+        CloseSupervision => "close_supervision",
+        /// A leader's written instruction (批示).
+        Instruct => "instruct",
+        /// Raised by the scheduler, once per deadline.
+        DeadlineDueSoon => "deadline_due_soon",
+        DeadlineOverdue => "deadline_overdue",
     }
 }
 
@@ -91,6 +123,18 @@ pub enum Actor {
     Author,
     /// Staff of a liaison office, supervisors and admins: they run intake.
     Intake,
+    /// Staff of the unit holding the open lead assignment.
+    LeadUnit,
+    /// Staff of a unit holding an open co-handling assignment.
+    CoHandler,
+    /// Staff of a unit whose territory contains the message (may claim it).
+    TerritorialUnit,
+    /// A supervisor of the message's region, or an admin.
+    Supervisor,
+    /// The leader the message is addressed to (or liaison staff recording for them: `Intake`).
+    Leader,
+    /// The service itself (the deadline scheduler).
+    System,
 }
 
 pub struct Transition {
@@ -141,6 +185,127 @@ pub const TRANSITIONS: &[Transition] = &[
         to: S::Submitted,
         by: &[Actor::Author],
     },
+    // Handling. Assignment after disputes (two returns) is the supervisor's: checked by the caller.
+    Transition {
+        from: S::Accepted,
+        action: A::Assign,
+        to: S::Assigned,
+        by: &[Actor::Intake, Actor::Supervisor],
+    },
+    Transition {
+        from: S::Accepted,
+        action: A::Claim,
+        to: S::InProgress,
+        by: &[Actor::TerritorialUnit],
+    },
+    Transition {
+        from: S::Assigned,
+        action: A::SignFor,
+        to: S::InProgress,
+        by: &[Actor::LeadUnit, Actor::CoHandler],
+    },
+    Transition {
+        from: S::InProgress,
+        action: A::SignFor,
+        to: S::InProgress,
+        by: &[Actor::CoHandler],
+    },
+    Transition {
+        from: S::AwaitingClarification,
+        action: A::SignFor,
+        to: S::AwaitingClarification,
+        by: &[Actor::CoHandler],
+    },
+    Transition {
+        from: S::Assigned,
+        action: A::Return,
+        to: S::Accepted,
+        by: &[Actor::LeadUnit],
+    },
+    Transition {
+        from: S::InProgress,
+        action: A::Return,
+        to: S::Accepted,
+        by: &[Actor::LeadUnit],
+    },
+    Transition {
+        from: S::Assigned,
+        action: A::Transfer,
+        to: S::Assigned,
+        by: &[Actor::Intake, Actor::Supervisor],
+    },
+    Transition {
+        from: S::InProgress,
+        action: A::Transfer,
+        to: S::Assigned,
+        by: &[Actor::Intake, Actor::Supervisor],
+    },
+    Transition {
+        from: S::InProgress,
+        action: A::RequestClarification,
+        to: S::AwaitingClarification,
+        by: &[Actor::LeadUnit],
+    },
+    Transition {
+        from: S::AwaitingClarification,
+        action: A::AnswerClarification,
+        to: S::InProgress,
+        by: &[Actor::Author, Actor::LeadUnit],
+    },
+    Transition {
+        from: S::InProgress,
+        action: A::RequestExtension,
+        to: S::InProgress,
+        by: &[Actor::LeadUnit],
+    },
+    Transition {
+        from: S::AwaitingClarification,
+        action: A::RequestExtension,
+        to: S::AwaitingClarification,
+        by: &[Actor::LeadUnit],
+    },
+];
+
+/// Steps that record something without moving the message, allowed in every status in which a
+/// unit is handling it (and, for some, before assignment).
+pub const HANDLING_STATUSES: &[MessageStatus] =
+    &[S::Assigned, S::InProgress, S::AwaitingClarification];
+
+/// The status-keeping steps: (action, statuses, who).
+pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
+    (A::Contribute, HANDLING_STATUSES, &[Actor::CoHandler]),
+    (
+        A::ApproveExtension,
+        &[S::InProgress, S::AwaitingClarification],
+        &[Actor::Supervisor],
+    ),
+    (
+        A::RejectExtension,
+        &[S::InProgress, S::AwaitingClarification],
+        &[Actor::Supervisor],
+    ),
+    (
+        A::Supervise,
+        &[S::Accepted, S::Assigned, S::InProgress, S::AwaitingClarification],
+        &[Actor::Supervisor],
+    ),
+    (
+        A::ReportProgress,
+        HANDLING_STATUSES,
+        &[Actor::LeadUnit, Actor::CoHandler],
+    ),
+    (
+        A::CloseSupervision,
+        &[S::Accepted, S::Assigned, S::InProgress, S::AwaitingClarification],
+        &[Actor::Supervisor],
+    ),
+    (
+        A::Instruct,
+        &[S::Accepted, S::Assigned, S::InProgress, S::AwaitingClarification],
+        &[Actor::Leader, Actor::Intake],
+    ),
+    (A::DeadlineDueSoon, HANDLING_STATUSES, &[Actor::System]),
+    (A::DeadlineOverdue, HANDLING_STATUSES, &[Actor::System]),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -173,6 +338,19 @@ pub fn next_status(
     action: MessageAction,
     actors: &[Actor],
 ) -> Result<MessageStatus, TransitionError> {
+    if let Some((_, statuses, by)) = RECORDING_STEPS.iter().find(|(a, _, _)| *a == action) {
+        if !statuses.contains(&from) {
+            return Err(TransitionError::NotFromStatus {
+                status: from,
+                action,
+            });
+        }
+        return if by.iter().any(|a| actors.contains(a)) {
+            Ok(from)
+        } else {
+            Err(TransitionError::NotForActor { action })
+        };
+    }
     let candidates: Vec<&Transition> = TRANSITIONS
         .iter()
         .filter(|t| t.from == from && t.action == action)
@@ -199,15 +377,94 @@ pub fn author_may_amend(status: MessageStatus, reason: Option<RejectionReason>) 
 mod tests {
     use super::*;
 
+    const ALL_ACTORS: &[Actor] = &[
+        Actor::Author,
+        Actor::Intake,
+        Actor::LeadUnit,
+        Actor::CoHandler,
+        Actor::TerritorialUnit,
+        Actor::Supervisor,
+        Actor::Leader,
+        Actor::System,
+    ];
+
+    #[test]
+    fn recording_steps_never_move_the_message_and_are_not_transitions() {
+        for (action, statuses, by) in RECORDING_STEPS {
+            assert!(!TRANSITIONS.iter().any(|t| t.action == *action), "{action}");
+            for s in *statuses {
+                assert_eq!(next_status(*s, *action, by), Ok(*s));
+            }
+        }
+    }
+
+    #[test]
+    fn handling_path() {
+        assert_eq!(
+            next_status(S::Accepted, A::Assign, &[Actor::Intake]),
+            Ok(S::Assigned)
+        );
+        assert_eq!(
+            next_status(S::Assigned, A::SignFor, &[Actor::LeadUnit]),
+            Ok(S::InProgress)
+        );
+        assert_eq!(
+            next_status(S::Assigned, A::Return, &[Actor::LeadUnit]),
+            Ok(S::Accepted)
+        );
+        assert_eq!(
+            next_status(S::Accepted, A::Claim, &[Actor::TerritorialUnit]),
+            Ok(S::InProgress)
+        );
+        assert!(next_status(S::Assigned, A::Claim, &[Actor::TerritorialUnit]).is_err());
+        assert!(next_status(S::Submitted, A::Assign, &[Actor::Intake]).is_err());
+        assert_eq!(
+            next_status(S::InProgress, A::Transfer, &[Actor::Supervisor]),
+            Ok(S::Assigned)
+        );
+        assert_eq!(
+            next_status(S::InProgress, A::RequestClarification, &[Actor::LeadUnit]),
+            Ok(S::AwaitingClarification)
+        );
+        assert_eq!(
+            next_status(S::AwaitingClarification, A::AnswerClarification, &[Actor::Author]),
+            Ok(S::InProgress)
+        );
+        // A co-handler signing for does not move the message.
+        assert_eq!(
+            next_status(S::InProgress, A::SignFor, &[Actor::CoHandler]),
+            Ok(S::InProgress)
+        );
+        assert_eq!(
+            next_status(S::Assigned, A::Return, &[Actor::CoHandler]),
+            Err(TransitionError::NotForActor { action: A::Return })
+        );
+        assert!(next_status(S::Submitted, A::Instruct, &[Actor::Leader]).is_err());
+        assert_eq!(
+            next_status(S::InProgress, A::Instruct, &[Actor::Leader]),
+            Ok(S::InProgress)
+        );
+        assert_eq!(
+            next_status(S::InProgress, A::DeadlineOverdue, &[Actor::Intake]),
+            Err(TransitionError::NotForActor {
+                action: A::DeadlineOverdue
+            })
+        );
+    }
+
     #[test]
     fn every_status_and_action_pair_is_decided_by_the_table() {
         for from in MessageStatus::ALL {
             for action in MessageAction::ALL {
-                for actors in [&[Actor::Author][..], &[Actor::Intake][..]] {
+                for actors in ALL_ACTORS.iter().map(std::slice::from_ref) {
                     let in_table = TRANSITIONS.iter().any(|t| {
                         t.from == *from
                             && t.action == *action
                             && t.by.iter().any(|a| actors.contains(a))
+                    }) || RECORDING_STEPS.iter().any(|(a, statuses, by)| {
+                        a == action
+                            && statuses.contains(from)
+                            && by.iter().any(|b| actors.contains(b))
                     });
                     assert_eq!(
                         next_status(*from, *action, actors).is_ok(),

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no diesel queries, no HTTP.
 
+pub mod calendar;
 pub mod ids;
 pub mod ledger;
 pub mod message;

@@ -9,3 +9,11 @@ pub mod pagination;
 pub mod preconditions;
 pub mod problem;
 pub mod rate_limit;
+
+/// The time of this request, from the application's clock (tests pin it).
+pub fn now(req: &actix_web::HttpRequest) -> chrono::DateTime<chrono::Utc> {
+    match req.app_data::<actix_web::web::Data<crate::configuration::Settings>>() {
+        Some(s) => s.clock.now(),
+        None => crate::domain::ledger::db_time(chrono::Utc::now()),
+    }
+}

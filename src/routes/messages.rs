@@ -483,6 +483,7 @@ pub async fn create_message(
         submitted_at: None,
     };
     let prefix = settings.tracking_prefix.clone();
+    let now = settings.clock.now();
     let p = principal.clone();
     let message = db
         .run(move |conn| {
@@ -496,7 +497,7 @@ pub async fn create_message(
                     ));
                 }
             }
-            store::insert(conn, &new, actor(&p), &prefix)
+            store::insert(conn, &new, actor(&p), &prefix, now)
         })
         .await?;
     let receipt = Receipt {
@@ -764,10 +765,11 @@ async fn run_transition(
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_message_id(raw_id)?;
     let cond = IfMatchCondition::from_request(req, IfMatch::Required)?;
+    let now = crate::http::now(req);
     let p = principal.clone();
     let message = db
         .run(move |conn| {
-            store::transition(conn, id, &cond, actor(&p), action, |conn, current| {
+            store::transition(conn, id, &cond, actor(&p), action, now, |conn, current| {
                 let v = viewer(&p);
                 if message_access(v, facts(current)) == MessageAccess::None {
                     return Err(ApiError::not_found("message"));
@@ -914,6 +916,7 @@ pub async fn accept_message(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::IntakeMessages)?;
     let note = body.into_inner().note.map(|n| n.trim().to_owned());
+    let now = crate::http::now(&req);
     run_transition(
         &req,
         &db,
@@ -925,7 +928,7 @@ pub async fn accept_message(
                 to: MessageStatus::Accepted,
                 payload: serde_json::json!({"note": note}),
                 changes: MessageChanges {
-                    accepted_at: Some(Some(Utc::now())),
+                    accepted_at: Some(Some(now)),
                     ..Default::default()
                 },
             })

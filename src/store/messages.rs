@@ -56,6 +56,7 @@ pub struct Message {
     pub submitted_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
     pub last_activity_at: DateTime<Utc>,
+    pub return_count: i32,
 }
 
 /// Insert form (the store fills id, tracking number, chain and times).
@@ -106,6 +107,8 @@ pub struct MessageChanges {
     pub rejection_note: Option<Option<String>>,
     pub duplicate_of: Option<Option<MessageId>>,
     pub accepted_at: Option<Option<DateTime<Utc>>>,
+    pub unit_id: Option<Option<UnitId>>,
+    pub return_count: Option<i32>,
 }
 
 /// Which messages a reader may see in lists.
@@ -150,7 +153,12 @@ pub struct MessageFilter {
 pub type MessageCursor = (DateTime<Utc>, MessageId);
 
 /// Statuses others may see of a public message (not before the liaison office accepted it).
-pub const PUBLICLY_VISIBLE: &[MessageStatus] = &[MessageStatus::Accepted];
+pub const PUBLICLY_VISIBLE: &[MessageStatus] = &[
+    MessageStatus::Accepted,
+    MessageStatus::Assigned,
+    MessageStatus::InProgress,
+    MessageStatus::AwaitingClarification,
+];
 
 fn like_prefix(prefix: &str) -> String {
     format!("{}%", super::units::escape_like(prefix))
@@ -382,6 +390,7 @@ pub fn insert(
     new: &NewMessage,
     actor: EventActor,
     tracking_prefix: &str,
+    now: DateTime<Utc>,
 ) -> Result<Message, ApiError> {
     use chrono::Datelike;
     conn.transaction(|conn| {
@@ -433,7 +442,7 @@ pub fn insert(
             .select(crate::schema::regions::path)
             .first(conn)?;
         let n: i64 = diesel::select(nextval("message_tracking_seq")).get_result(conn)?;
-        let now = ledger::db_time(Utc::now());
+        let now = ledger::db_time(now);
         let submitted_at = new.submitted_at.map(ledger::db_time).unwrap_or(now);
         let id = Uuid::now_v7();
         let text = format!("{}\n{}", new.title, new.body);
@@ -495,7 +504,7 @@ diesel::define_sql_function! {
 /// Append an event to a message's chain. The caller holds the message row lock (or just
 /// inserted it), so `event_count` and `chain_head` are current.
 #[allow(clippy::too_many_arguments)]
-fn append_event(
+pub(crate) fn append_event(
     conn: &mut PgConnection,
     message_id: MessageId,
     actor: EventActor,
@@ -563,19 +572,14 @@ pub fn transition(
     cond: &IfMatchCondition,
     actor: EventActor,
     action: MessageAction,
+    now: DateTime<Utc>,
     decide: impl FnOnce(&mut PgConnection, &Message) -> Result<Decision, ApiError>,
 ) -> Result<Message, ApiError> {
     conn.transaction(|conn| {
-        let current: Message = m::table
-            .find(id)
-            .for_update()
-            .select(Message::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| ApiError::not_found("message"))?;
+        let current = lock(conn, id)?;
         let decision = decide(conn, &current)?;
         cond.check(current.version)?;
-        let now = ledger::db_time(Utc::now());
+        let now = ledger::db_time(now);
         let mut changes = decision.changes;
         if decision.to != current.status {
             changes.status = Some(decision.to);
@@ -599,6 +603,17 @@ pub fn transition(
         )?;
         get(conn, id)?.ok_or_else(|| ApiError::Internal("message vanished".into()))
     })
+}
+
+/// Lock a message row for the rest of the transaction (404 when it does not exist).
+pub fn lock(conn: &mut PgConnection, id: MessageId) -> Result<Message, ApiError> {
+    m::table
+        .find(id)
+        .for_update()
+        .select(Message::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("message"))
 }
 
 /// A ledger row.
