@@ -13,6 +13,7 @@ pub mod error;
 pub mod http;
 pub mod openapi;
 pub mod routes;
+pub mod scheduler;
 pub mod schema;
 pub mod seed;
 pub mod startup;

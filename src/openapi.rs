@@ -30,6 +30,8 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "reference data", description = "Regions, units, leaders and categories (admins write, staff read)"),
         (name = "users", description = "Accounts of citizens and staff"),
         (name = "messages", description = "Citizens' messages: intake, classification, acceptance and the ledger"),
+        (name = "handling", description = "Assignment to units, claims, sign-for, returns, transfers, clarification, deadlines and extensions"),
+        (name = "supervision", description = "Supervision cases (督办) and leaders' instructions (批示)"),
         (name = "operations", description = "Probes, metrics and this document")
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError))

@@ -501,11 +501,11 @@ fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiErro
     }
     let author = EventActor {
         id: Some(citizen),
-        role: Role::Citizen,
+        role: Some(Role::Citizen),
     };
     let admin = EventActor {
         id: Some(UserId(demo_id("user", "admin@liuyan.example"))),
-        role: Role::Admin,
+        role: Some(Role::Admin),
     };
     let mut first_accepted = None;
     for (leader, category, kind, region, title, body, public, fate) in MESSAGES {

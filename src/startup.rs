@@ -134,6 +134,13 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
     let cors_origins = Arc::new(settings.cors_origin_list());
     let body_limit = settings.body_limit_bytes;
 
+    if settings.scheduler_interval_secs > 0 {
+        crate::scheduler::spawn(
+            db.clone(),
+            settings.clock.clone(),
+            Duration::from_secs(settings.scheduler_interval_secs),
+        );
+    }
     spawn_housekeeping(
         db,
         limits.clone().into_inner(),

@@ -27,6 +27,22 @@ pub enum Permission {
     IntakeMessages,
     /// Withdraw or amend and resubmit one's own message.
     AuthorMessages,
+    /// Assign and transfer messages, read routing suggestions (object-level: `may_intake`, or a
+    /// supervisor in scope).
+    AssignMessages,
+    /// Claim, sign for, return and work on assignments (object-level: the assigned unit; for
+    /// claims, a unit whose territory contains the message).
+    HandleAssignments,
+    /// Read assignments, deadlines, extension requests and supervision cases (object-level: a
+    /// unit sees its own; supervisors, analysts and leaders their region subtree).
+    ReadHandling,
+    /// Decide extension requests; open and close supervision cases (object-level: region scope).
+    Supervise,
+    /// Record a leader's instruction (leaders for themselves; liaison staff recording for the
+    /// addressed leader).
+    InstructMessages,
+    /// Answer a clarification request (the author, or the lead unit recording a phone answer).
+    AnswerClarification,
 }
 
 use Role::*;
@@ -59,6 +75,14 @@ impl Permission {
             Permission::ReadMessages => PEOPLE,
             Permission::IntakeMessages => &[Handler, UnitAdmin, Reviewer, Supervisor, Admin],
             Permission::AuthorMessages => &[Citizen],
+            Permission::AssignMessages => &[Handler, UnitAdmin, Supervisor, Admin],
+            Permission::HandleAssignments => &[Handler, UnitAdmin],
+            Permission::ReadHandling => &[
+                Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
+            ],
+            Permission::Supervise => &[Supervisor, Admin],
+            Permission::InstructMessages => &[Leader, Handler, UnitAdmin, Admin],
+            Permission::AnswerClarification => &[Citizen, Handler, UnitAdmin],
         }
     }
 
@@ -77,6 +101,12 @@ impl Permission {
             Permission::ReadMessages => "read messages",
             Permission::IntakeMessages => "classify, accept or reject messages",
             Permission::AuthorMessages => "withdraw or resubmit messages",
+            Permission::AssignMessages => "assign messages to units",
+            Permission::HandleAssignments => "sign for, return and work on assignments",
+            Permission::ReadHandling => "read assignments, deadlines and supervision cases",
+            Permission::Supervise => "decide extensions and run supervision cases",
+            Permission::InstructMessages => "record leaders' instructions",
+            Permission::AnswerClarification => "answer clarification requests",
         }
     }
 }
@@ -187,6 +217,32 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "verify_message_events",
         Rule::Requires(Permission::ReadMessages),
     ),
+    // Handling.
+    ("create_assignment", Rule::Requires(Permission::AssignMessages)),
+    ("list_message_assignments", Rule::Requires(Permission::ReadHandling)),
+    ("claim_message", Rule::Requires(Permission::HandleAssignments)),
+    ("list_assignments", Rule::Requires(Permission::ReadHandling)),
+    ("get_assignment", Rule::Requires(Permission::ReadHandling)),
+    ("sign_for_assignment", Rule::Requires(Permission::HandleAssignments)),
+    ("return_assignment", Rule::Requires(Permission::HandleAssignments)),
+    ("transfer_assignment", Rule::Requires(Permission::AssignMessages)),
+    ("contribute_assignment", Rule::Requires(Permission::HandleAssignments)),
+    ("request_clarification", Rule::Requires(Permission::HandleAssignments)),
+    ("answer_clarification", Rule::Requires(Permission::AnswerClarification)),
+    ("list_clarifications", Rule::Requires(Permission::ReadMessages)),
+    ("request_extension", Rule::Requires(Permission::HandleAssignments)),
+    ("list_extensions", Rule::Requires(Permission::ReadHandling)),
+    ("approve_extension", Rule::Requires(Permission::Supervise)),
+    ("reject_extension", Rule::Requires(Permission::Supervise)),
+    ("list_deadlines", Rule::Requires(Permission::ReadHandling)),
+    ("get_deadline_explanation", Rule::Requires(Permission::ReadHandling)),
+    ("create_supervision", Rule::Requires(Permission::Supervise)),
+    ("list_supervisions", Rule::Requires(Permission::ReadHandling)),
+    ("get_supervision", Rule::Requires(Permission::ReadHandling)),
+    ("add_supervision_report", Rule::Requires(Permission::HandleAssignments)),
+    ("close_supervision", Rule::Requires(Permission::Supervise)),
+    ("create_instruction", Rule::Requires(Permission::InstructMessages)),
+    ("list_instructions", Rule::Requires(Permission::ReadMessages)),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {
@@ -265,7 +321,7 @@ pub enum MessageAccess {
     Full,
 }
 
-fn in_region(path: &str, code: &str) -> bool {
+pub fn in_region(path: &str, code: &str) -> bool {
     path.split('/').any(|c| c == code)
 }
 

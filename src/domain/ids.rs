@@ -56,3 +56,23 @@ id_type!(
     /// Identifier of a message category (topic).
     CategoryId, "01930000-0000-7000-8000-000000000002"
 );
+id_type!(
+    /// Identifier of a unit's assignment to a message.
+    AssignmentId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b01"
+);
+id_type!(
+    /// Identifier of a deadline.
+    DeadlineId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b02"
+);
+id_type!(
+    /// Identifier of an extension request.
+    ExtensionId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b03"
+);
+id_type!(
+    /// Identifier of a supervision case.
+    SupervisionId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b04"
+);
+id_type!(
+    /// Identifier of a clarification request.
+    ClarificationId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b05"
+);

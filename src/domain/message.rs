@@ -202,7 +202,14 @@ pub const TRANSITIONS: &[Transition] = &[
         from: S::Assigned,
         action: A::SignFor,
         to: S::InProgress,
-        by: &[Actor::LeadUnit, Actor::CoHandler],
+        by: &[Actor::LeadUnit],
+    },
+    // A co-handler signing for moves nothing: the lead unit's step decides the status.
+    Transition {
+        from: S::Assigned,
+        action: A::SignFor,
+        to: S::Assigned,
+        by: &[Actor::CoHandler],
     },
     Transition {
         from: S::InProgress,

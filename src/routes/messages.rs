@@ -345,7 +345,7 @@ pub struct MessageSubmission {
     pub receipt: Receipt,
 }
 
-fn facts(m: &Message) -> MessageFacts<'_> {
+pub(crate) fn facts(m: &Message) -> MessageFacts<'_> {
     MessageFacts {
         author: m.author_id,
         public: m.visibility == Visibility::Public,
@@ -356,7 +356,7 @@ fn facts(m: &Message) -> MessageFacts<'_> {
     }
 }
 
-fn viewer(p: &Principal) -> Viewer<'_> {
+pub(crate) fn viewer(p: &Principal) -> Viewer<'_> {
     Viewer {
         user: p.user_id,
         role: p.role,
@@ -365,14 +365,14 @@ fn viewer(p: &Principal) -> Viewer<'_> {
     }
 }
 
-fn actor(p: &Principal) -> EventActor {
+pub(crate) fn actor(p: &Principal) -> EventActor {
     EventActor {
         id: Some(p.user_id),
-        role: p.role,
+        role: Some(p.role),
     }
 }
 
-fn parse_message_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+pub(crate) fn parse_message_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
     parse_path_id::<uuid::Uuid>(raw, "message")
 }
 

@@ -3,10 +3,13 @@
 
 pub mod auth;
 pub mod categories;
+pub mod deadlines;
+pub mod handling;
 pub mod health;
 pub mod leaders;
 pub mod messages;
 pub mod regions;
+pub mod supervision;
 pub mod units;
 pub mod users;
 
@@ -60,6 +63,31 @@ where
         .service(messages::resubmit_message)
         .service(messages::verify_message_events)
         .service(messages::list_message_events)
+        .service(handling::create_assignment)
+        .service(handling::list_message_assignments)
+        .service(handling::claim_message)
+        .service(handling::list_assignments)
+        .service(handling::get_assignment)
+        .service(handling::sign_for_assignment)
+        .service(handling::return_assignment)
+        .service(handling::transfer_assignment)
+        .service(handling::contribute_assignment)
+        .service(handling::request_clarification)
+        .service(handling::answer_clarification)
+        .service(handling::list_clarifications)
+        .service(handling::request_extension)
+        .service(handling::list_extensions)
+        .service(handling::approve_extension)
+        .service(handling::reject_extension)
+        .service(deadlines::list_deadlines)
+        .service(deadlines::get_deadline_explanation)
+        .service(supervision::create_supervision)
+        .service(supervision::list_supervisions)
+        .service(supervision::get_supervision)
+        .service(supervision::add_supervision_report)
+        .service(supervision::close_supervision)
+        .service(supervision::create_instruction)
+        .service(supervision::list_instructions)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

@@ -86,7 +86,19 @@ pub struct NewMessage {
 #[derive(Debug, Clone, Copy)]
 pub struct EventActor {
     pub id: Option<UserId>,
-    pub role: Role,
+    /// `None`: the service itself (the deadline scheduler), recorded as `system`.
+    pub role: Option<Role>,
+}
+
+impl EventActor {
+    pub const SYSTEM: EventActor = EventActor {
+        id: None,
+        role: None,
+    };
+
+    pub fn role_name(&self) -> &'static str {
+        self.role.map_or("system", Role::as_str)
+    }
 }
 
 /// A change to a message together with what the ledger says about it.
@@ -523,7 +535,7 @@ pub(crate) fn append_event(
         message_id,
         seq,
         actor_id: actor.id.map(|u| u.0),
-        actor_role: actor.role.as_str(),
+        actor_role: actor.role_name(),
         action: action.as_str(),
         from_status: from.map(MessageStatus::as_str),
         to_status: to.map(MessageStatus::as_str),
@@ -536,7 +548,7 @@ pub(crate) fn append_event(
             ev::message_id.eq(message_id),
             ev::seq.eq(seq),
             ev::actor_id.eq(actor.id),
-            ev::actor_role.eq(actor.role.as_str()),
+            ev::actor_role.eq(actor.role_name()),
             ev::action.eq(action.as_str()),
             ev::from_status.eq(from.map(MessageStatus::as_str)),
             ev::to_status.eq(to.map(MessageStatus::as_str)),

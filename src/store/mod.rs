@@ -9,3 +9,8 @@ pub mod refresh_tokens;
 pub mod regions;
 pub mod units;
 pub mod users;
+pub mod assignments;
+pub mod clarifications;
+pub mod deadlines;
+pub mod extensions;
+pub mod supervision;

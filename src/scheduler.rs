@@ -1,0 +1,157 @@
+//! The deadline scheduler: raises `deadline_due_soon` and `deadline_overdue` into the ledger,
+//! exactly once per deadline, however many replicas run it.
+//!
+//! Each alarm is raised in its own transaction that takes the message row with
+//! `FOR UPDATE SKIP LOCKED` (the same lock every handling step takes, so the order of locks is
+//! the same everywhere and nothing deadlocks), re-checks under that lock that the alarm is still
+//! due and not yet raised, appends the event and marks the deadline. A replica that finds the row
+//! locked skips it; the next tick picks it up if it is still due. No leader election needed.
+
+use std::time::Duration as StdDuration;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::json;
+
+use crate::clock::Clock;
+use crate::db::Db;
+use crate::domain::handling::DeadlineRecordState;
+use crate::domain::ids::{DeadlineId, UserId};
+use crate::domain::message::MessageAction;
+use crate::error::ApiError;
+use crate::store::deadlines;
+use crate::store::messages::{self as messages, EventActor, Message, MessageId};
+
+/// Alarms handled per tick and kind; the rest wait for the next tick.
+const BATCH: i64 = 200;
+
+/// What one pass raised.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Raised {
+    pub due_soon: usize,
+    pub overdue: usize,
+}
+
+/// Run the scheduler every `interval` until the process stops.
+pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(interval);
+        loop {
+            tick.tick().await;
+            let now = clock.now();
+            match db.run(move |conn| run_once(conn, now)).await {
+                Ok(r) if r != Raised::default() => {
+                    tracing::info!(due_soon = r.due_soon, overdue = r.overdue, "deadline alarms")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "deadline scheduler pass failed"),
+            }
+        }
+    });
+}
+
+/// One pass: raise every alarm that is due at `now`.
+pub fn run_once(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Raised, ApiError> {
+    let mut raised = Raised::default();
+    for (id, message) in deadlines::due_soon_candidates(conn, now, BATCH)? {
+        if raise(conn, id, message, false, now)? {
+            raised.due_soon += 1;
+        }
+    }
+    for (id, message) in deadlines::overdue_candidates(conn, now, BATCH)? {
+        if raise(conn, id, message, true, now)? {
+            raised.overdue += 1;
+        }
+    }
+    Ok(raised)
+}
+
+/// Raise one alarm if it is still due and nobody raised it; false when skipped.
+fn raise(
+    conn: &mut PgConnection,
+    id: DeadlineId,
+    message_id: MessageId,
+    overdue: bool,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    use crate::schema::messages as m;
+    conn.transaction(|conn| {
+        let locked: Option<Message> = m::table
+            .find(message_id)
+            .for_update()
+            .skip_locked()
+            .select(Message::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(message) = locked else {
+            return Ok(false);
+        };
+        let Some(dl) = deadlines::get(conn, id)? else {
+            return Ok(false);
+        };
+        let still_due = dl.state == DeadlineRecordState::Open
+            && if overdue {
+                dl.overdue_raised_at.is_none() && dl.due_at.is_some_and(|t| t <= now)
+            } else {
+                dl.due_soon_raised_at.is_none() && dl.due_soon_at.is_some_and(|t| t <= now)
+            };
+        if !still_due {
+            return Ok(false);
+        }
+        let escalated_to = if overdue {
+            supervisors_of(conn, &message.region_path)?
+        } else {
+            Vec::new()
+        };
+        let action = if overdue {
+            MessageAction::DeadlineOverdue
+        } else {
+            MessageAction::DeadlineDueSoon
+        };
+        let payload = json!({
+            "deadline_id": dl.id,
+            "assignment_id": dl.assignment_id,
+            "unit_id": dl.unit_id,
+            "kind": dl.kind,
+            "due_at": dl.due_at,
+            "escalated_to": escalated_to,
+        });
+        messages::append_event(
+            conn,
+            message_id,
+            EventActor::SYSTEM,
+            action,
+            Some(message.status),
+            Some(message.status),
+            payload,
+            now,
+        )?;
+        deadlines::mark_raised(conn, dl.id, overdue, now, &escalated_to)?;
+        Ok(true)
+    })
+}
+
+/// The supervisors of a region: active supervisor accounts whose scope is the deepest region on
+/// the message's path that has any (a county's own supervisors before the city's).
+fn supervisors_of(conn: &mut PgConnection, region_path: &str) -> Result<Vec<UserId>, ApiError> {
+    use crate::domain::role::Role;
+    use crate::schema::users as u;
+    let codes: Vec<&str> = region_path.split('/').filter(|c| !c.is_empty()).collect();
+    let rows: Vec<(UserId, Option<String>)> = u::table
+        .filter(u::role.eq(Role::Supervisor.as_str()))
+        .filter(u::active.eq(true))
+        .filter(u::scope_region_code.eq_any(&codes))
+        .select((u::id, u::scope_region_code))
+        .load(conn)?;
+    let depth = |code: &Option<String>| {
+        code.as_deref()
+            .and_then(|c| codes.iter().position(|x| *x == c))
+            .unwrap_or(0)
+    };
+    let deepest = rows.iter().map(|(_, c)| depth(c)).max();
+    Ok(rows
+        .iter()
+        .filter(|(_, c)| Some(depth(c)) == deepest)
+        .map(|(id, _)| *id)
+        .collect())
+}
