@@ -41,7 +41,11 @@ pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
             let now = clock.now();
             match db.run(move |conn| run_once(conn, now)).await {
                 Ok(r) if r != Raised::default() => {
-                    tracing::info!(due_soon = r.due_soon, overdue = r.overdue, "deadline alarms")
+                    tracing::info!(
+                        due_soon = r.due_soon,
+                        overdue = r.overdue,
+                        "deadline alarms"
+                    )
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "deadline scheduler pass failed"),

@@ -218,31 +218,79 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         Rule::Requires(Permission::ReadMessages),
     ),
     // Handling.
-    ("create_assignment", Rule::Requires(Permission::AssignMessages)),
-    ("list_message_assignments", Rule::Requires(Permission::ReadHandling)),
-    ("claim_message", Rule::Requires(Permission::HandleAssignments)),
+    (
+        "create_assignment",
+        Rule::Requires(Permission::AssignMessages),
+    ),
+    (
+        "list_message_assignments",
+        Rule::Requires(Permission::ReadHandling),
+    ),
+    (
+        "claim_message",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
     ("list_assignments", Rule::Requires(Permission::ReadHandling)),
     ("get_assignment", Rule::Requires(Permission::ReadHandling)),
-    ("sign_for_assignment", Rule::Requires(Permission::HandleAssignments)),
-    ("return_assignment", Rule::Requires(Permission::HandleAssignments)),
-    ("transfer_assignment", Rule::Requires(Permission::AssignMessages)),
-    ("contribute_assignment", Rule::Requires(Permission::HandleAssignments)),
-    ("request_clarification", Rule::Requires(Permission::HandleAssignments)),
-    ("answer_clarification", Rule::Requires(Permission::AnswerClarification)),
-    ("list_clarifications", Rule::Requires(Permission::ReadMessages)),
-    ("request_extension", Rule::Requires(Permission::HandleAssignments)),
+    (
+        "sign_for_assignment",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "return_assignment",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "transfer_assignment",
+        Rule::Requires(Permission::AssignMessages),
+    ),
+    (
+        "contribute_assignment",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "request_clarification",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "answer_clarification",
+        Rule::Requires(Permission::AnswerClarification),
+    ),
+    (
+        "list_clarifications",
+        Rule::Requires(Permission::ReadMessages),
+    ),
+    (
+        "request_extension",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
     ("list_extensions", Rule::Requires(Permission::ReadHandling)),
     ("approve_extension", Rule::Requires(Permission::Supervise)),
     ("reject_extension", Rule::Requires(Permission::Supervise)),
     ("list_deadlines", Rule::Requires(Permission::ReadHandling)),
-    ("get_deadline_explanation", Rule::Requires(Permission::ReadHandling)),
+    (
+        "get_deadline_explanation",
+        Rule::Requires(Permission::ReadHandling),
+    ),
     ("create_supervision", Rule::Requires(Permission::Supervise)),
-    ("list_supervisions", Rule::Requires(Permission::ReadHandling)),
+    (
+        "list_supervisions",
+        Rule::Requires(Permission::ReadHandling),
+    ),
     ("get_supervision", Rule::Requires(Permission::ReadHandling)),
-    ("add_supervision_report", Rule::Requires(Permission::HandleAssignments)),
+    (
+        "add_supervision_report",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
     ("close_supervision", Rule::Requires(Permission::Supervise)),
-    ("create_instruction", Rule::Requires(Permission::InstructMessages)),
-    ("list_instructions", Rule::Requires(Permission::ReadMessages)),
+    (
+        "create_instruction",
+        Rule::Requires(Permission::InstructMessages),
+    ),
+    (
+        "list_instructions",
+        Rule::Requires(Permission::ReadMessages),
+    ),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {

@@ -46,7 +46,10 @@ crate::text_enum! {
 impl AssignmentStatus {
     /// Still the unit's work.
     pub fn is_open(self) -> bool {
-        matches!(self, AssignmentStatus::Pending | AssignmentStatus::SignedFor)
+        matches!(
+            self,
+            AssignmentStatus::Pending | AssignmentStatus::SignedFor
+        )
     }
 }
 
@@ -224,8 +227,16 @@ mod tests {
     fn extensions_are_limited_in_number_and_days() {
         assert_eq!(extension_refusal(0, 0, 5, 2, 15), None);
         assert_eq!(extension_refusal(1, 5, 10, 2, 15), None);
-        assert!(extension_refusal(2, 5, 1, 2, 15).unwrap().contains("2 extension"));
-        assert!(extension_refusal(1, 10, 6, 2, 15).unwrap().contains("at most 5"));
+        assert!(
+            extension_refusal(2, 5, 1, 2, 15)
+                .unwrap()
+                .contains("2 extension")
+        );
+        assert!(
+            extension_refusal(1, 10, 6, 2, 15)
+                .unwrap()
+                .contains("at most 5")
+        );
         assert!(extension_refusal(0, 0, 1, 0, 15).is_some());
     }
 

@@ -293,7 +293,12 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
     ),
     (
         A::Supervise,
-        &[S::Accepted, S::Assigned, S::InProgress, S::AwaitingClarification],
+        &[
+            S::Accepted,
+            S::Assigned,
+            S::InProgress,
+            S::AwaitingClarification,
+        ],
         &[Actor::Supervisor],
     ),
     (
@@ -303,12 +308,22 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
     ),
     (
         A::CloseSupervision,
-        &[S::Accepted, S::Assigned, S::InProgress, S::AwaitingClarification],
+        &[
+            S::Accepted,
+            S::Assigned,
+            S::InProgress,
+            S::AwaitingClarification,
+        ],
         &[Actor::Supervisor],
     ),
     (
         A::Instruct,
-        &[S::Accepted, S::Assigned, S::InProgress, S::AwaitingClarification],
+        &[
+            S::Accepted,
+            S::Assigned,
+            S::InProgress,
+            S::AwaitingClarification,
+        ],
         &[Actor::Leader, Actor::Intake],
     ),
     (A::DeadlineDueSoon, HANDLING_STATUSES, &[Actor::System]),
@@ -434,7 +449,11 @@ mod tests {
             Ok(S::AwaitingClarification)
         );
         assert_eq!(
-            next_status(S::AwaitingClarification, A::AnswerClarification, &[Actor::Author]),
+            next_status(
+                S::AwaitingClarification,
+                A::AnswerClarification,
+                &[Actor::Author]
+            ),
             Ok(S::InProgress)
         );
         // A co-handler signing for does not move the message.

@@ -91,7 +91,10 @@ fn calendar_around(
     let mut from = calendar::local_date(now);
     let mut to = from;
     for r in rows {
-        for t in [Some(r.started_at), r.due_at, r.closed_at].into_iter().flatten() {
+        for t in [Some(r.started_at), r.due_at, r.closed_at]
+            .into_iter()
+            .flatten()
+        {
             let d = calendar::local_date(t);
             from = from.min(d);
             to = to.max(d);
@@ -196,7 +199,11 @@ fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiErro
         },
         _ => match p.unit_id {
             Some(u) => store::Scope::Unit(u),
-            None => return Err(ApiError::Forbidden("your account belongs to no unit".into())),
+            None => {
+                return Err(ApiError::Forbidden(
+                    "your account belongs to no unit".into(),
+                ));
+            }
         },
     })
 }

@@ -65,7 +65,11 @@ pub(crate) fn actors_for(
     if supervises {
         actors.push(Actor::Supervisor);
     }
-    if p.role == Role::Leader && crate::store::users::get(conn, p.user_id)?.leader_id.is_some() {
+    if p.role == Role::Leader
+        && crate::store::users::get(conn, p.user_id)?
+            .leader_id
+            .is_some()
+    {
         actors.push(Actor::Leader);
     }
     if let (Some(unit), Role::Handler | Role::UnitAdmin) = (p.unit_id, p.role) {
@@ -124,9 +128,9 @@ pub(crate) fn step<T>(
         |conn, current| {
             // Re-read the assignment under the message lock: it cannot change under us now.
             let assignment = match assignment {
-                Some(id) => Some(
-                    store::get(conn, id)?.ok_or_else(|| ApiError::not_found("assignment"))?,
-                ),
+                Some(id) => {
+                    Some(store::get(conn, id)?.ok_or_else(|| ApiError::not_found("assignment"))?)
+                }
                 None => None,
             };
             let actors = actors_for(conn, p, current, assignment.as_ref())?;
@@ -163,7 +167,11 @@ fn message_of(conn: &mut PgConnection, id: AssignmentId) -> Result<uuid::Uuid, A
 fn require_active_unit(conn: &mut PgConnection, id: UnitId, field: &str) -> Result<(), ApiError> {
     match crate::store::units::get(conn, id) {
         Ok(u) if u.active => Ok(()),
-        Ok(_) => Err(ApiError::field(field, "inactive", "this unit is deactivated")),
+        Ok(_) => Err(ApiError::field(
+            field,
+            "inactive",
+            "this unit is deactivated",
+        )),
         Err(_) => Err(ApiError::field(field, "not_found", "no such unit")),
     }
 }
@@ -313,7 +321,10 @@ pub struct AssignRequest {
     #[schema(max_items = 10)]
     #[validate(length(max = 10))]
     pub co_unit_ids: Vec<UnitId>,
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 500), custom(function = "crate::domain::validate_text"))]
     pub note: Option<String>,
 }
@@ -454,7 +465,10 @@ pub async fn create_assignment(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"note": "属我区辖区，主动认领"}))]
 pub struct ClaimRequest {
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 500), custom(function = "crate::domain::validate_text"))]
     pub note: Option<String>,
 }
@@ -616,7 +630,11 @@ fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiErro
         },
         _ => match p.unit_id {
             Some(u) => store::Scope::Unit(u),
-            None => return Err(ApiError::Forbidden("your account belongs to no unit".into())),
+            None => {
+                return Err(ApiError::Forbidden(
+                    "your account belongs to no unit".into(),
+                ));
+            }
         },
     })
 }
@@ -742,7 +760,10 @@ pub async fn get_assignment(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"note": "已签收，正在核实"}))]
 pub struct StepNote {
-    #[schema(max_length = 500, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 500), custom(function = "crate::domain::validate_text"))]
     pub note: Option<String>,
 }
@@ -867,8 +888,13 @@ pub async fn sign_for_assignment(
                 },
                 now,
             )?;
-            let verdicts =
-                deadlines::close(conn, a.id, DeadlineKind::SignFor, now, MessageAction::SignFor)?;
+            let verdicts = deadlines::close(
+                conn,
+                a.id,
+                DeadlineKind::SignFor,
+                now,
+                MessageAction::SignFor,
+            )?;
             if a.role == AssignmentRole::Lead {
                 deadlines::start(
                     conn,
@@ -905,8 +931,15 @@ pub async fn sign_for_assignment(
 }))]
 pub struct ReturnRequest {
     pub reason: ReturnReason,
-    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 500), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 500),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub note: String,
     /// The unit the returning unit believes responsible.
     pub suggested_unit_id: Option<UnitId>,
@@ -971,7 +1004,13 @@ pub async fn return_assignment(
                 },
                 now,
             )?;
-            deadlines::close(conn, a.id, DeadlineKind::SignFor, now, MessageAction::Return)?;
+            deadlines::close(
+                conn,
+                a.id,
+                DeadlineKind::SignFor,
+                now,
+                MessageAction::Return,
+            )?;
             deadlines::cancel(conn, a.id, now, MessageAction::Return)?;
             for co in store::open_of_message(conn, m.id)?
                 .into_iter()
@@ -1014,8 +1053,15 @@ pub async fn return_assignment(
 pub struct TransferRequest {
     /// The new lead unit.
     pub unit_id: UnitId,
-    #[schema(min_length = 1, max_length = 500, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 500), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 500,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 500),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub note: String,
 }
 
@@ -1138,8 +1184,15 @@ pub async fn transfer_assignment(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"text": "经查，该路口信号灯由我局于11月20日完成维修。"}))]
 pub struct ContributionRequest {
-    #[schema(min_length = 1, max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 5000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 5000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub text: String,
 }
 
@@ -1254,8 +1307,15 @@ pub struct ClarificationList {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"question": "请提供具体门牌号或附近标志性建筑"}))]
 pub struct ClarificationRequest {
-    #[schema(min_length = 1, max_length = 1000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 1000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 1000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub question: String,
 }
 
@@ -1330,8 +1390,15 @@ pub async fn request_clarification(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"answer": "在城关区庆阳路与酒泉路交叉口东北角"}))]
 pub struct ClarificationAnswer {
-    #[schema(min_length = 1, max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 5000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 5000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub answer: String,
 }
 
@@ -1501,8 +1568,15 @@ pub struct ExtensionRequestBody {
     #[schema(minimum = 1, maximum = 180, format = Int32)]
     #[validate(range(min = 1, max = 180))]
     pub days: i32,
-    #[schema(min_length = 1, max_length = 1000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 1000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 1000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub reason: String,
 }
 
@@ -1656,7 +1730,10 @@ pub async fn list_extensions(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"note": "同意延期5个工作日"}))]
 pub struct DecisionNote {
-    #[schema(max_length = 1000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        max_length = 1000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(length(max = 1000), custom(function = "crate::domain::validate_text"))]
     pub note: Option<String>,
 }
@@ -1715,7 +1792,14 @@ async fn decide_extension(
                     ExtensionStatus::Rejected
                 };
                 let note = note.map(|n| n.trim().to_owned());
-                let x = crate::store::extensions::decide(conn, id, status, p.user_id, note.clone(), now)?;
+                let x = crate::store::extensions::decide(
+                    conn,
+                    id,
+                    status,
+                    p.user_id,
+                    note.clone(),
+                    now,
+                )?;
                 Ok(StepOutcome {
                     changes: MessageChanges::default(),
                     payload: json!({

@@ -109,15 +109,26 @@ fn full(conn: &mut PgConnection, s: Supervision) -> Result<SupervisionDto, ApiEr
     Ok(dto(s, reports))
 }
 
-crate::page_type!(SupervisionPage, SupervisionDto, "A page of supervision cases.");
+crate::page_type!(
+    SupervisionPage,
+    SupervisionDto,
+    "A page of supervision cases."
+);
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"level": "key", "instruction": "请于12月5日前反馈办理进展", "due_date": "2026-12-05"}))]
 pub struct OpenSupervision {
     pub level: SupervisionLevel,
-    #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 2000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 2000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub instruction: String,
     /// The case's due date (Asia/Shanghai), today or later.
     pub due_date: NaiveDate,
@@ -214,7 +225,11 @@ fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiErro
         },
         _ => match p.unit_id {
             Some(u) => store::Scope::Unit(u),
-            None => return Err(ApiError::Forbidden("your account belongs to no unit".into())),
+            None => {
+                return Err(ApiError::Forbidden(
+                    "your account belongs to no unit".into(),
+                ));
+            }
         },
     })
 }
@@ -332,8 +347,15 @@ pub async fn get_supervision(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"body": "已联系供电公司，预计12月3日前完成更换"}))]
 pub struct ReportRequest {
-    #[schema(min_length = 1, max_length = 5000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 5000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 5000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 5000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub body: String,
 }
 
@@ -435,8 +457,15 @@ pub async fn add_supervision_report(
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"note": "已办结，群众满意"}))]
 pub struct CloseRequest {
-    #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 2000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 2000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub note: String,
 }
 
@@ -535,8 +564,15 @@ pub struct InstructionRequest {
     /// The leader who gave the instruction. Leaders omit it (their own); liaison staff recording
     /// an instruction must name the leader.
     pub leader_id: Option<LeaderId>,
-    #[schema(min_length = 1, max_length = 2000, pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$")]
-    #[validate(length(min = 1, max = 2000), custom(function = "crate::domain::validate_text"))]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
+    #[validate(
+        length(min = 1, max = 2000),
+        custom(function = "crate::domain::validate_text")
+    )]
     pub body: String,
 }
 

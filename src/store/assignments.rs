@@ -201,9 +201,9 @@ pub fn list(
     let mut q = a::table.select(Assignment::as_select()).into_boxed();
     q = match scope {
         Scope::All => q,
-        Scope::RegionPath(p) => q.filter(
-            a::region_path.like(format!("{}%", super::units::escape_like(p))),
-        ),
+        Scope::RegionPath(p) => {
+            q.filter(a::region_path.like(format!("{}%", super::units::escape_like(p))))
+        }
         Scope::Unit(u) => q.filter(a::unit_id.eq(*u).or(a::intake_unit_id.eq(*u))),
     };
     if let Some(u) = filter.unit_id {

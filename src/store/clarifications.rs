@@ -28,7 +28,10 @@ pub fn insert(conn: &mut PgConnection, new: &Clarification) -> Result<(), ApiErr
     Ok(())
 }
 
-pub fn get(conn: &mut PgConnection, id: ClarificationId) -> Result<Option<Clarification>, ApiError> {
+pub fn get(
+    conn: &mut PgConnection,
+    id: ClarificationId,
+) -> Result<Option<Clarification>, ApiError> {
     Ok(c::table
         .find(id)
         .select(Clarification::as_select())

@@ -126,7 +126,11 @@ pub fn policy_for(
     dp::table
         .filter(dp::active.eq(true))
         .filter(dp::priority.eq(priority.as_str()))
-        .filter(dp::message_kind.is_null().or(dp::message_kind.eq(kind.as_str())))
+        .filter(
+            dp::message_kind
+                .is_null()
+                .or(dp::message_kind.eq(kind.as_str())),
+        )
         .filter(dp::category_id.is_null().or(dp::category_id.eq(category.0)))
         .order((
             dp::category_id.is_not_null().desc(),

@@ -60,8 +60,7 @@ pub fn insert(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
                 _,
             ) => ApiError::Conflict(
-                "an extension request for this assignment is already waiting for a decision"
-                    .into(),
+                "an extension request for this assignment is already waiting for a decision".into(),
             ),
             other => other.into(),
         })?;

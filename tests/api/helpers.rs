@@ -188,6 +188,8 @@ pub fn test_settings() -> Settings {
     s.rate_burst = 10_000;
     s.auth_rate_per_minute = 10_000;
     s.migrate_on_start = false;
+    // Tests run the scheduler themselves (`liuyan::scheduler::run_once`), at times they choose.
+    s.scheduler_interval_secs = 0;
     s
 }
 
