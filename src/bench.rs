@@ -146,6 +146,9 @@ struct Pools {
     categories: Vec<Uuid>,
     authors: Vec<Uuid>,
     admin: Uuid,
+    /// Units by region code: candidates for assignment (territorial jurisdiction).
+    units: Vec<(Uuid, String)>,
+    calendar: crate::domain::calendar::Calendar,
 }
 
 fn load_pools(conn: &mut PgConnection, authors: Vec<Uuid>) -> anyhow::Result<Pools> {
@@ -170,11 +173,25 @@ fn load_pools(conn: &mut PgConnection, authors: Vec<Uuid>) -> anyhow::Result<Poo
         .filter(users::role.eq("admin"))
         .select(users::id)
         .first(conn)?;
+    let units = crate::schema::units::table
+        .filter(crate::schema::units::active.eq(true))
+        .filter(crate::schema::units::kind.eq_any(["department", "district_government"]))
+        .select((crate::schema::units::id, crate::schema::units::region_code))
+        .load(conn)?;
+    let today = crate::domain::calendar::local_date(Utc::now());
+    let calendar = crate::store::deadlines::calendar(
+        conn,
+        today - Duration::days(800),
+        today + Duration::days(800),
+    )
+    .map_err(|e| anyhow::anyhow!("calendar: {e}"))?;
     Ok(Pools {
         leaders: out,
         categories,
         authors,
         admin,
+        units,
+        calendar,
     })
 }
 
@@ -234,10 +251,12 @@ fn generate(
     to: usize,
     seed: u64,
     now: DateTime<Utc>,
-) -> (String, String) {
+) -> Generated {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut msgs = String::with_capacity((to - from) * 1400);
     let mut events = String::with_capacity((to - from) * 900);
+    // Assignments and deadlines of the messages in handling.
+    let mut handling = (String::new(), String::new());
     for i in from..to {
         let (leader, intake_unit, regions) =
             &pools.leaders[rng.random_range(0..pools.leaders.len())];
@@ -265,11 +284,33 @@ fn generate(
         let roll = rng.random_range(0..100);
         let (status, steps): (&str, &[&str]) = match roll {
             0..=14 => ("submitted", &["submit"]),
-            15..=74 => ("accepted", &["submit", "classify", "accept"]),
+            15..=29 => ("accepted", &["submit", "classify", "accept"]),
+            30..=44 => ("assigned", &["submit", "classify", "accept", "assign"]),
+            45..=74 => (
+                "in_progress",
+                &["submit", "classify", "accept", "assign", "sign_for"],
+            ),
             75..=89 => ("rejected", &["submit", "reject"]),
             _ => ("withdrawn", &["submit", "withdraw"]),
         };
-        let priority = (status == "accepted").then(|| {
+        // The lead unit: a department or district government whose region lies on the
+        // message's region path (territorial jurisdiction), else the intake unit.
+        let lead_unit = {
+            let local: Vec<&(Uuid, String)> = pools
+                .units
+                .iter()
+                .filter(|(_, code)| path.split('/').any(|c| c == code))
+                .collect();
+            if local.is_empty() {
+                *intake_unit
+            } else {
+                local[rng.random_range(0..local.len())].0
+            }
+        };
+        let assignment_id = Uuid::now_v7();
+        let mut assigned_at = None;
+        let mut signed_at = None;
+        let priority = (status != "submitted" && steps.contains(&"accept")).then(|| {
             if rng.random_range(0..5) == 0 {
                 "important"
             } else {
@@ -311,6 +352,18 @@ fn generate(
                     pools.admin,
                     serde_json::json!({"note": null}),
                 ),
+                "assign" => (
+                    "assigned",
+                    "admin",
+                    pools.admin,
+                    serde_json::json!({"lead_assignment_id": assignment_id, "lead_unit_id": lead_unit}),
+                ),
+                "sign_for" => (
+                    "in_progress",
+                    "admin",
+                    pools.admin,
+                    serde_json::json!({"assignment_id": assignment_id, "unit_id": lead_unit}),
+                ),
                 "reject" => (
                     "rejected",
                     "admin",
@@ -324,8 +377,11 @@ fn generate(
                     serde_json::json!({"note": null}),
                 ),
             };
-            if *step == "accept" {
-                accepted_at = Some(at);
+            match *step {
+                "accept" => accepted_at = Some(at),
+                "assign" => assigned_at = Some(at),
+                "sign_for" => signed_at = Some(at),
+                _ => {}
             }
             let content = EventContent {
                 message_id: id,
@@ -352,6 +408,57 @@ fn generate(
             head = hash;
             from_status = Some(to_status);
         }
+        if let Some(assigned) = assigned_at {
+            let prio = priority.unwrap_or("routine");
+            let reply_days = if prio == "important" { 5 } else { 15 };
+            let policy = if prio == "important" {
+                "00000000-0000-7000-8000-00000000d001"
+            } else {
+                "00000000-0000-7000-8000-00000000d002"
+            };
+            let (a_status, signed_by, signed) = match signed_at {
+                Some(t) => ("signed_for", pools.admin.to_string(), ts(t)),
+                None => ("pending", "\\N".to_owned(), "\\N".to_owned()),
+            };
+            let _ = writeln!(
+                handling.0,
+                "{assignment_id}\t{id}\t{lead_unit}\tlead\tassigned\t{a_status}\t\t{}\t{}\t{signed_by}\t{signed}\t{intake_unit}\t{path}",
+                pools.admin,
+                ts(assigned),
+            );
+            let mut deadline = |kind: &str, start: DateTime<Utc>, days: u32, seq: usize, closed: Option<DateTime<Utc>>| {
+                let Some(due) = crate::domain::calendar::compute_due(
+                    &pools.calendar,
+                    &crate::domain::calendar::DeadlineInput {
+                        started_at: start,
+                        limit_days: days,
+                        extension_days: 0,
+                        pauses: Vec::new(),
+                        due_soon_days: 1,
+                    },
+                ) else {
+                    return;
+                };
+                let (state, closed_at, closed_by) = match closed {
+                    Some(c) if c <= due.due_at => ("met", ts(c), "sign_for"),
+                    Some(c) => ("missed", ts(c), "sign_for"),
+                    None => ("open", "\\N".to_owned(), "\\N"),
+                };
+                let start_action = if kind == "sign_for" { "assign" } else { "sign_for" };
+                let _ = writeln!(
+                    handling.1,
+                    "{}\t{id}\t{assignment_id}\t{kind}\t{lead_unit}\t{intake_unit}\t{path}\t{leader}\t{prio}\t{policy}\t1\t{days}\t1\t{}\t{start_action}\t{seq}\t{}\t{}\t{state}\t{closed_at}\t{closed_by}",
+                    Uuid::now_v7(),
+                    ts(start),
+                    ts(due.due_at),
+                    ts(due.due_soon_at),
+                );
+            };
+            deadline("sign_for", assigned, 1, 4, signed_at);
+            if let Some(signed) = signed_at {
+                deadline("reply", signed, reply_days, 5, None);
+            }
+        }
         let grams: Vec<String> = bigrams(&format!("{title}\n{body}")).into_iter().collect();
         let _ = write!(
             msgs,
@@ -364,7 +471,7 @@ fn generate(
         escape(&body, &mut msgs);
         let _ = writeln!(
             msgs,
-            "\t{region}\t{path}\t{street}\t{}\t{}\t\\N\t13800138000\t[]\t{status}\t{}\t{{}}\t{}\t{}\t\\N\t{intake_unit}\t\\N\t{{{}}}\t{}\t{}\t\\\\x{}\t{}\t{}\t{}",
+            "\t{region}\t{path}\t{street}\t{}\t{}\t\\N\t13800138000\t[]\t{status}\t{}\t{{}}\t{}\t{}\t\\N\t{intake_unit}\t{}\t{{{}}}\t{}\t{}\t\\\\x{}\t{}\t{}\t{}",
             match rng.random_range(0..3) {
                 0 => "\\N\t\\N".to_owned(),
                 _ => format!(
@@ -385,6 +492,11 @@ fn generate(
             } else {
                 "\\N"
             },
+            if assigned_at.is_some() {
+                lead_unit.to_string()
+            } else {
+                "\\N".to_owned()
+            },
             grams.join(","),
             steps.len(),
             steps.len(),
@@ -394,10 +506,25 @@ fn generate(
             ts(at),
         );
     }
-    (msgs, events)
+    Generated {
+        messages: msgs,
+        events,
+        assignments: handling.0,
+        deadlines: handling.1,
+    }
 }
 
-fn copy(conn: &mut PgConnection, messages: &str, events: &str) -> anyhow::Result<()> {
+/// COPY text of one chunk.
+struct Generated {
+    messages: String,
+    events: String,
+    assignments: String,
+    deadlines: String,
+}
+
+fn copy(conn: &mut PgConnection, g: &Generated) -> anyhow::Result<()> {
+    use crate::schema::{assignments as a, deadlines as d};
+    let (messages, events) = (&g.messages, &g.events);
     diesel::copy_from(m::table)
         .from_raw_data(
             (
@@ -458,6 +585,56 @@ fn copy(conn: &mut PgConnection, messages: &str, events: &str) -> anyhow::Result
         )
         .with_format(CopyFormat::Text)
         .execute(conn)?;
+    diesel::copy_from(a::table)
+        .from_raw_data(
+            (
+                a::id,
+                a::message_id,
+                a::unit_id,
+                a::role,
+                a::origin,
+                a::status,
+                a::note,
+                a::assigned_by,
+                a::assigned_at,
+                a::signed_for_by,
+                a::signed_for_at,
+                a::intake_unit_id,
+                a::region_path,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(g.assignments.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
+    diesel::copy_from(d::table)
+        .from_raw_data(
+            (
+                d::id,
+                d::message_id,
+                d::assignment_id,
+                d::kind,
+                d::unit_id,
+                d::intake_unit_id,
+                d::region_path,
+                d::leader_id,
+                d::priority,
+                d::policy_id,
+                d::policy_version,
+                d::limit_days,
+                d::due_soon_days,
+                d::started_at,
+                d::start_action,
+                d::start_event_seq,
+                d::due_at,
+                d::due_soon_at,
+                d::state,
+                d::closed_at,
+                d::closed_by_action,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(g.deadlines.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -469,11 +646,12 @@ struct IndexDef {
     def: String,
 }
 
-/// Secondary indexes of the two tables (not those behind constraints).
+/// Secondary indexes of the bulk-loaded tables (not those behind constraints).
 fn secondary_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<IndexDef>> {
     Ok(diesel::sql_query(
         "SELECT i.indexname::text AS name, i.indexdef::text AS def FROM pg_indexes i \
-         WHERE i.schemaname = 'public' AND i.tablename IN ('messages', 'message_events') \
+         WHERE i.schemaname = 'public' \
+         AND i.tablename IN ('messages', 'message_events', 'assignments', 'deadlines') \
          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
     )
     .load(conn)?)
@@ -512,9 +690,9 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
                 let mut start = w * CHUNK;
                 while start < messages {
                     let end = (start + CHUNK).min(messages);
-                    let (msgs, events) =
+                    let chunk =
                         generate(&pools, offset + start, offset + end, start as u64, now);
-                    copy(&mut conn, &msgs, &events)?;
+                    copy(&mut conn, &chunk)?;
                     start += workers * CHUNK;
                 }
                 Ok(())
@@ -539,6 +717,8 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
     .execute(&mut conn)?;
     diesel::sql_query("VACUUM (ANALYZE) messages").execute(&mut conn)?;
     diesel::sql_query("VACUUM (ANALYZE) message_events").execute(&mut conn)?;
+    diesel::sql_query("VACUUM (ANALYZE) assignments").execute(&mut conn)?;
+    diesel::sql_query("VACUUM (ANALYZE) deadlines").execute(&mut conn)?;
     let seconds_indexes = started.elapsed().as_secs_f64();
     let events: i64 = ev::table.count().get_result(&mut conn)?;
     let _ = std::io::stdout().flush();

@@ -1567,6 +1567,7 @@ pub struct ExtensionRequestBody {
     /// Working days to add to the reply deadline.
     #[schema(minimum = 1, maximum = 180, format = Int32)]
     #[validate(range(min = 1, max = 180))]
+    #[serde(deserialize_with = "crate::routes::integer")]
     pub days: i32,
     #[schema(
         min_length = 1,

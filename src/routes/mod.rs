@@ -113,6 +113,15 @@ where
     }
 }
 
+/// Deserialize a required integer that JSON may write as `7` or `7.0`.
+pub fn integer<'de, D>(d: D) -> Result<i32, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    optional_integer(d)?.ok_or_else(|| D::Error::custom("must be an integer, not null"))
+}
+
 /// Deserialize a field that may be absent (leave alone), `null` (clear) or a value (set).
 pub fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
 where

@@ -21,6 +21,47 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
         let verdict = liuyan::store::messages::verify_chain(&mut conn, &message).unwrap();
         assert!(verdict.is_ok(), "{} {verdict:?}", message.tracking_no);
     }
+    // Messages in handling have their open lead assignment and deadlines, and each deadline's
+    // due time is what the working-day arithmetic gives.
+    #[derive(QueryableByName)]
+    struct Counts {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        handled: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        with_lead: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        replies: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        in_progress: i64,
+    }
+    let c: Counts = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM messages WHERE status IN ('assigned', 'in_progress')) AS handled, \
+                (SELECT count(DISTINCT m.id) FROM messages m JOIN assignments a ON a.message_id = m.id \
+                  AND a.role = 'lead' AND a.status IN ('pending', 'signed_for') AND a.unit_id = m.unit_id \
+                  WHERE m.status IN ('assigned', 'in_progress')) AS with_lead, \
+                (SELECT count(*) FROM deadlines WHERE kind = 'reply' AND state = 'open') AS replies, \
+                (SELECT count(*) FROM messages WHERE status = 'in_progress') AS in_progress",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert!(c.handled > 100, "{}", c.handled);
+    assert_eq!(c.with_lead, c.handled);
+    assert_eq!(c.replies, c.in_progress);
+    let sample: Vec<uuid::Uuid> = liuyan::schema::deadlines::table
+        .select(liuyan::schema::deadlines::id)
+        .limit(50)
+        .load(&mut conn)
+        .unwrap();
+    for id in sample {
+        let d = liuyan::store::deadlines::get(&mut conn, liuyan::domain::ids::DeadlineId(id))
+            .unwrap()
+            .unwrap();
+        let again = liuyan::store::deadlines::explain(&mut conn, &d, chrono::Utc::now())
+            .unwrap()
+            .unwrap();
+        assert_eq!(d.due_at, Some(again.due_at));
+    }
+
     // Indexes are back (the load drops and rebuilds them).
     #[derive(QueryableByName)]
     struct N {
