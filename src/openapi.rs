@@ -30,6 +30,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "reference data", description = "Regions, units, leaders and categories (admins write, staff read)"),
         (name = "users", description = "Accounts of citizens and staff"),
         (name = "messages", description = "Citizens' messages: intake, classification, acceptance and the ledger"),
+        (name = "handling catalogues", description = "Working-day calendar, deadline policies and the dispatch catalogue (admins write, staff read)"),
         (name = "operations", description = "Probes, metrics and this document")
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError))

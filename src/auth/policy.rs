@@ -27,6 +27,12 @@ pub enum Permission {
     IntakeMessages,
     /// Withdraw or amend and resubmit one's own message.
     AuthorMessages,
+    /// Read the handling catalogues: working-day calendar, deadline policies, dispatch rules.
+    ReadHandlingCatalogues,
+    /// Change the handling catalogues.
+    ManageHandlingCatalogues,
+    /// Assign messages to units (object-level: those the caller may run intake on).
+    AssignMessages,
 }
 
 use Role::*;
@@ -59,6 +65,18 @@ impl Permission {
             Permission::ReadMessages => PEOPLE,
             Permission::IntakeMessages => &[Handler, UnitAdmin, Reviewer, Supervisor, Admin],
             Permission::AuthorMessages => &[Citizen],
+            Permission::ReadHandlingCatalogues => &[
+                Handler,
+                UnitAdmin,
+                Reviewer,
+                Supervisor,
+                Leader,
+                Analyst,
+                Admin,
+                Integration,
+            ],
+            Permission::ManageHandlingCatalogues => &[Admin],
+            Permission::AssignMessages => &[Handler, UnitAdmin, Supervisor, Admin],
         }
     }
 
@@ -77,6 +95,9 @@ impl Permission {
             Permission::ReadMessages => "read messages",
             Permission::IntakeMessages => "classify, accept or reject messages",
             Permission::AuthorMessages => "withdraw or resubmit messages",
+            Permission::ReadHandlingCatalogues => "read the handling catalogues",
+            Permission::ManageHandlingCatalogues => "manage the handling catalogues",
+            Permission::AssignMessages => "assign messages to units",
         }
     }
 }
@@ -186,6 +207,54 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     (
         "verify_message_events",
         Rule::Requires(Permission::ReadMessages),
+    ),
+    (
+        "list_calendar_days",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "put_calendar_day",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "delete_calendar_day",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "list_deadline_policies",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "get_deadline_policy",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "create_deadline_policy",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "update_deadline_policy",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "list_dispatch_rules",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "get_dispatch_rule",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "create_dispatch_rule",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "update_dispatch_rule",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "get_routing_suggestions",
+        Rule::Requires(Permission::AssignMessages),
     ),
 ];
 

@@ -345,7 +345,7 @@ pub struct MessageSubmission {
     pub receipt: Receipt,
 }
 
-fn facts(m: &Message) -> MessageFacts<'_> {
+pub(crate) fn facts(m: &Message) -> MessageFacts<'_> {
     MessageFacts {
         author: m.author_id,
         public: m.visibility == Visibility::Public,
@@ -356,7 +356,7 @@ fn facts(m: &Message) -> MessageFacts<'_> {
     }
 }
 
-fn viewer(p: &Principal) -> Viewer<'_> {
+pub(crate) fn viewer(p: &Principal) -> Viewer<'_> {
     Viewer {
         user: p.user_id,
         role: p.role,

@@ -9,3 +9,8 @@ pub mod refresh_tokens;
 pub mod regions;
 pub mod units;
 pub mod users;
+
+// The handling stage's catalogues.
+pub mod calendar;
+pub mod deadline_policies;
+pub mod dispatch_rules;
