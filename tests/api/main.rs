@@ -6,6 +6,7 @@ mod auth;
 mod bench_data;
 mod cli;
 mod errors;
+mod handling_catalogues;
 mod health;
 mod idempotency;
 mod jwt;
