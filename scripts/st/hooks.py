@@ -71,6 +71,10 @@ BUSINESS_RULES = [
     ("POST /api/v1/messages/{id}/reject", "duplicate_of", "a message is not its own duplicate"),
     # Search needs two letters or digits; punctuation alone cannot be looked up.
     ("GET /api/v1/messages", "q", "needs at least two letters or digits"),
+    # Handling catalogues: a date range's ends relate to each other; the defaults stay active.
+    ("GET /api/v1/calendar/days", "to", "must not be before `from`"),
+    ("GET /api/v1/calendar/days", "to", "may span at most three years"),
+    ("PATCH /api/v1/deadline-policies/{id}", "active", "cannot be deactivated"),
 ] + [
     # Which placement a role needs (src/domain/role.rs check_placement).
     (op, field, fragment)

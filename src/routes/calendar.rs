@@ -112,11 +112,13 @@ pub struct PutCalendarDay {
 #[derive(Debug, Deserialize, Validate, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct ListCalendarDaysQuery {
-    /// First day (YYYY-MM-DD, included). With `to`; without both, the current year.
-    #[param(format = Date, min_length = 10, max_length = 10, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// First day (YYYY-MM-DD, included); default: 1 January of `to`'s year, or of the current
+    /// year (Asia/Shanghai) without `to`.
+    #[param(format = Date, min_length = 10, max_length = 10, pattern = r"^((20[0-9]{2}|2100)-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|20([02468][048]|[13579][26])-02-29)$")]
     pub from: Option<String>,
-    /// Last day (YYYY-MM-DD, included), at most three years after `from`.
-    #[param(format = Date, min_length = 10, max_length = 10, pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$")]
+    /// Last day (YYYY-MM-DD, included), at most three years after `from`; default: 31 December
+    /// of `from`'s year, or of the current year without `from`.
+    #[param(format = Date, min_length = 10, max_length = 10, pattern = r"^((20[0-9]{2}|2100)-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|20([02468][048]|[13579][26])-02-29)$")]
     pub to: Option<String>,
 }
 
@@ -144,25 +146,39 @@ pub fn parse_day(raw: &str, field: &str) -> Result<NaiveDate, ApiError> {
     Ok(day)
 }
 
-/// The range a list covers: both ends given, or the current year (Asia/Shanghai) when neither is.
+fn first_day(year: i32) -> Result<NaiveDate, ApiError> {
+    NaiveDate::from_ymd_opt(year, 1, 1)
+        .ok_or_else(|| ApiError::Internal(format!("the year {year} has no calendar")))
+}
+
+fn last_day(year: i32) -> Result<NaiveDate, ApiError> {
+    NaiveDate::from_ymd_opt(year, 12, 31)
+        .ok_or_else(|| ApiError::Internal(format!("the year {year} has no calendar")))
+}
+
+/// The range a list covers. A missing end is the other end's year's first or last day; with
+/// neither, the current year (Asia/Shanghai).
 fn list_range(
     q: &ListCalendarDaysQuery,
     now: DateTime<Utc>,
 ) -> Result<(NaiveDate, NaiveDate), ApiError> {
-    let (from, to) = match (&q.from, &q.to) {
-        (Some(from), Some(to)) => (parse_day(from, "from")?, parse_day(to, "to")?),
-        (None, None) => {
-            let year = (now + chrono::Duration::hours(SHANGHAI_OFFSET_HOURS)).year();
-            let first = NaiveDate::from_ymd_opt(year, 1, 1);
-            let last = NaiveDate::from_ymd_opt(year, 12, 31);
-            first.zip(last).ok_or_else(|| {
-                ApiError::Internal(format!("the clock's year {year} has no calendar"))
-            })?
-        }
-        (Some(_), None) => return Err(ApiError::field("to", "required", "send `to` with `from`")),
-        (None, Some(_)) => {
-            return Err(ApiError::field("from", "required", "send `from` with `to`"));
-        }
+    let from = q
+        .from
+        .as_deref()
+        .map(|f| parse_day(f, "from"))
+        .transpose()?;
+    let to = q.to.as_deref().map(|t| parse_day(t, "to")).transpose()?;
+    let year_of = |end: Option<NaiveDate>| match end {
+        Some(d) => d.year(),
+        None => (now + chrono::Duration::hours(SHANGHAI_OFFSET_HOURS)).year(),
+    };
+    let from = match from {
+        Some(d) => d,
+        None => first_day(year_of(to))?,
+    };
+    let to = match to {
+        Some(d) => d,
+        None => last_day(year_of(Some(from)))?,
     };
     if to < from {
         return Err(ApiError::field("to", "range", "must not be before `from`"));
@@ -178,8 +194,9 @@ fn list_range(
     Ok((from, to))
 }
 
-/// List the calendar's overrides in a range of dates (at most three years; default: the current
-/// year in Asia/Shanghai), ordered by day. Days not listed follow the week: Monday–Friday
+/// List the calendar's overrides in a range of dates (at most three years; a missing end
+/// defaults to the first or last day of the other end's year, and with neither the range is the
+/// current year in Asia/Shanghai), ordered by day. Days not listed follow the week: Monday–Friday
 /// working, Saturday and Sunday rest.
 #[utoipa::path(
     operation_id = "list_calendar_days",
@@ -211,7 +228,7 @@ pub async fn list_calendar_days(
     operation_id = "put_calendar_day",
     tag = "handling catalogues",
     params(("day" = String, Path, format = Date, min_length = 10, max_length = 10,
-        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "The date, YYYY-MM-DD (2000 to 2100)")),
+        pattern = r"^((20[0-9]{2}|2100)-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|20([02468][048]|[13579][26])-02-29)$", description = "The date, YYYY-MM-DD (2000 to 2100)")),
     request_body = PutCalendarDay,
     responses(
         (status = 200, description = "The override was replaced", body = CalendarDayDto),
@@ -253,7 +270,7 @@ pub async fn put_calendar_day(
     operation_id = "delete_calendar_day",
     tag = "handling catalogues",
     params(("day" = String, Path, format = Date, min_length = 10, max_length = 10,
-        pattern = "^[0-9]{4}-[0-9]{2}-[0-9]{2}$", description = "The date, YYYY-MM-DD (2000 to 2100)")),
+        pattern = r"^((20[0-9]{2}|2100)-((0[13578]|1[02])-(0[1-9]|[12][0-9]|3[01])|(0[469]|11)-(0[1-9]|[12][0-9]|30)|02-(0[1-9]|1[0-9]|2[0-8]))|20([02468][048]|[13579][26])-02-29)$", description = "The date, YYYY-MM-DD (2000 to 2100)")),
     responses(
         (status = 204, description = "The override was removed"),
         (status = 404, description = "The day has no override", body = crate::error::Problem,
@@ -335,6 +352,13 @@ mod tests {
         assert!(list_range(&q(Some("2026-01-01"), Some("2029-01-01")), now).is_ok());
         assert!(list_range(&q(Some("2026-01-01"), Some("2029-01-02")), now).is_err());
         assert!(list_range(&q(Some("2026-01-02"), Some("2026-01-01")), now).is_err());
-        assert!(list_range(&q(Some("2026-01-02"), None), now).is_err());
+        assert_eq!(
+            list_range(&q(Some("2026-03-02"), None), now).unwrap(),
+            (d("2026-03-02"), d("2026-12-31"))
+        );
+        assert_eq!(
+            list_range(&q(None, Some("2028-02-01")), now).unwrap(),
+            (d("2028-01-01"), d("2028-02-01"))
+        );
     }
 }

@@ -268,9 +268,14 @@ async fn calendar_input_is_validated() {
         let r = delete(&app, &format!("/api/v1/calendar/days/{bad}"), Some(&admin)).await;
         r.assert_problem(422, "validation-failed");
     }
-    put(&app, "/api/v1/calendar/days/", &admin, json!({"working": false}))
-        .await
-        .assert_problem(404, "not-found");
+    put(
+        &app,
+        "/api/v1/calendar/days/",
+        &admin,
+        json!({"working": false}),
+    )
+    .await
+    .assert_problem(404, "not-found");
     let r = put(
         &app,
         "/api/v1/calendar/days/2027-05-01",
@@ -293,8 +298,8 @@ async fn calendar_input_is_validated() {
         ("from=2026-01-01&to=2029-01-02", "to"),
         ("from=2026-01-01&to=2035-12-31", "to"),
         ("from=2026-02-01&to=2026-01-01", "to"),
-        ("from=2026-01-01", "to"),
-        ("to=2026-01-01", "from"),
+        ("from=2026-01-01&to=2026-1-02", "to"),
+        ("from=2100-12-01&to=2101-01-01", "to"),
         ("from=2026-02-30&to=2026-03-01", "from"),
         ("from=1990-01-01&to=1990-02-01", "from"),
     ] {
@@ -311,6 +316,21 @@ async fn calendar_input_is_validated() {
         )
         .await;
     assert_eq!(r.status, 200, "three years is the limit: {}", r.body);
+    // A missing end is the other end's year's first or last day.
+    let r = app
+        .get("/api/v1/calendar/days?from=2026-10-06", &admin)
+        .await;
+    assert_eq!(
+        (r.body["from"].as_str(), r.body["to"].as_str()),
+        (Some("2026-10-06"), Some("2026-12-31"))
+    );
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 3, "{}", r.body);
+    let r = app.get("/api/v1/calendar/days?to=2026-01-02", &admin).await;
+    assert_eq!(
+        (r.body["from"].as_str(), r.body["to"].as_str()),
+        (Some("2026-01-01"), Some("2026-01-02"))
+    );
+    assert_eq!(r.body["items"].as_array().unwrap().len(), 2, "{}", r.body);
 }
 
 #[actix_web::test]
