@@ -222,3 +222,18 @@ pub fn policy_for(
             ))
         })
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_default_ids_are_the_migration_s() {
+        assert_eq!(
+            super::DEFAULT_IMPORTANT.to_string(),
+            "00000000-0000-7000-8000-00000000d001"
+        );
+        assert_eq!(
+            super::DEFAULT_ROUTINE.to_string(),
+            "00000000-0000-7000-8000-00000000d002"
+        );
+    }
+}
