@@ -245,13 +245,7 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// COPY text rows for messages `[from, to)`.
-fn generate(
-    pools: &Pools,
-    from: usize,
-    to: usize,
-    seed: u64,
-    now: DateTime<Utc>,
-) -> Generated {
+fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>) -> Generated {
     let mut rng = StdRng::seed_from_u64(seed);
     let mut msgs = String::with_capacity((to - from) * 1400);
     let mut events = String::with_capacity((to - from) * 900);
@@ -426,7 +420,11 @@ fn generate(
                 pools.admin,
                 ts(assigned),
             );
-            let mut deadline = |kind: &str, start: DateTime<Utc>, days: u32, seq: usize, closed: Option<DateTime<Utc>>| {
+            let mut deadline = |kind: &str,
+                                start: DateTime<Utc>,
+                                days: u32,
+                                seq: usize,
+                                closed: Option<DateTime<Utc>>| {
                 let Some(due) = crate::domain::calendar::compute_due(
                     &pools.calendar,
                     &crate::domain::calendar::DeadlineInput {
@@ -444,7 +442,11 @@ fn generate(
                     Some(c) => ("missed", ts(c), "sign_for"),
                     None => ("open", "\\N".to_owned(), "\\N"),
                 };
-                let start_action = if kind == "sign_for" { "assign" } else { "sign_for" };
+                let start_action = if kind == "sign_for" {
+                    "assign"
+                } else {
+                    "sign_for"
+                };
                 let _ = writeln!(
                     handling.1,
                     "{}\t{id}\t{assignment_id}\t{kind}\t{lead_unit}\t{intake_unit}\t{path}\t{leader}\t{prio}\t{policy}\t1\t{days}\t1\t{}\t{start_action}\t{seq}\t{}\t{}\t{state}\t{closed_at}\t{closed_by}",
@@ -690,8 +692,7 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
                 let mut start = w * CHUNK;
                 while start < messages {
                     let end = (start + CHUNK).min(messages);
-                    let chunk =
-                        generate(&pools, offset + start, offset + end, start as u64, now);
+                    let chunk = generate(&pools, offset + start, offset + end, start as u64, now);
                     copy(&mut conn, &chunk)?;
                     start += workers * CHUNK;
                 }

@@ -478,6 +478,7 @@ pub fn seed_demo(conn: &mut PgConnection) -> anyhow::Result<SeedReport> {
         }
         report.messages =
             seed_messages(conn).map_err(|e| anyhow::anyhow!("seeding messages: {e}"))?;
+        seed_handling_catalogues(conn)?;
         Ok(())
     })?;
     Ok(report)
@@ -613,4 +614,132 @@ fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiErro
         }
     }
     Ok(MESSAGES.len())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Handling catalogues: the 2026 working-day calendar and a few dispatch rules.
+
+/// Demo dispatch rules: (key, region, category code, keywords, unit, basis).
+pub type DemoDispatchRule = (
+    &'static str,
+    &'static str,
+    Option<&'static str>,
+    &'static [&'static str],
+    &'static str,
+    &'static str,
+);
+
+pub const DISPATCH_RULES: &[DemoDispatchRule] = &[
+    (
+        "province-transport",
+        "620000",
+        Some("transport"),
+        &[],
+        "甘肃省交通运输厅",
+        "《中华人民共和国公路法》第八条",
+    ),
+    (
+        "lanzhou-transport",
+        "620100",
+        Some("transport"),
+        &[],
+        "兰州市交通运输局",
+        "《兰州市城市道路管理条例》第五条",
+    ),
+    (
+        "chengguan-roads",
+        "620102",
+        Some("transport"),
+        &["红绿灯", "信号灯", "路口", "道路"],
+        "兰州市城关区人民政府",
+        "《兰州市城市道路管理条例》第五条（城关区辖区内的道路及其附属设施）",
+    ),
+    (
+        "chengguan-general",
+        "620102",
+        None,
+        &[],
+        "兰州市城关区人民政府",
+        "属地管理：城关区辖区内的事项由城关区人民政府牵头办理",
+    ),
+    (
+        "lanzhou-heating",
+        "620100",
+        Some("urban_construction"),
+        &["供暖", "供热", "暖气"],
+        "兰州市住房和城乡建设局",
+        "兰州市住房和城乡建设局职能：负责全市城市供热行业监督管理",
+    ),
+    (
+        "province-education",
+        "620000",
+        Some("education"),
+        &[],
+        "甘肃省教育厅",
+        "《中华人民共和国教育法》第十五条",
+    ),
+    (
+        "province-wages",
+        "620000",
+        Some("employment_wages"),
+        &["欠薪", "拖欠", "工资"],
+        "甘肃省人力资源和社会保障厅",
+        "《保障农民工工资支付条例》第七条",
+    ),
+];
+
+/// The calendar rows that differ from the week (rest days on Monday–Friday, working days on
+/// weekends) and the dispatch rules. Existing rows are left alone.
+fn seed_handling_catalogues(conn: &mut PgConnection) -> anyhow::Result<()> {
+    use chrono::{Datelike, NaiveDate, Weekday};
+
+    use crate::schema::{calendar_days, categories, dispatch_rules};
+
+    // The demo calendar (`domain::calendar`), stored as the days that differ from the week:
+    // rest days on Monday–Friday and make-up working days on weekends.
+    let weekend = |d: NaiveDate| matches!(d.weekday(), Weekday::Sat | Weekday::Sun);
+    let days: Vec<(NaiveDate, bool, &str)> = crate::domain::calendar::china_2026_demo_named()
+        .into_iter()
+        .filter(|(o, _)| o.working == weekend(o.date))
+        .map(|(o, name)| (o.date, o.working, name))
+        .collect();
+    for (day, working, note) in days {
+        diesel::insert_into(calendar_days::table)
+            .values((
+                calendar_days::day.eq(day),
+                calendar_days::working.eq(working),
+                calendar_days::note.eq(note),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    for (key, region, category, keywords, unit, basis) in DISPATCH_RULES {
+        let path: String = regions::table
+            .find(region)
+            .select(regions::path)
+            .first(conn)?;
+        let category_id: Option<CategoryId> = match category {
+            Some(code) => Some(
+                categories::table
+                    .filter(categories::code.eq(code))
+                    .select(categories::id)
+                    .first(conn)?,
+            ),
+            None => None,
+        };
+        diesel::insert_into(dispatch_rules::table)
+            .values((
+                dispatch_rules::id.eq(demo_id("dispatch_rule", key)),
+                dispatch_rules::region_code.eq(region),
+                dispatch_rules::region_path.eq(path),
+                dispatch_rules::category_id.eq(category_id),
+                dispatch_rules::keywords
+                    .eq(keywords.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>()),
+                dispatch_rules::unit_id.eq(unit_id(unit)),
+                dispatch_rules::basis.eq(basis),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    Ok(())
 }

@@ -80,6 +80,10 @@ BUSINESS_RULES = [
     ("POST /api/v1/messages/{id}/assignments", "co_unit_ids", "the lead unit cannot also co-handle"),
     ("POST /api/v1/messages/{id}/assignments", "co_unit_ids", "names a unit twice"),
     ("POST /api/v1/assignments/{id}/transfer", "unit_id", "the message is already with this unit"),
+    # Handling catalogues: a date range's ends relate to each other; the defaults stay active.
+    ("GET /api/v1/calendar/days", "to", "must not be before `from`"),
+    ("GET /api/v1/calendar/days", "to", "may span at most three years"),
+    ("PATCH /api/v1/deadline-policies/{id}", "active", "cannot be deactivated"),
 ] + [
     # Which placement a role needs (src/domain/role.rs check_placement).
     (op, field, fragment)

@@ -43,6 +43,10 @@ pub enum Permission {
     InstructMessages,
     /// Answer a clarification request (the author, or the lead unit recording a phone answer).
     AnswerClarification,
+    /// Read the handling catalogues: working-day calendar, deadline policies, dispatch rules.
+    ReadHandlingCatalogues,
+    /// Change the handling catalogues.
+    ManageHandlingCatalogues,
 }
 
 use Role::*;
@@ -83,6 +87,17 @@ impl Permission {
             Permission::Supervise => &[Supervisor, Admin],
             Permission::InstructMessages => &[Leader, Handler, UnitAdmin, Admin],
             Permission::AnswerClarification => &[Citizen, Handler, UnitAdmin],
+            Permission::ReadHandlingCatalogues => &[
+                Handler,
+                UnitAdmin,
+                Reviewer,
+                Supervisor,
+                Leader,
+                Analyst,
+                Admin,
+                Integration,
+            ],
+            Permission::ManageHandlingCatalogues => &[Admin],
         }
     }
 
@@ -107,6 +122,8 @@ impl Permission {
             Permission::Supervise => "decide extensions and run supervision cases",
             Permission::InstructMessages => "record leaders' instructions",
             Permission::AnswerClarification => "answer clarification requests",
+            Permission::ReadHandlingCatalogues => "read the handling catalogues",
+            Permission::ManageHandlingCatalogues => "manage the handling catalogues",
         }
     }
 }
@@ -290,6 +307,54 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     (
         "list_instructions",
         Rule::Requires(Permission::ReadMessages),
+    ),
+    (
+        "list_calendar_days",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "put_calendar_day",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "delete_calendar_day",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "list_deadline_policies",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "get_deadline_policy",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "create_deadline_policy",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "update_deadline_policy",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "list_dispatch_rules",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "get_dispatch_rule",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "create_dispatch_rule",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "update_dispatch_rule",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    (
+        "get_routing_suggestions",
+        Rule::Requires(Permission::AssignMessages),
     ),
 ];
 

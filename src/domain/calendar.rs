@@ -362,27 +362,36 @@ pub fn working_days_left(cal: &Calendar, now: DateTime<Utc>, due_date: NaiveDate
 ///
 /// Demo data for development and tests only: admins maintain the real calendar each year.
 pub fn china_2026_demo() -> Vec<DayOverride> {
-    // (month, first day, last day, working)
-    const SPANS: &[(u32, u32, u32, bool)] = &[
-        (1, 1, 3, false),   // New Year
-        (1, 4, 4, true),    // Sun
-        (2, 14, 14, true),  // Sat
-        (2, 15, 23, false), // Spring Festival
-        (2, 28, 28, true),  // Sat
-        (4, 4, 6, false),   // Qingming
-        (5, 1, 5, false),   // Labour Day
-        (5, 9, 9, true),    // Sat
-        (6, 19, 21, false), // Dragon Boat
-        (9, 20, 20, true),  // Sun
-        (9, 25, 27, false), // Mid-Autumn
-        (10, 1, 7, false),  // National Day
-        (10, 10, 10, true), // Sat
+    china_2026_demo_named()
+        .into_iter()
+        .map(|(o, _)| o)
+        .collect()
+}
+
+/// [`china_2026_demo`] with each day's name (the holiday, or the holiday a make-up day serves).
+pub fn china_2026_demo_named() -> Vec<(DayOverride, &'static str)> {
+    // (month, first day, last day, working, name)
+    const SPANS: &[(u32, u32, u32, bool, &str)] = &[
+        (1, 1, 3, false, "元旦"),
+        (1, 4, 4, true, "元旦调休上班"),   // Sun
+        (2, 14, 14, true, "春节调休上班"), // Sat
+        (2, 15, 23, false, "春节"),
+        (2, 28, 28, true, "春节调休上班"), // Sat
+        (4, 4, 6, false, "清明节"),
+        (5, 1, 5, false, "劳动节"),
+        (5, 9, 9, true, "劳动节调休上班"), // Sat
+        (6, 19, 21, false, "端午节"),
+        (9, 20, 20, true, "国庆节调休上班"), // Sun
+        (9, 25, 27, false, "中秋节"),
+        (10, 1, 7, false, "国庆节"),
+        (10, 10, 10, true, "国庆节调休上班"), // Sat
     ];
     SPANS
         .iter()
-        .flat_map(|&(month, first, last, working)| {
+        .flat_map(|&(month, first, last, working, name)| {
             (first..=last).filter_map(move |day| {
-                NaiveDate::from_ymd_opt(2026, month, day).map(|date| DayOverride { date, working })
+                NaiveDate::from_ymd_opt(2026, month, day)
+                    .map(|date| (DayOverride { date, working }, name))
             })
         })
         .collect()

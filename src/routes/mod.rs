@@ -13,6 +13,11 @@ pub mod supervision;
 pub mod units;
 pub mod users;
 
+// The handling stage's catalogues.
+pub mod calendar;
+pub mod deadline_policies;
+pub mod dispatch_rules;
+
 use utoipa_actix_web::scope::Scope;
 
 /// Every operation under `/api/v1`.
@@ -88,6 +93,18 @@ where
         .service(supervision::close_supervision)
         .service(supervision::create_instruction)
         .service(supervision::list_instructions)
+        .service(calendar::list_calendar_days)
+        .service(calendar::put_calendar_day)
+        .service(calendar::delete_calendar_day)
+        .service(deadline_policies::list_deadline_policies)
+        .service(deadline_policies::create_deadline_policy)
+        .service(deadline_policies::get_deadline_policy)
+        .service(deadline_policies::update_deadline_policy)
+        .service(dispatch_rules::list_dispatch_rules)
+        .service(dispatch_rules::create_dispatch_rule)
+        .service(dispatch_rules::get_dispatch_rule)
+        .service(dispatch_rules::update_dispatch_rule)
+        .service(dispatch_rules::get_routing_suggestions)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

@@ -109,3 +109,25 @@ pub fn update(
             .get_result(conn)?)
     })
 }
+
+/// 422 naming `field` unless the category exists and is active.
+pub fn require_active(
+    conn: &mut PgConnection,
+    id: CategoryId,
+    field: &str,
+) -> Result<(), ApiError> {
+    let active: Option<bool> = categories::table
+        .find(id)
+        .select(categories::active)
+        .first(conn)
+        .optional()?;
+    match active {
+        Some(true) => Ok(()),
+        Some(false) => Err(ApiError::field(
+            field,
+            "inactive",
+            "this category is deactivated",
+        )),
+        None => Err(ApiError::field(field, "not_found", "no such category")),
+    }
+}

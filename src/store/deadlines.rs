@@ -16,7 +16,7 @@ use crate::domain::ids::{AssignmentId, DeadlineId, LeaderId, UnitId, UserId};
 use crate::domain::message::{MessageKind, Priority};
 use crate::error::ApiError;
 use crate::http::pagination::PageRequest;
-use crate::schema::{calendar_days as cd, deadline_policies as dp, deadlines as d};
+use crate::schema::{calendar_days as cd, deadlines as d};
 use crate::store::messages::{Message, MessageId};
 
 /// Read model.
@@ -92,63 +92,34 @@ pub struct StoredPause {
     pub until: Option<DateTime<Utc>>,
 }
 
-/// A deadline policy as it applies (read model of the columns the clock needs).
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = dp)]
-pub struct PolicyLimits {
-    pub id: uuid::Uuid,
-    pub version: i32,
-    pub sign_for_days: i32,
-    pub reply_days: i32,
-    pub due_soon_days: i32,
-    pub max_extensions: i32,
-    pub max_extension_days: i32,
-}
+pub use crate::store::deadline_policies::DeadlinePolicy;
 
-impl PolicyLimits {
-    pub fn limit(&self, kind: DeadlineKind) -> i32 {
-        match kind {
-            DeadlineKind::SignFor => self.sign_for_days,
-            DeadlineKind::Reply => self.reply_days,
-        }
+/// The limit a policy sets for a kind of deadline.
+pub fn limit_of(p: &DeadlinePolicy, kind: DeadlineKind) -> i32 {
+    match kind {
+        DeadlineKind::SignFor => p.sign_for_days,
+        DeadlineKind::Reply => p.reply_days,
     }
 }
 
-/// The most specific active policy for a message: category and kind, category, kind, then the
-/// priority's default. An unclassified message is handled as routine.
+/// The policy for a message (see [`crate::store::deadline_policies::policy_for`]); an
+/// unclassified message is handled as routine.
 pub fn policy_for(
     conn: &mut PgConnection,
     priority: Option<Priority>,
     kind: MessageKind,
     category: crate::domain::ids::CategoryId,
-) -> Result<PolicyLimits, ApiError> {
-    let priority = priority.unwrap_or(Priority::Routine);
-    dp::table
-        .filter(dp::active.eq(true))
-        .filter(dp::priority.eq(priority.as_str()))
-        .filter(
-            dp::message_kind
-                .is_null()
-                .or(dp::message_kind.eq(kind.as_str())),
-        )
-        .filter(dp::category_id.is_null().or(dp::category_id.eq(category.0)))
-        .order((
-            dp::category_id.is_not_null().desc(),
-            dp::message_kind.is_not_null().desc(),
-        ))
-        .select(PolicyLimits::as_select())
-        .first(conn)
-        .optional()?
-        .ok_or_else(|| {
-            ApiError::Internal(format!("no active deadline policy for priority {priority}"))
-        })
+) -> Result<DeadlinePolicy, ApiError> {
+    crate::store::deadline_policies::policy_for(
+        conn,
+        priority.unwrap_or(Priority::Routine),
+        kind,
+        category,
+    )
 }
 
-pub fn policy_by_id(conn: &mut PgConnection, id: uuid::Uuid) -> Result<PolicyLimits, ApiError> {
-    Ok(dp::table
-        .find(id)
-        .select(PolicyLimits::as_select())
-        .first(conn)?)
+pub fn policy_by_id(conn: &mut PgConnection, id: uuid::Uuid) -> Result<DeadlinePolicy, ApiError> {
+    crate::store::deadline_policies::get(conn, id)
 }
 
 /// The calendar overrides between two dates (inclusive), as the pure arithmetic wants them.
@@ -211,7 +182,7 @@ pub fn start(conn: &mut PgConnection, s: Start<'_>) -> Result<Deadline, ApiError
         priority: s.message.priority.unwrap_or(Priority::Routine),
         policy_id: policy.id,
         policy_version: policy.version,
-        limit_days: policy.limit(s.kind),
+        limit_days: limit_of(&policy, s.kind),
         due_soon_days: policy.due_soon_days,
         extension_days: 0,
         extension_count: 0,
@@ -498,7 +469,7 @@ pub fn recompute_for_calendar_day(
 /// new limits (recorded with the policy's new version); closed ones keep their verdicts.
 pub fn recompute_for_policy(
     conn: &mut PgConnection,
-    policy: &PolicyLimits,
+    policy: &DeadlinePolicy,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
     let ids: Vec<DeadlineId> = d::table
@@ -512,14 +483,17 @@ pub fn recompute_for_policy(
 fn recompute(
     conn: &mut PgConnection,
     ids: &[DeadlineId],
-    policy: Option<&PolicyLimits>,
+    policy: Option<&DeadlinePolicy>,
     now: DateTime<Utc>,
 ) -> Result<usize, ApiError> {
     let mut changed = 0;
     for chunk in ids.chunks(500) {
+        // Locked, so an extension or pause committing meanwhile is not overwritten.
         let rows: Vec<Deadline> = d::table
             .filter(d::id.eq_any(chunk))
             .filter(d::state.eq(DeadlineRecordState::Open))
+            .order(d::id)
+            .for_update()
             .select(Deadline::as_select())
             .load(conn)?;
         let Some(earliest) = rows.iter().map(|r| r.started_at).min() else {
@@ -528,7 +502,7 @@ fn recompute(
         let cal = calendar_for(conn, earliest)?;
         for mut dl in rows {
             if let Some(p) = policy {
-                dl.limit_days = p.limit(dl.kind);
+                dl.limit_days = limit_of(p, dl.kind);
                 dl.due_soon_days = p.due_soon_days;
                 dl.policy_version = p.version;
             }

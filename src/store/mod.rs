@@ -14,3 +14,8 @@ pub mod regions;
 pub mod supervision;
 pub mod units;
 pub mod users;
+
+// The handling stage's catalogues.
+pub mod calendar;
+pub mod deadline_policies;
+pub mod dispatch_rules;

@@ -7,6 +7,7 @@ mod bench_data;
 mod cli;
 mod errors;
 mod handling;
+mod handling_catalogues;
 mod health;
 mod idempotency;
 mod jwt;
