@@ -546,6 +546,9 @@ pub struct ListMessagesQuery {
     pub submitted_to: Option<DateTime<Utc>>,
     /// Only the caller's own messages.
     pub mine: Option<bool>,
+    /// Unit staff: the accepted, unassigned, undisputed messages in their unit's territory (the
+    /// unit's region subtree), which the unit may claim (`POST /messages/{id}/claims`).
+    pub claimable: Option<bool>,
     /// Text in the title or body (at least two letters or digits; Chinese works).
     #[param(
         min_length = 2,
@@ -619,10 +622,24 @@ pub async fn list_messages(
         MessageSort::SubmittedAt => SortBy::Submitted,
         MessageSort::LastActivityAt => SortBy::LastActivity,
     };
+    let claimable = q.claimable.unwrap_or(false);
+    if claimable && !matches!(principal.role, Role::Handler | Role::UnitAdmin) {
+        return Err(ApiError::Forbidden(
+            "only unit staff (handler, unit_admin) claim messages".into(),
+        ));
+    }
     let p = principal.clone();
     let rows = db
         .run(move |conn| {
-            let scope = list_scope(conn, &p)?;
+            let scope = if claimable {
+                let unit = p
+                    .unit_id
+                    .ok_or_else(|| ApiError::Forbidden("you belong to no unit".into()))?;
+                let code = crate::store::units::get(conn, unit)?.region_code;
+                ListScope::Claimable(crate::store::regions::path_of(conn, &code)?)
+            } else {
+                list_scope(conn, &p)?
+            };
             let filter = MessageFilter {
                 status: q.status,
                 leader_id: q.leader_id,
@@ -650,7 +667,11 @@ pub async fn list_messages(
     let items = rows
         .into_iter()
         .map(|m| {
-            let access = message_access(v, facts(&m));
+            // Claimable messages are shown to the territorial unit as staff see them.
+            let access = match message_access(v, facts(&m)) {
+                MessageAccess::None | MessageAccess::Public if claimable => MessageAccess::Staff,
+                a => a,
+            };
             MessageDto::from_message(m, access)
         })
         .collect();

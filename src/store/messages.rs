@@ -136,6 +136,9 @@ pub enum ListScope {
     Citizen(UserId),
     /// Others' public, accepted messages only.
     PublicOnly,
+    /// Accepted, unassigned, undisputed messages in a territory (materialised path prefix): what a
+    /// unit may claim.
+    Claimable(String),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -293,6 +296,10 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
                 .eq(Visibility::Public)
                 .and(m::status.eq_any(PUBLICLY_VISIBLE)),
         ),
+        ListScope::Claimable(prefix) => q
+            .filter(m::region_path.like(like_prefix(prefix)))
+            .filter(m::status.eq(MessageStatus::Accepted))
+            .filter(m::return_count.lt(crate::domain::handling::DISPUTE_AFTER_RETURNS)),
     };
     if let Some(s) = filter.status {
         q = q.filter(m::status.eq(s));

@@ -527,9 +527,32 @@ async fn claims_need_territory_and_only_one_wins() {
     )
     .await
     .assert_problem(403, "forbidden");
-    // Handlers of two territorial units race: exactly one claim wins.
+    // What a unit may claim: accepted, unassigned messages in its territory.
     let chengguan = staff(&app, "cg@example.cn", "handler", CHENGGUAN).await;
     let bureau = app.token(Demo::Handler).await;
+    let claimable = |token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .get("/api/v1/messages?claimable=true&limit=100", &token)
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            r.body["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["id"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert!(claimable(chengguan.clone()).await.contains(&id));
+    assert!(claimable(bureau.clone()).await.contains(&id));
+    assert!(!claimable(tianshui.clone()).await.contains(&id));
+    let citizen = app.token(Demo::Citizen).await;
+    app.get("/api/v1/messages?claimable=true", &citizen)
+        .await
+        .assert_problem(403, "forbidden");
+    // Handlers of two territorial units race: exactly one claim wins.
     let path = format!("/api/v1/messages/{id}/claims");
     let tries = (0..20).map(|i| {
         let token = if i % 2 == 0 { &chengguan } else { &bureau };
@@ -550,6 +573,7 @@ async fn claims_need_territory_and_only_one_wins() {
     assert_eq!(deadline(a, "reply")["limit_days"], 15);
     let liaison = lanzhou_liaison_token(&app).await;
     assert_eq!(message(&app, &liaison, &id).await["status"], "in_progress");
+    assert!(!claimable(chengguan.clone()).await.contains(&id));
 }
 
 async fn lanzhou_liaison_token(app: &TestApp) -> String {
