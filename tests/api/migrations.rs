@@ -67,3 +67,61 @@ fn the_demo_seed_is_idempotent() {
         (0, 0, 0, 0)
     );
 }
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+fn count(conn: &mut diesel::PgConnection, sql: &str) -> i64 {
+    diesel::sql_query(sql).get_result::<Count>(conn).unwrap().n
+}
+
+/// Reverting the handling migration keeps every message: those in handling statuses go back to
+/// `accepted`, the last status the earlier schema knows.
+#[test]
+fn reverting_handling_keeps_every_message() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    assert!(messages > 0);
+    diesel::sql_query(
+        "UPDATE messages SET status = 'in_progress', return_count = 1 \
+         WHERE id = (SELECT id FROM messages WHERE status = 'accepted' LIMIT 1)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM messages WHERE status NOT IN ('submitted', 'accepted', 'rejected', 'withdrawn')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'messages' AND column_name = 'return_count'"
+        ),
+        0
+    );
+    // The old constraint holds again, and the migration applies again on top.
+    assert!(
+        diesel::sql_query("UPDATE messages SET status = 'assigned'")
+            .execute(&mut conn)
+            .is_err()
+    );
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM deadline_policies"),
+        2
+    );
+}
