@@ -552,6 +552,9 @@ async fn claims_need_territory_and_only_one_wins() {
     app.get("/api/v1/messages?claimable=true", &citizen)
         .await
         .assert_problem(403, "forbidden");
+    app.get("/api/v1/messages?claimable=null", &bureau)
+        .await
+        .assert_problem(422, "validation-failed");
     // Handlers of two territorial units race: exactly one claim wins.
     let path = format!("/api/v1/messages/{id}/claims");
     let tries = (0..20).map(|i| {
