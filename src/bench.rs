@@ -320,6 +320,9 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
         });
         // The ledger.
         let mut head = GENESIS.to_vec();
+        // Ledger events after the steps (deadline alarms), and the time of the last event.
+        let mut alarms = 0usize;
+        let mut last_at = submitted;
         let mut at = submitted;
         let mut accepted_at = None;
         let mut from_status: Option<&str> = None;
@@ -377,29 +380,21 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                 "sign_for" => signed_at = Some(at),
                 _ => {}
             }
-            let content = EventContent {
-                message_id: id,
-                seq: k as i32 + 1,
-                actor_id: Some(actor),
-                actor_role,
-                action: step,
-                from_status,
-                to_status: Some(to_status),
-                payload: &payload,
-                created_at: at,
-            };
-            let hash = ledger::event_hash(&head, &content);
-            let _ = writeln!(
-                events,
-                "{id}\t{}\t{actor}\t{actor_role}\t{step}\t{}\t{to_status}\t{}\t{}\t\\\\x{}\t\\\\x{}",
-                k + 1,
-                from_status.unwrap_or("\\N"),
-                payload.to_string().replace('\\', "\\\\"),
-                ts(at),
-                hex::encode(&head),
-                hex::encode(&hash),
+            head = event_line(
+                &mut events,
+                &head,
+                Event {
+                    message: id,
+                    seq: k as i32 + 1,
+                    actor: Some(actor),
+                    role: actor_role,
+                    action: step,
+                    from: from_status,
+                    to: to_status,
+                    payload: &payload,
+                    at,
+                },
             );
-            head = hash;
             from_status = Some(to_status);
         }
         if let Some(assigned) = assigned_at {
@@ -424,7 +419,8 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                                 start: DateTime<Utc>,
                                 days: u32,
                                 seq: usize,
-                                closed: Option<DateTime<Utc>>| {
+                                closed: Option<DateTime<Utc>>|
+             -> Option<(Uuid, DateTime<Utc>, DateTime<Utc>)> {
                 let Some(due) = crate::domain::calendar::compute_due(
                     &pools.calendar,
                     &crate::domain::calendar::DeadlineInput {
@@ -435,7 +431,7 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                         due_soon_days: 1,
                     },
                 ) else {
-                    return;
+                    return None;
                 };
                 let (state, closed_at, closed_by) = match closed {
                     Some(c) if c <= due.due_at => ("met", ts(c), "sign_for"),
@@ -447,20 +443,63 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                 } else {
                     "sign_for"
                 };
+                // A running system would have raised the alarms already due (the ledger events
+                // follow below), so the scheduler has nothing to catch up on in a benchmark.
+                let open = closed.is_none();
+                let raised = |t: DateTime<Utc>| {
+                    if open && t <= now {
+                        ts(t)
+                    } else {
+                        "\\N".to_owned()
+                    }
+                };
+                let deadline_id = Uuid::now_v7();
                 let _ = writeln!(
                     handling.1,
-                    "{}\t{id}\t{assignment_id}\t{kind}\t{lead_unit}\t{intake_unit}\t{path}\t{leader}\t{prio}\t{policy}\t1\t{days}\t1\t{}\t{start_action}\t{seq}\t{}\t{}\t{state}\t{closed_at}\t{closed_by}",
-                    Uuid::now_v7(),
+                    "{deadline_id}\t{id}\t{assignment_id}\t{kind}\t{lead_unit}\t{intake_unit}\t{path}\t{leader}\t{prio}\t{policy}\t1\t{days}\t1\t{}\t{start_action}\t{seq}\t{}\t{}\t{state}\t{closed_at}\t{closed_by}\t{}\t{}",
                     ts(start),
                     ts(due.due_at),
                     ts(due.due_soon_at),
+                    raised(due.due_soon_at),
+                    raised(due.due_at),
                 );
+                open.then_some((deadline_id, due.due_soon_at, due.due_at))
             };
-            deadline("sign_for", assigned, 1, 4, signed_at);
-            if let Some(signed) = signed_at {
-                deadline("reply", signed, reply_days, 5, None);
+            let running = match signed_at {
+                Some(signed) => {
+                    deadline("sign_for", assigned, 1, 4, Some(signed));
+                    deadline("reply", signed, reply_days, 5, None)
+                }
+                None => deadline("sign_for", assigned, 1, 4, None),
+            };
+            if let Some((deadline_id, soon, due)) = running {
+                for (action, t) in [("deadline_due_soon", soon), ("deadline_overdue", due)] {
+                    if t > now {
+                        break;
+                    }
+                    let payload =
+                        serde_json::json!({"deadline_id": deadline_id, "unit_id": lead_unit});
+                    alarms += 1;
+                    head = event_line(
+                        &mut events,
+                        &head,
+                        Event {
+                            message: id,
+                            seq: (steps.len() + alarms) as i32,
+                            actor: None,
+                            role: "system",
+                            action,
+                            from: Some(status),
+                            to: status,
+                            payload: &payload,
+                            at: t,
+                        },
+                    );
+                    last_at = t;
+                }
             }
         }
+        let last_at = if alarms > 0 { last_at } else { at };
         let grams: Vec<String> = bigrams(&format!("{title}\n{body}")).into_iter().collect();
         let _ = write!(
             msgs,
@@ -500,12 +539,12 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                 "\\N".to_owned()
             },
             grams.join(","),
-            steps.len(),
-            steps.len(),
+            steps.len() + alarms,
+            steps.len() + alarms,
             hex::encode(&head),
             ts(submitted),
             accepted_at.map(ts).unwrap_or_else(|| "\\N".into()),
-            ts(at),
+            ts(last_at),
         );
     }
     Generated {
@@ -514,6 +553,51 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
         assignments: handling.0,
         deadlines: handling.1,
     }
+}
+
+/// One ledger event of a generated message.
+struct Event<'a> {
+    message: Uuid,
+    seq: i32,
+    actor: Option<Uuid>,
+    role: &'a str,
+    action: &'a str,
+    from: Option<&'a str>,
+    to: &'a str,
+    payload: &'a serde_json::Value,
+    at: DateTime<Utc>,
+}
+
+/// Append an event's COPY line, chained to `head`; returns the new head.
+fn event_line(out: &mut String, head: &[u8], e: Event<'_>) -> Vec<u8> {
+    let content = EventContent {
+        message_id: e.message,
+        seq: e.seq,
+        actor_id: e.actor,
+        actor_role: e.role,
+        action: e.action,
+        from_status: e.from,
+        to_status: Some(e.to),
+        payload: e.payload,
+        created_at: e.at,
+    };
+    let hash = ledger::event_hash(head, &content);
+    let _ = writeln!(
+        out,
+        "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t\\\\x{}\t\\\\x{}",
+        e.message,
+        e.seq,
+        e.actor.map_or_else(|| "\\N".to_owned(), |a| a.to_string()),
+        e.role,
+        e.action,
+        e.from.unwrap_or("\\N"),
+        e.to,
+        e.payload.to_string().replace('\\', "\\\\"),
+        ts(e.at),
+        hex::encode(head),
+        hex::encode(&hash),
+    );
+    hash
 }
 
 /// COPY text of one chunk.
@@ -632,6 +716,8 @@ fn copy(conn: &mut PgConnection, g: &Generated) -> anyhow::Result<()> {
                 d::state,
                 d::closed_at,
                 d::closed_by_action,
+                d::due_soon_raised_at,
+                d::overdue_raised_at,
             ),
             |w: &mut dyn std::io::Write| w.write_all(g.deadlines.as_bytes()).map_err(io_error),
         )

@@ -178,6 +178,16 @@ pub enum Scope {
     Unit(UnitId),
 }
 
+/// Which part of the scope one query covers (see [`list`]).
+#[derive(Clone, Copy)]
+enum Part {
+    Whole,
+    /// A unit's own assignments.
+    Own(UnitId),
+    /// Other units' assignments on messages the unit runs intake for.
+    IntakeOfOthers(UnitId),
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
     pub unit_id: Option<UnitId>,
@@ -190,21 +200,49 @@ pub struct Filter {
 pub type Cursor = (DateTime<Utc>, AssignmentId);
 
 /// An inbox: newest first.
+///
+/// A unit's scope (its own assignments or those of messages it runs intake for) is an OR that
+/// no index serves; it runs as two index-ordered queries merged here.
 pub fn list(
     conn: &mut PgConnection,
     scope: &Scope,
     filter: &Filter,
     page: &PageRequest<Cursor>,
 ) -> Result<Vec<Assignment>, ApiError> {
+    let parts = match (scope, filter.unit_id) {
+        (Scope::Unit(u), Some(f)) if f == *u => vec![Part::Own(*u)],
+        (Scope::Unit(u), Some(_)) => vec![Part::IntakeOfOthers(*u)],
+        (Scope::Unit(u), None) => vec![Part::Own(*u), Part::IntakeOfOthers(*u)],
+        _ => vec![Part::Whole],
+    };
+    let mut rows = Vec::new();
+    for part in parts {
+        rows.extend(list_part(conn, scope, part, filter, page)?);
+    }
+    rows.sort_by(|x, y| (y.assigned_at, y.id).cmp(&(x.assigned_at, x.id)));
+    rows.dedup_by_key(|r| r.id);
+    rows.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
+fn list_part(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    part: Part,
+    filter: &Filter,
+    page: &PageRequest<Cursor>,
+) -> Result<Vec<Assignment>, ApiError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
     let mut q = a::table.select(Assignment::as_select()).into_boxed();
-    q = match scope {
-        Scope::All => q,
-        Scope::RegionPath(p) => {
+    q = match (scope, part) {
+        (_, Part::Own(u)) => q.filter(a::unit_id.eq(u)),
+        (_, Part::IntakeOfOthers(u)) => q.filter(a::intake_unit_id.eq(u)).filter(a::unit_id.ne(u)),
+        (Scope::All, Part::Whole) => q,
+        (Scope::RegionPath(p), Part::Whole) => {
             q.filter(a::region_path.like(format!("{}%", super::units::escape_like(p))))
         }
-        Scope::Unit(u) => q.filter(a::unit_id.eq(*u).or(a::intake_unit_id.eq(*u))),
+        (Scope::Unit(u), Part::Whole) => q.filter(a::unit_id.eq(*u).or(a::intake_unit_id.eq(*u))),
     };
     if let Some(u) = filter.unit_id {
         q = q.filter(a::unit_id.eq(u));

@@ -569,7 +569,20 @@ pub struct Filter {
 /// Sort key: due time (paused deadlines, which have none, last), then id.
 pub type Cursor = (Option<DateTime<Utc>>, DeadlineId);
 
+/// Which part of a unit's scope one query covers (see [`list`]).
+#[derive(Clone, Copy)]
+enum UnitPart {
+    Whole,
+    /// Deadlines of the unit's own assignments.
+    Own(UnitId),
+    /// Deadlines of messages the unit runs intake for, assigned to other units.
+    IntakeOfOthers(UnitId),
+}
+
 /// The supervision view, sorted by due time.
+///
+/// A unit's scope (its own deadlines or those of messages it runs intake for) is an OR that no
+/// index serves; it runs as two index-ordered queries merged here, each as cheap as one.
 pub fn list(
     conn: &mut PgConnection,
     scope: &Scope,
@@ -577,13 +590,77 @@ pub fn list(
     page: &PageRequest<Cursor>,
     now: DateTime<Utc>,
 ) -> Result<Vec<Deadline>, ApiError> {
+    // Only deadlines due by this bound can be due soon (see `due_soon_bound`).
+    let soon_bound = match filter.state {
+        Some(DeadlineState::DueSoon) => Some(due_soon_bound(conn, now)?),
+        _ => None,
+    };
+    let parts = match (scope, filter.unit_id) {
+        (Scope::Unit(u), Some(f)) if f == *u => vec![UnitPart::Own(*u)],
+        (Scope::Unit(u), Some(_)) => vec![UnitPart::IntakeOfOthers(*u)],
+        (Scope::Unit(u), None) => vec![UnitPart::Own(*u), UnitPart::IntakeOfOthers(*u)],
+        _ => vec![UnitPart::Whole],
+    };
+    let mut rows = Vec::new();
+    for part in parts {
+        rows.extend(list_part(conn, scope, part, filter, page, now, soon_bound)?);
+    }
+    rows.sort_by(|a, b| {
+        // Due time ascending with paused (no due time) last, then id: the index order.
+        (a.due_at.is_none(), a.due_at, a.id).cmp(&(b.due_at.is_none(), b.due_at, b.id))
+    });
+    rows.dedup_by_key(|r| r.id);
+    rows.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
+    Ok(rows)
+}
+
+/// The latest due time a due-soon deadline can have at `now`: a deadline is due soon once no
+/// more than its `due_soon_days` working days are left, so its due date lies within that many
+/// working days after today. With the largest `due_soon_days` of any policy (open deadlines
+/// carry their policy's value) this bounds the index range to walk, so an empty or short
+/// due-soon list does not walk every future deadline.
+fn due_soon_bound(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
+    use crate::schema::deadline_policies as dp;
+    let policy_max: Option<i32> = dp::table
+        .select(diesel::dsl::max(dp::due_soon_days))
+        .first(conn)?;
+    let open_max: Option<i32> = d::table
+        .filter(d::state.eq(DeadlineRecordState::Open))
+        .filter(d::due_soon_days.gt(policy_max.unwrap_or(0)))
+        .select(diesel::dsl::max(d::due_soon_days))
+        .first(conn)?;
+    let k = policy_max.max(open_max).unwrap_or(0).max(0);
+    let today = calendar::local_date(now);
+    let cal = calendar(conn, today, today + Duration::days(400))?;
+    let last = cal
+        .checked_nth_working_day_after(today, u32::try_from(k).unwrap_or(0) + 1)
+        .unwrap_or(today + Duration::days(400));
+    Ok(calendar::end_of_local_day(last))
+}
+
+#[allow(clippy::too_many_arguments)]
+fn list_part(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    part: UnitPart,
+    filter: &Filter,
+    page: &PageRequest<Cursor>,
+    now: DateTime<Utc>,
+    soon_bound: Option<DateTime<Utc>>,
+) -> Result<Vec<Deadline>, ApiError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
     let mut q = d::table.select(Deadline::as_select()).into_boxed();
-    q = match scope {
-        Scope::All => q,
-        Scope::RegionPath(p) => q.filter(d::region_path.like(like_prefix(p))),
-        Scope::Unit(u) => q.filter(d::unit_id.eq(*u).or(d::intake_unit_id.eq(*u))),
+    q = match (scope, part) {
+        (_, UnitPart::Own(u)) => q.filter(d::unit_id.eq(u)),
+        (_, UnitPart::IntakeOfOthers(u)) => {
+            q.filter(d::intake_unit_id.eq(u)).filter(d::unit_id.ne(u))
+        }
+        (Scope::All, UnitPart::Whole) => q,
+        (Scope::RegionPath(p), UnitPart::Whole) => q.filter(d::region_path.like(like_prefix(p))),
+        (Scope::Unit(u), UnitPart::Whole) => {
+            q.filter(d::unit_id.eq(*u).or(d::intake_unit_id.eq(*u)))
+        }
     };
     let mut may_be_paused = true;
     if let Some(state) = filter.state {
@@ -596,6 +673,7 @@ pub fn list(
             DeadlineState::DueSoon => q
                 .filter(d::state.eq(open))
                 .filter(d::due_at.gt(now))
+                .filter(d::due_at.le(soon_bound.unwrap_or(now)))
                 .filter(d::due_soon_at.le(now)),
             DeadlineState::Overdue => q.filter(d::state.eq(open)).filter(d::due_at.le(now)),
             DeadlineState::Paused => q.filter(d::state.eq(open)).filter(d::due_at.is_null()),

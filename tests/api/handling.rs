@@ -500,6 +500,41 @@ async fn returns_transfers_and_disputes() {
             "pending"
         ]
     );
+    // The liaison office's inbox holds the other units' assignments on its messages, in pages.
+    let mut seen = Vec::new();
+    let mut cursor = String::new();
+    loop {
+        let r = app
+            .get(
+                &format!("/api/v1/assignments?limit=2&cursor={cursor}"),
+                &liaison,
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        for a in r.body["items"].as_array().unwrap() {
+            seen.push(a["id"].as_str().unwrap().to_owned());
+        }
+        match r.body["next_cursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    let mut expected: Vec<String> = history.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["id"].as_str().unwrap().to_owned())
+        .collect();
+    expected.reverse(); // newest first
+    assert_eq!(seen, expected);
+    // 城关区 sees only its own two.
+    let own = app.get("/api/v1/assignments", &chengguan).await;
+    assert_eq!(
+        own.body["items"].as_array().unwrap().len(),
+        2,
+        "{}",
+        own.body
+    );
     let acts = actions(&app, &liaison, &id).await;
     assert_eq!(acts.iter().filter(|a| *a == "return").count(), 2);
     assert_eq!(acts.iter().filter(|a| *a == "transfer").count(), 1);
