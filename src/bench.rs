@@ -421,7 +421,7 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                                 seq: usize,
                                 closed: Option<DateTime<Utc>>|
              -> Option<(Uuid, DateTime<Utc>, DateTime<Utc>)> {
-                let Some(due) = crate::domain::calendar::compute_due(
+                let due = crate::domain::calendar::compute_due(
                     &pools.calendar,
                     &crate::domain::calendar::DeadlineInput {
                         started_at: start,
@@ -430,9 +430,7 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                         pauses: Vec::new(),
                         due_soon_days: 1,
                     },
-                ) else {
-                    return None;
-                };
+                )?;
                 let (state, closed_at, closed_by) = match closed {
                     Some(c) if c <= due.due_at => ("met", ts(c), "sign_for"),
                     Some(c) => ("missed", ts(c), "sign_for"),

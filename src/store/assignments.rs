@@ -219,7 +219,7 @@ pub fn list(
     for part in parts {
         rows.extend(list_part(conn, scope, part, filter, page)?);
     }
-    rows.sort_by(|x, y| (y.assigned_at, y.id).cmp(&(x.assigned_at, x.id)));
+    rows.sort_by_key(|r| std::cmp::Reverse((r.assigned_at, r.id)));
     rows.dedup_by_key(|r| r.id);
     rows.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
     Ok(rows)
