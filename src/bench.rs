@@ -743,6 +743,20 @@ fn secondary_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<IndexDef>> {
     .load(conn)?)
 }
 
+/// Rough cost of building an index, to balance the two builders: the bigram GIN index and the
+/// ledger's indexes are the big ones.
+fn index_weight(def: &str) -> u32 {
+    if def.contains("USING gin") {
+        100
+    } else if def.contains("message_events") {
+        30
+    } else if def.contains(" ON public.messages ") {
+        10
+    } else {
+        5
+    }
+}
+
 pub struct BenchReport {
     pub messages: usize,
     pub events: i64,
@@ -790,10 +804,34 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
     }
     let seconds_load = started.elapsed().as_secs_f64();
     let started = Instant::now();
-    diesel::sql_query("SET maintenance_work_mem = '1GB'").execute(&mut conn)?;
-    diesel::sql_query("SET max_parallel_maintenance_workers = 2").execute(&mut conn)?;
-    for ix in &indexes {
-        diesel::sql_query(&ix.def).execute(&mut conn)?;
+    // Two connections build the indexes side by side (the GIN index builds on one core while
+    // the B-trees take the other), the largest first on each.
+    let mut defs: Vec<String> = indexes.iter().map(|ix| ix.def.clone()).collect();
+    defs.sort_by_key(|d| std::cmp::Reverse(index_weight(d)));
+    let halves: [Vec<String>; 2] = defs.into_iter().enumerate().fold(
+        [Vec::new(), Vec::new()],
+        |mut acc, (i, d)| {
+            acc[i % 2].push(d);
+            acc
+        },
+    );
+    let builders: Vec<_> = halves
+        .into_iter()
+        .map(|defs| {
+            let url = database_url.to_owned();
+            std::thread::spawn(move || -> anyhow::Result<()> {
+                let mut conn = PgConnection::establish(&url)?;
+                diesel::sql_query("SET maintenance_work_mem = '512MB'").execute(&mut conn)?;
+                for def in defs {
+                    diesel::sql_query(&def).execute(&mut conn)?;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    for b in builders {
+        b.join()
+            .map_err(|_| anyhow::anyhow!("an index builder panicked"))??;
     }
     diesel::sql_query(format!(
         "SELECT setval('message_tracking_seq', GREATEST((SELECT last_value FROM message_tracking_seq), {}))",

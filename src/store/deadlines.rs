@@ -616,20 +616,17 @@ pub fn list(
 
 /// The latest due time a due-soon deadline can have at `now`: a deadline is due soon once no
 /// more than its `due_soon_days` working days are left, so its due date lies within that many
-/// working days after today. With the largest `due_soon_days` of any policy (open deadlines
-/// carry their policy's value) this bounds the index range to walk, so an empty or short
-/// due-soon list does not walk every future deadline.
+/// working days after today. With the largest `due_soon_days` of any policy this bounds the
+/// index range to walk, so an empty or short due-soon list does not walk every future deadline.
 fn due_soon_bound(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<DateTime<Utc>, ApiError> {
     use crate::schema::deadline_policies as dp;
-    let policy_max: Option<i32> = dp::table
+    // Open deadlines carry their policy's value (a policy edit recomputes them), and policies
+    // are never deleted, so the policies' largest value bounds every open deadline's.
+    let k: i32 = dp::table
         .select(diesel::dsl::max(dp::due_soon_days))
-        .first(conn)?;
-    let open_max: Option<i32> = d::table
-        .filter(d::state.eq(DeadlineRecordState::Open))
-        .filter(d::due_soon_days.gt(policy_max.unwrap_or(0)))
-        .select(diesel::dsl::max(d::due_soon_days))
-        .first(conn)?;
-    let k = policy_max.max(open_max).unwrap_or(0).max(0);
+        .first::<Option<i32>>(conn)?
+        .unwrap_or(0)
+        .max(0);
     let today = calendar::local_date(now);
     let cal = calendar(conn, today, today + Duration::days(400))?;
     let last = cal
