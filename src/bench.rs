@@ -808,13 +808,13 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
     // the B-trees take the other), the largest first on each.
     let mut defs: Vec<String> = indexes.iter().map(|ix| ix.def.clone()).collect();
     defs.sort_by_key(|d| std::cmp::Reverse(index_weight(d)));
-    let halves: [Vec<String>; 2] = defs.into_iter().enumerate().fold(
-        [Vec::new(), Vec::new()],
-        |mut acc, (i, d)| {
-            acc[i % 2].push(d);
-            acc
-        },
-    );
+    let halves: [Vec<String>; 2] =
+        defs.into_iter()
+            .enumerate()
+            .fold([Vec::new(), Vec::new()], |mut acc, (i, d)| {
+                acc[i % 2].push(d);
+                acc
+            });
     let builders: Vec<_> = halves
         .into_iter()
         .map(|defs| {

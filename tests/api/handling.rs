@@ -1362,11 +1362,20 @@ async fn supervision_cases_and_leader_instructions() {
     }
 }
 
-/// Two server processes on one database race 100 claims on one message: one wins.
+/// Two server processes on one database race 100 claims on one message: one wins. Both run the
+/// deadline scheduler every second: each alarm is raised once.
 #[actix_web::test]
 async fn two_server_processes_race_claims_with_one_winner() {
-    let app = TestApp::spawn().await;
-    let (id, _) = accepted(&app, "routine", None).await;
+    // Set up in the past (the in-process app's clock), so that a sign-for deadline is long
+    // overdue by the real clock the two server processes use.
+    let clock = Clock::manual(local("2026-01-05T09:00"));
+    let mut settings = test_settings();
+    settings.clock = clock.clone();
+    let app = TestApp::spawn_with(settings).await;
+    let (late, liaison) = accepted(&app, "routine", None).await;
+    let r = assign(&app, &liaison, &late, QILIHE, &[]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let (id, _) = accepted(&app, "routine", Some(&liaison)).await;
     let chengguan = staff(&app, "cg@example.cn", "handler", CHENGGUAN).await;
     let bureau = app.token(Demo::Handler).await;
     let mut servers = Vec::new();
@@ -1384,7 +1393,7 @@ async fn two_server_processes_race_claims_with_one_winner() {
             .env("LIUYAN_MIGRATE_ON_START", "false")
             .env("LIUYAN_RATE_PER_SECOND", "100000")
             .env("LIUYAN_RATE_BURST", "100000")
-            .env("LIUYAN_SCHEDULER_INTERVAL_SECS", "0")
+            .env("LIUYAN_SCHEDULER_INTERVAL_SECS", "1")
             .env("LIUYAN_DB_POOL_SIZE", "4")
             .env("LIUYAN_LOG", "warn")
             .stdout(std::process::Stdio::null())
@@ -1443,6 +1452,26 @@ async fn two_server_processes_race_claims_with_one_winner() {
     .get_result(&mut conn)
     .unwrap();
     assert_eq!(n.n, 1);
+
+    // Both schedulers have ticked several times by now; the overdue sign-for deadline of the
+    // other message got exactly one due-soon and one overdue alarm.
+    let alarms = |conn: &mut diesel::PgConnection, action: &str| -> i64 {
+        diesel::sql_query(format!(
+            "SELECT count(*) AS n FROM message_events WHERE message_id = '{late}' AND action = '{action}'"
+        ))
+        .get_result::<N>(conn)
+        .unwrap()
+        .n
+    };
+    for _ in 0..100 {
+        if alarms(&mut conn, "deadline_overdue") > 0 {
+            break;
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    actix_web::rt::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert_eq!(alarms(&mut conn, "deadline_due_soon"), 1);
+    assert_eq!(alarms(&mut conn, "deadline_overdue"), 1);
 }
 
 struct KillOnDrop(std::process::Child);
