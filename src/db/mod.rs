@@ -60,6 +60,13 @@ impl From<DieselError> for DbError {
             {
                 DbError::Unavailable(info.message().to_owned())
             }
+            // PostgreSQL broke a lock cycle by aborting this transaction: nothing was changed,
+            // and the same request succeeds when retried (503 with Retry-After).
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info.message().contains("deadlock detected") =>
+            {
+                DbError::Unavailable(format!("transaction conflict, retry: {}", info.message()))
+            }
             other => DbError::Other(other.to_string()),
         }
     }

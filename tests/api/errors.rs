@@ -267,3 +267,47 @@ async fn the_general_rate_limit_applies_per_client() {
         200
     );
 }
+
+/// Two transactions locking the same rows in opposite orders: PostgreSQL aborts one, and the
+/// service reports that as a retryable 503 (nothing was changed), not as an internal error.
+#[test]
+fn a_deadlock_is_a_retryable_conflict() {
+    use diesel::Connection;
+    use diesel::RunQueryDsl;
+    use std::sync::{Arc, Barrier};
+    let db = crate::helpers::ScratchDb::new(None);
+    let mut setup = db.connect();
+    diesel::sql_query("CREATE TABLE t (id int PRIMARY KEY, n int NOT NULL DEFAULT 0)")
+        .execute(&mut setup)
+        .unwrap();
+    diesel::sql_query("INSERT INTO t (id) VALUES (1), (2)")
+        .execute(&mut setup)
+        .unwrap();
+    let barrier = Arc::new(Barrier::new(2));
+    let runs: Vec<_> = [(1, 2), (2, 1)]
+        .into_iter()
+        .map(|(first, second)| {
+            let url = db.url.clone();
+            let barrier = barrier.clone();
+            std::thread::spawn(move || {
+                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                conn.transaction::<_, diesel::result::Error, _>(|conn| {
+                    diesel::sql_query(format!("UPDATE t SET n = n + 1 WHERE id = {first}"))
+                        .execute(conn)?;
+                    barrier.wait();
+                    diesel::sql_query(format!("UPDATE t SET n = n + 1 WHERE id = {second}"))
+                        .execute(conn)?;
+                    Ok(())
+                })
+            })
+        })
+        .collect();
+    let results: Vec<_> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    let failed: Vec<_> = results.into_iter().filter_map(Result::err).collect();
+    assert_eq!(failed.len(), 1, "exactly one of the two is aborted");
+    let err = liuyan::db::DbError::from(failed.into_iter().next().unwrap());
+    assert!(
+        matches!(err, liuyan::db::DbError::Unavailable(ref m) if m.contains("retry")),
+        "{err:?}"
+    );
+}
