@@ -790,8 +790,8 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
                 // The rows are generated from the reference data just read, so the foreign-key
                 // triggers (a lookup per reference per row) can be skipped when the role may
                 // (superusers: the benchmark's local server); otherwise they run.
-                let _ = diesel::sql_query("SET session_replication_role = replica")
-                    .execute(&mut conn);
+                let _ =
+                    diesel::sql_query("SET session_replication_role = replica").execute(&mut conn);
                 let mut start = w * CHUNK;
                 while start < messages {
                     let end = (start + CHUNK).min(messages);
