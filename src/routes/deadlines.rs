@@ -13,7 +13,6 @@ use crate::domain::calendar::{self, Calendar};
 use crate::domain::handling::{DeadlineKind, DeadlineState};
 use crate::domain::ids::{AssignmentId, DeadlineId, LeaderId, UnitId, UserId};
 use crate::domain::message::Priority;
-use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::http::extract::{ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
@@ -189,25 +188,6 @@ pub fn to_dtos(
         .collect())
 }
 
-/// The deadlines a caller may see.
-fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiError> {
-    Ok(match p.role {
-        Role::Admin => store::Scope::All,
-        Role::Supervisor | Role::Analyst | Role::Leader => match &p.scope_region {
-            Some(code) => store::Scope::RegionPath(crate::store::regions::path_of(conn, code)?),
-            None => store::Scope::RegionPath("-/".into()),
-        },
-        _ => match p.unit_id {
-            Some(u) => store::Scope::Unit(u),
-            None => {
-                return Err(ApiError::Forbidden(
-                    "your account belongs to no unit".into(),
-                ));
-            }
-        },
-    })
-}
-
 #[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -268,7 +248,7 @@ pub async fn list_deadlines(
     let p = principal.clone();
     let items = db
         .run(move |conn| {
-            let scope = scope(conn, &p)?;
+            let scope = crate::routes::handling::handling_scope(conn, &p)?;
             let filter = store::Filter {
                 state: q.state,
                 unit_id: q.unit_id,
@@ -431,11 +411,8 @@ pub async fn get_deadline_explanation(
     let explanation = db
         .run(move |conn| {
             let dl = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("deadline"))?;
-            let visible = match scope(conn, &p)? {
-                store::Scope::All => true,
-                store::Scope::RegionPath(path) => dl.region_path.starts_with(&path),
-                store::Scope::Unit(u) => dl.unit_id == u || dl.intake_unit_id == u,
-            };
+            let visible = crate::routes::handling::handling_scope(conn, &p)?
+                .covers(&dl.region_path, &[dl.unit_id, dl.intake_unit_id]);
             if !visible {
                 return Err(ApiError::not_found("deadline"));
             }

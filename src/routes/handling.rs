@@ -620,16 +620,23 @@ pub(crate) fn require_handling_view(
 // ---------------------------------------------------------------------------------------------
 // Inbox
 
-/// The assignments a caller may see.
-fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiError> {
+/// The handling records (assignments, deadlines, extension requests, supervision cases) a caller
+/// may see: administrators all; supervisors, analysts and leaders their region subtree; unit
+/// staff their unit's.
+pub(crate) fn handling_scope(
+    conn: &mut PgConnection,
+    p: &Principal,
+) -> Result<crate::store::HandlingScope, ApiError> {
     Ok(match p.role {
-        Role::Admin => store::Scope::All,
+        Role::Admin => crate::store::HandlingScope::All,
         Role::Supervisor | Role::Analyst | Role::Leader => match &p.scope_region {
-            Some(code) => store::Scope::RegionPath(crate::store::regions::path_of(conn, code)?),
-            None => store::Scope::RegionPath("-/".into()),
+            Some(code) => {
+                crate::store::HandlingScope::RegionPath(crate::store::regions::path_of(conn, code)?)
+            }
+            None => crate::store::HandlingScope::RegionPath("-/".into()),
         },
         _ => match p.unit_id {
-            Some(u) => store::Scope::Unit(u),
+            Some(u) => crate::store::HandlingScope::Unit(u),
             None => {
                 return Err(ApiError::Forbidden(
                     "your account belongs to no unit".into(),
@@ -637,14 +644,6 @@ fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiErro
             }
         },
     })
-}
-
-fn in_scope(scope: &store::Scope, a: &Assignment) -> bool {
-    match scope {
-        store::Scope::All => true,
-        store::Scope::RegionPath(p) => a.region_path.starts_with(p.as_str()),
-        store::Scope::Unit(u) => a.unit_id == *u || a.intake_unit_id == *u,
-    }
 }
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]
@@ -702,7 +701,7 @@ pub async fn list_assignments(
     let p = principal.clone();
     let (items, next_cursor) = db
         .run(move |conn| {
-            let scope = scope(conn, &p)?;
+            let scope = handling_scope(conn, &p)?;
             let filter = store::Filter {
                 unit_id: q.unit_id,
                 status: q.status,
@@ -746,7 +745,7 @@ pub async fn get_assignment(
     let dto = db
         .run(move |conn| {
             let a = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("assignment"))?;
-            if !in_scope(&scope(conn, &p)?, &a) {
+            if !handling_scope(conn, &p)?.covers(&a.region_path, &[a.unit_id, a.intake_unit_id]) {
                 return Err(ApiError::not_found("assignment"));
             }
             one_dto(conn, a, now)
@@ -1706,12 +1705,8 @@ pub async fn list_extensions(
     let p = principal.clone();
     let rows = db
         .run(move |conn| {
-            use crate::store::extensions::{Filter, Scope};
-            let scope = match scope(conn, &p)? {
-                store::Scope::All => Scope::All,
-                store::Scope::RegionPath(path) => Scope::RegionPath(path),
-                store::Scope::Unit(u) => Scope::Unit(u),
-            };
+            use crate::store::extensions::Filter;
+            let scope = handling_scope(conn, &p)?;
             let filter = Filter {
                 status: q.status,
                 unit_id: q.unit_id,

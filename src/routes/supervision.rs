@@ -15,7 +15,6 @@ use crate::domain::calendar;
 use crate::domain::handling::{SupervisionLevel, SupervisionStatus};
 use crate::domain::ids::{LeaderId, SupervisionId, UnitId, UserId};
 use crate::domain::message::{Actor, MessageAction, Priority};
-use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
@@ -216,32 +215,6 @@ pub async fn create_supervision(
         .json(s))
 }
 
-fn scope(conn: &mut PgConnection, p: &Principal) -> Result<store::Scope, ApiError> {
-    Ok(match p.role {
-        Role::Admin => store::Scope::All,
-        Role::Supervisor | Role::Analyst | Role::Leader => match &p.scope_region {
-            Some(code) => store::Scope::RegionPath(crate::store::regions::path_of(conn, code)?),
-            None => store::Scope::RegionPath("-/".into()),
-        },
-        _ => match p.unit_id {
-            Some(u) => store::Scope::Unit(u),
-            None => {
-                return Err(ApiError::Forbidden(
-                    "your account belongs to no unit".into(),
-                ));
-            }
-        },
-    })
-}
-
-fn in_scope(scope: &store::Scope, s: &Supervision) -> bool {
-    match scope {
-        store::Scope::All => true,
-        store::Scope::RegionPath(p) => s.region_path.starts_with(p.as_str()),
-        store::Scope::Unit(u) => s.unit_id == Some(*u),
-    }
-}
-
 #[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -286,7 +259,7 @@ pub async fn list_supervisions(
     let p = principal.clone();
     let rows = db
         .run(move |conn| {
-            let scope = scope(conn, &p)?;
+            let scope = crate::routes::handling::handling_scope(conn, &p)?;
             let filter = store::Filter {
                 status: q.status,
                 level: q.level,
@@ -334,7 +307,9 @@ pub async fn get_supervision(
     let s = db
         .run(move |conn| {
             let s = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
-            if !in_scope(&scope(conn, &p)?, &s) {
+            if !crate::routes::handling::handling_scope(conn, &p)?
+                .covers(&s.region_path, s.unit_id.as_slice())
+            {
                 return Err(ApiError::not_found("supervision case"));
             }
             full(conn, s)

@@ -113,16 +113,12 @@ pub fn insert(conn: &mut PgConnection, new: &NewAssignment) -> Result<Assignment
     diesel::insert_into(a::table)
         .values(new)
         .execute(conn)
-        .map_err(|e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => ApiError::Conflict(
+        .map_err(|e| {
+            super::unique_as_conflict(
+                e,
                 "the unit already holds an open assignment of this message, or the message \
-                 already has an open lead unit"
-                    .into(),
-            ),
-            other => other.into(),
+                 already has an open lead unit",
+            )
         })?;
     get(conn, new.id)?.ok_or_else(|| ApiError::Internal("assignment vanished".into()))
 }
@@ -169,14 +165,7 @@ pub fn open_of_message(
         .load(conn)?)
 }
 
-/// Who may see which assignments.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    All,
-    RegionPath(String),
-    /// A unit's own assignments and those of the messages it runs intake for.
-    Unit(UnitId),
-}
+pub use super::HandlingScope as Scope;
 
 /// Which part of the scope one query covers (see [`list`]).
 #[derive(Clone, Copy)]
@@ -239,9 +228,7 @@ fn list_part(
         (_, Part::Own(u)) => q.filter(a::unit_id.eq(u)),
         (_, Part::IntakeOfOthers(u)) => q.filter(a::intake_unit_id.eq(u)).filter(a::unit_id.ne(u)),
         (Scope::All, Part::Whole) => q,
-        (Scope::RegionPath(p), Part::Whole) => {
-            q.filter(a::region_path.like(format!("{}%", super::units::escape_like(p))))
-        }
+        (Scope::RegionPath(p), Part::Whole) => q.filter(a::region_path.like(super::like_prefix(p))),
         (Scope::Unit(u), Part::Whole) => q.filter(a::unit_id.eq(*u).or(a::intake_unit_id.eq(*u))),
     };
     if let Some(u) = filter.unit_id {

@@ -16,7 +16,7 @@ use crate::domain::ids::{AssignmentId, DeadlineId, LeaderId, UnitId, UserId};
 use crate::domain::message::{MessageKind, Priority};
 use crate::error::ApiError;
 use crate::http::pagination::PageRequest;
-use crate::schema::{calendar_days as cd, deadlines as d};
+use crate::schema::deadlines as d;
 use crate::store::messages::{Message, MessageId};
 
 /// Read model.
@@ -128,10 +128,7 @@ pub fn calendar(
     from: NaiveDate,
     to: NaiveDate,
 ) -> Result<Calendar, ApiError> {
-    let rows: Vec<(NaiveDate, bool)> = cd::table
-        .filter(cd::day.ge(from).and(cd::day.le(to)))
-        .select((cd::day, cd::working))
-        .load(conn)?;
+    let rows = super::calendar::overrides(conn, from, to)?;
     Ok(Calendar::new(
         rows.into_iter()
             .map(|(date, working)| DayOverride { date, working }),
@@ -546,14 +543,7 @@ pub fn explain(
     Ok(calendar::compute_due(&cal, &input))
 }
 
-/// Who may see which deadlines.
-#[derive(Debug, Clone)]
-pub enum Scope {
-    All,
-    RegionPath(String),
-    /// Deadlines of a unit's assignments, and of the messages it runs intake for.
-    Unit(UnitId),
-}
+pub use super::HandlingScope as Scope;
 
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
@@ -654,7 +644,9 @@ fn list_part(
             q.filter(d::intake_unit_id.eq(u)).filter(d::unit_id.ne(u))
         }
         (Scope::All, UnitPart::Whole) => q,
-        (Scope::RegionPath(p), UnitPart::Whole) => q.filter(d::region_path.like(like_prefix(p))),
+        (Scope::RegionPath(p), UnitPart::Whole) => {
+            q.filter(d::region_path.like(super::like_prefix(p)))
+        }
         (Scope::Unit(u), UnitPart::Whole) => {
             q.filter(d::unit_id.eq(*u).or(d::intake_unit_id.eq(*u)))
         }
@@ -684,7 +676,7 @@ fn list_part(
         q = q.filter(d::unit_id.eq(u));
     }
     if let Some(p) = &filter.region_path {
-        q = q.filter(d::region_path.like(like_prefix(p)));
+        q = q.filter(d::region_path.like(super::like_prefix(p)));
     }
     if let Some(l) = filter.leader_id {
         q = q.filter(d::leader_id.eq(l));
@@ -718,10 +710,6 @@ fn list_part(
     Ok(q.order((d::due_at.asc(), d::id.asc()))
         .limit(page.fetch_limit())
         .load(conn)?)
-}
-
-fn like_prefix(prefix: &str) -> String {
-    format!("{}%", super::units::escape_like(prefix))
 }
 
 /// Deadlines whose due-soon alarm is due and not raised (the scheduler's queue).

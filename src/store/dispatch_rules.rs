@@ -84,7 +84,7 @@ pub fn list(
     let mut q = dr::table.select(DispatchRule::as_select()).into_boxed();
     if let Some(code) = &filter.region_code {
         let path = super::regions::path_of(conn, code)?;
-        q = q.filter(dr::region_path.like(format!("{}%", super::units::escape_like(&path))));
+        q = q.filter(dr::region_path.like(super::like_prefix(&path)));
     }
     if let Some(unit) = filter.unit_id {
         q = q.filter(dr::unit_id.eq(unit));

@@ -55,14 +55,11 @@ pub fn insert(
     diesel::insert_into(x::table)
         .values(new)
         .execute(conn)
-        .map_err(|e| match e {
-            diesel::result::Error::DatabaseError(
-                diesel::result::DatabaseErrorKind::UniqueViolation,
-                _,
-            ) => ApiError::Conflict(
-                "an extension request for this assignment is already waiting for a decision".into(),
-            ),
-            other => other.into(),
+        .map_err(|e| {
+            super::unique_as_conflict(
+                e,
+                "an extension request for this assignment is already waiting for a decision",
+            )
         })?;
     get(conn, new.id)?.ok_or_else(|| ApiError::Internal("extension request vanished".into()))
 }
@@ -108,12 +105,7 @@ pub fn approved_for(
         .load(conn)?)
 }
 
-#[derive(Debug, Clone)]
-pub enum Scope {
-    All,
-    RegionPath(String),
-    Unit(UnitId),
-}
+pub use super::HandlingScope as Scope;
 
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
@@ -136,9 +128,7 @@ pub fn list(
     let mut q = x::table.select(ExtensionRequest::as_select()).into_boxed();
     q = match scope {
         Scope::All => q,
-        Scope::RegionPath(p) => {
-            q.filter(x::region_path.like(format!("{}%", super::units::escape_like(p))))
-        }
+        Scope::RegionPath(p) => q.filter(x::region_path.like(super::like_prefix(p))),
         Scope::Unit(u) => q.filter(x::unit_id.eq(*u)),
     };
     if let Some(s) = filter.status {

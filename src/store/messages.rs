@@ -175,10 +175,6 @@ pub const PUBLICLY_VISIBLE: &[MessageStatus] = &[
     MessageStatus::AwaitingClarification,
 ];
 
-fn like_prefix(prefix: &str) -> String {
-    format!("{}%", super::units::escape_like(prefix))
-}
-
 /// A search phrase is "common" when each of its bigrams occurs in at least this share of
 /// messages: then walking the time index newest first finds a page after a few hundred rows,
 /// while collecting every match through the GIN index would touch thousands. Below it, the GIN
@@ -284,7 +280,7 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
     let mut q = m::table.into_boxed();
     q = match scope {
         ListScope::All => q,
-        ListScope::RegionPath(prefix) => q.filter(m::region_path.like(like_prefix(prefix))),
+        ListScope::RegionPath(prefix) => q.filter(m::region_path.like(super::like_prefix(prefix))),
         ListScope::Unit(unit) => q.filter(m::intake_unit_id.eq(*unit).or(m::unit_id.eq(*unit))),
         ListScope::Citizen(user) => q.filter(
             m::author_id.eq(*user).or(m::visibility
@@ -297,7 +293,7 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
                 .and(m::status.eq_any(PUBLICLY_VISIBLE)),
         ),
         ListScope::Claimable(prefix) => q
-            .filter(m::region_path.like(like_prefix(prefix)))
+            .filter(m::region_path.like(super::like_prefix(prefix)))
             .filter(m::status.eq(MessageStatus::Accepted))
             .filter(m::return_count.lt(crate::domain::handling::DISPUTE_AFTER_RETURNS)),
     };
@@ -308,7 +304,7 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
         q = q.filter(m::leader_id.eq(l));
     }
     if let Some(p) = &filter.region_path {
-        q = q.filter(m::region_path.like(like_prefix(p)));
+        q = q.filter(m::region_path.like(super::like_prefix(p)));
     }
     if let Some(u) = filter.unit_id {
         q = q.filter(m::intake_unit_id.eq(u).or(m::unit_id.eq(u)));

@@ -42,21 +42,13 @@ pub struct Report {
     pub created_at: DateTime<Utc>,
 }
 
-fn unique_to_conflict(e: diesel::result::Error, what: &str) -> ApiError {
-    match e {
-        diesel::result::Error::DatabaseError(
-            diesel::result::DatabaseErrorKind::UniqueViolation,
-            _,
-        ) => ApiError::Conflict(what.to_owned()),
-        other => other.into(),
-    }
-}
-
 pub fn insert(conn: &mut PgConnection, new: &Supervision) -> Result<(), ApiError> {
     diesel::insert_into(s::table)
         .values(new)
         .execute(conn)
-        .map_err(|e| unique_to_conflict(e, "the message already has an open supervision case"))?;
+        .map_err(|e| {
+            super::unique_as_conflict(e, "the message already has an open supervision case")
+        })?;
     Ok(())
 }
 
@@ -100,12 +92,7 @@ pub fn reports(conn: &mut PgConnection, id: SupervisionId) -> Result<Vec<Report>
         .load(conn)?)
 }
 
-#[derive(Debug, Clone)]
-pub enum Scope {
-    All,
-    RegionPath(String),
-    Unit(UnitId),
-}
+pub use super::HandlingScope as Scope;
 
 #[derive(Debug, Default, Clone)]
 pub struct Filter {
@@ -127,11 +114,10 @@ pub fn list(
 ) -> Result<Vec<Supervision>, ApiError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
-    let like = |p: &str| format!("{}%", super::units::escape_like(p));
     let mut q = s::table.select(Supervision::as_select()).into_boxed();
     q = match scope {
         Scope::All => q,
-        Scope::RegionPath(p) => q.filter(s::region_path.like(like(p))),
+        Scope::RegionPath(p) => q.filter(s::region_path.like(super::like_prefix(p))),
         Scope::Unit(u) => q.filter(s::unit_id.eq(*u)),
     };
     if let Some(v) = filter.status {
@@ -144,7 +130,7 @@ pub fn list(
         q = q.filter(s::unit_id.eq(u));
     }
     if let Some(p) = &filter.region_path {
-        q = q.filter(s::region_path.like(like(p)));
+        q = q.filter(s::region_path.like(super::like_prefix(p)));
     }
     if let Some(m) = filter.message_id {
         q = q.filter(s::message_id.eq(m));
