@@ -149,6 +149,10 @@ diesel::table! {
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
         return_count -> Int4,
+        replied_at -> Nullable<Timestamptz>,
+        feedback_until -> Nullable<Timestamptz>,
+        closed_at -> Nullable<Timestamptz>,
+        reopen_count -> Int4,
     }
 }
 
@@ -358,7 +362,113 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    reply_policy (id) {
+        id -> Bool,
+        min_chars -> Int4,
+        banned_phrases -> Array<Text>,
+        feedback_window_days -> Int4,
+        version -> Int4,
+        updated_by -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    replies (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        assignment_id -> Uuid,
+        unit_id -> Uuid,
+        intake_unit_id -> Uuid,
+        region_path -> Text,
+        kind -> Text,
+        status -> Text,
+        body -> Text,
+        attachments -> Jsonb,
+        revision -> Int4,
+        review_unit_id -> Uuid,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_by -> Uuid,
+        updated_at -> Timestamptz,
+        submitted_at -> Nullable<Timestamptz>,
+        reviewed_by -> Nullable<Uuid>,
+        reviewed_at -> Nullable<Timestamptz>,
+        review_comment -> Nullable<Text>,
+        published_by -> Nullable<Uuid>,
+        published_at -> Nullable<Timestamptz>,
+        unit_name -> Nullable<Text>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    reply_revisions (reply_id, revision) {
+        reply_id -> Uuid,
+        revision -> Int4,
+        body -> Text,
+        attachments -> Jsonb,
+        edited_by -> Uuid,
+        edited_at -> Timestamptz,
+        submitted_by -> Nullable<Uuid>,
+        submitted_at -> Nullable<Timestamptz>,
+        review_decision -> Nullable<Text>,
+        review_comment -> Nullable<Text>,
+        reviewed_by -> Nullable<Uuid>,
+        reviewed_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    feedback (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        reply_id -> Uuid,
+        author_id -> Uuid,
+        unit_id -> Uuid,
+        region_path -> Text,
+        rating -> Text,
+        comment -> Text,
+        changes -> Int4,
+        flag -> Text,
+        resolved_by -> Nullable<Uuid>,
+        resolved_at -> Nullable<Timestamptz>,
+        resolution_note -> Nullable<Text>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    return_visits (id) {
+        id -> Uuid,
+        message_id -> Uuid,
+        unit_id -> Uuid,
+        region_path -> Text,
+        kind -> Text,
+        status -> Text,
+        selection -> Text,
+        sample_seed -> Nullable<Int8>,
+        note -> Text,
+        planned_by -> Uuid,
+        planned_at -> Timestamptz,
+        visited_on -> Nullable<Date>,
+        method -> Nullable<Text>,
+        visitor -> Nullable<Text>,
+        finding -> Nullable<Text>,
+        notes -> Nullable<Text>,
+        reopened -> Bool,
+        recorded_by -> Nullable<Uuid>,
+        recorded_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
 diesel::joinable!(assignments -> messages (message_id));
+diesel::joinable!(replies -> messages (message_id));
+diesel::joinable!(reply_revisions -> replies (reply_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
 diesel::joinable!(supervision_reports -> supervisions (supervision_id));
 
@@ -382,4 +492,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     supervisions,
     supervision_reports,
     instructions,
+    reply_policy,
+    replies,
+    reply_revisions,
+    feedback,
+    return_visits,
 );

@@ -76,3 +76,15 @@ id_type!(
     /// Identifier of a clarification request.
     ClarificationId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b05"
 );
+id_type!(
+    /// A reply of the lead unit (draft to published).
+    ReplyId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b06"
+);
+id_type!(
+    /// The author's rating of a final reply.
+    FeedbackId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b07"
+);
+id_type!(
+    /// A return visit or on-site check.
+    VisitId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b08"
+);

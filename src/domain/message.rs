@@ -19,6 +19,10 @@ crate::text_enum! {
         InProgress => "in_progress",
         /// The lead unit asked the citizen to clarify; the reply clock waits for the answer.
         AwaitingClarification => "awaiting_clarification",
+        /// The final reply is published; the author may rate it until the window ends.
+        Replied => "replied",
+        /// Done: the rating window ended, or a supervisor closed it with an explanation.
+        Closed => "closed",
     }
 }
 
@@ -57,6 +61,30 @@ crate::text_enum! {
         /// Raised by the scheduler, once per deadline.
         DeadlineDueSoon => "deadline_due_soon",
         DeadlineOverdue => "deadline_overdue",
+        /// The lead unit starts a reply (interim or final) as a draft.
+        DraftReply => "draft_reply",
+        /// The lead unit edits a draft (a new revision).
+        ReviseReply => "revise_reply",
+        /// The lead unit puts a draft up for review (editorial checks pass first).
+        SubmitReply => "submit_reply",
+        ApproveReply => "approve_reply",
+        /// The reviewer sends a draft back with comments.
+        ReturnReply => "return_reply",
+        DiscardReply => "discard_reply",
+        /// An approved interim (progress) reply goes on the board; the message stays in progress.
+        PublishInterimReply => "publish_interim_reply",
+        /// The approved final reply goes on the board: the message is replied.
+        PublishReply => "publish_reply",
+        /// The author rates the final reply (or changes the rating inside the window).
+        Rate => "rate",
+        /// Back to the unit for a new reply (unsatisfied rating, failed return visit).
+        Reopen => "reopen",
+        /// Closed: by the scheduler when the rating window ends, or by a supervisor.
+        Close => "close",
+        /// A supervisor plans a return visit or on-site check.
+        PlanVisit => "plan_visit",
+        /// What the visit found.
+        RecordVisit => "record_visit",
     }
 }
 
@@ -133,6 +161,9 @@ pub enum Actor {
     Supervisor,
     /// The leader the message is addressed to (or liaison staff recording for them: `Intake`).
     Leader,
+    /// Reviewer (or unit admin) of the lead unit or of the liaison office: reviews and publishes
+    /// replies (the exact reviewing unit is the reply's).
+    Reviewer,
     /// The service itself (the deadline scheduler).
     System,
 }
@@ -271,7 +302,39 @@ pub const TRANSITIONS: &[Transition] = &[
         to: S::AwaitingClarification,
         by: &[Actor::LeadUnit],
     },
+    // Replies. Publishing the final reply ends the handling; only from `in_progress` (a paused
+    // clock has no verdict to give).
+    Transition {
+        from: S::InProgress,
+        action: A::PublishReply,
+        to: S::Replied,
+        by: &[Actor::LeadUnit, Actor::Reviewer],
+    },
+    Transition {
+        from: S::Replied,
+        action: A::Reopen,
+        to: S::InProgress,
+        by: &[Actor::Supervisor],
+    },
+    Transition {
+        from: S::Closed,
+        action: A::Reopen,
+        to: S::InProgress,
+        by: &[Actor::Supervisor],
+    },
+    Transition {
+        from: S::Replied,
+        action: A::Close,
+        to: S::Closed,
+        by: &[Actor::Supervisor, Actor::System],
+    },
 ];
+
+/// Statuses after the final reply.
+pub const ANSWERED_STATUSES: &[MessageStatus] = &[S::Replied, S::Closed];
+
+/// Statuses in which a unit works on a reply.
+pub const DRAFTING_STATUSES: &[MessageStatus] = &[S::InProgress, S::AwaitingClarification];
 
 /// Steps that record something without moving the message, allowed in every status in which a
 /// unit is handling it (and, for some, before assignment).
@@ -306,6 +369,8 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
         HANDLING_STATUSES,
         &[Actor::LeadUnit, Actor::CoHandler],
     ),
+    // A case still open when the final reply comes out is closed by the supervisor afterwards
+    // (an open case keeps the message from closing on its own).
     (
         A::CloseSupervision,
         &[
@@ -313,6 +378,7 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
             S::Assigned,
             S::InProgress,
             S::AwaitingClarification,
+            S::Replied,
         ],
         &[Actor::Supervisor],
     ),
@@ -328,6 +394,20 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
     ),
     (A::DeadlineDueSoon, HANDLING_STATUSES, &[Actor::System]),
     (A::DeadlineOverdue, HANDLING_STATUSES, &[Actor::System]),
+    (A::DraftReply, DRAFTING_STATUSES, &[Actor::LeadUnit]),
+    (A::ReviseReply, DRAFTING_STATUSES, &[Actor::LeadUnit]),
+    (A::SubmitReply, DRAFTING_STATUSES, &[Actor::LeadUnit]),
+    (A::DiscardReply, DRAFTING_STATUSES, &[Actor::LeadUnit]),
+    (A::ApproveReply, DRAFTING_STATUSES, &[Actor::Reviewer]),
+    (A::ReturnReply, DRAFTING_STATUSES, &[Actor::Reviewer]),
+    (
+        A::PublishInterimReply,
+        DRAFTING_STATUSES,
+        &[Actor::LeadUnit, Actor::Reviewer],
+    ),
+    (A::Rate, &[S::Replied], &[Actor::Author]),
+    (A::PlanVisit, ANSWERED_STATUSES, &[Actor::Supervisor]),
+    (A::RecordVisit, ANSWERED_STATUSES, &[Actor::Supervisor]),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -407,8 +487,69 @@ mod tests {
         Actor::TerritorialUnit,
         Actor::Supervisor,
         Actor::Leader,
+        Actor::Reviewer,
         Actor::System,
     ];
+
+    #[test]
+    fn reply_path() {
+        assert_eq!(
+            next_status(S::InProgress, A::DraftReply, &[Actor::LeadUnit]),
+            Ok(S::InProgress)
+        );
+        assert_eq!(
+            next_status(S::InProgress, A::ApproveReply, &[Actor::LeadUnit]),
+            Err(TransitionError::NotForActor {
+                action: A::ApproveReply
+            })
+        );
+        assert_eq!(
+            next_status(S::InProgress, A::PublishReply, &[Actor::Reviewer]),
+            Ok(S::Replied)
+        );
+        // A paused clock cannot be judged: the final reply waits for the clarification.
+        assert!(matches!(
+            next_status(
+                S::AwaitingClarification,
+                A::PublishReply,
+                &[Actor::LeadUnit]
+            ),
+            Err(TransitionError::NotFromStatus { .. })
+        ));
+        assert_eq!(
+            next_status(
+                S::AwaitingClarification,
+                A::PublishInterimReply,
+                &[Actor::LeadUnit]
+            ),
+            Ok(S::AwaitingClarification)
+        );
+        assert_eq!(
+            next_status(S::Replied, A::Rate, &[Actor::Author]),
+            Ok(S::Replied)
+        );
+        assert!(next_status(S::Closed, A::Rate, &[Actor::Author]).is_err());
+        assert!(next_status(S::Replied, A::Rate, &[Actor::Supervisor]).is_err());
+        assert_eq!(
+            next_status(S::Replied, A::Reopen, &[Actor::Supervisor]),
+            Ok(S::InProgress)
+        );
+        assert_eq!(
+            next_status(S::Closed, A::Reopen, &[Actor::Supervisor]),
+            Ok(S::InProgress)
+        );
+        assert_eq!(
+            next_status(S::Replied, A::Close, &[Actor::System]),
+            Ok(S::Closed)
+        );
+        assert!(next_status(S::Replied, A::Close, &[Actor::Author]).is_err());
+        assert!(next_status(S::Replied, A::DraftReply, &[Actor::LeadUnit]).is_err());
+        assert_eq!(
+            next_status(S::Closed, A::RecordVisit, &[Actor::Supervisor]),
+            Ok(S::Closed)
+        );
+        assert!(next_status(S::InProgress, A::PlanVisit, &[Actor::Supervisor]).is_err());
+    }
 
     #[test]
     fn recording_steps_never_move_the_message_and_are_not_transitions() {

@@ -222,7 +222,8 @@ pub struct Rejection {
     "contact": {"name": null, "phone": "13800138000"}, "attachments": [], "priority": null, "tags": [],
     "rejection": null, "intake_unit_id": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0a2c", "unit_id": null,
     "version": 1, "event_count": 1, "chain_head": "9f2c3b1a7e4d5c6b8a9f0e1d2c3b4a5f6e7d8c9b0a1f2e3d4c5b6a7f8e9d0c1b", "submitted_at": "2026-11-26T08:00:00Z",
-    "accepted_at": null, "last_activity_at": "2026-11-26T08:00:00Z"
+    "accepted_at": null, "replied_at": null, "feedback_until": null, "closed_at": null,
+    "reopen_count": 0, "last_activity_at": "2026-11-26T08:00:00Z"
 }))]
 pub struct MessageDto {
     #[schema(value_type = String, format = Uuid)]
@@ -267,6 +268,14 @@ pub struct MessageDto {
     pub chain_head: Option<String>,
     pub submitted_at: DateTime<Utc>,
     pub accepted_at: Option<DateTime<Utc>>,
+    /// Publication of the latest final reply.
+    pub replied_at: Option<DateTime<Utc>>,
+    /// Until when the author may rate the final reply (while `replied`).
+    pub feedback_until: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// Times the message was sent back to a unit after its final reply.
+    #[schema(format = Int32, minimum = 0)]
+    pub reopen_count: i32,
     pub last_activity_at: DateTime<Utc>,
 }
 
@@ -319,6 +328,10 @@ impl MessageDto {
             chain_head: inside.then(|| hex::encode(&m.chain_head)),
             submitted_at: m.submitted_at,
             accepted_at: m.accepted_at,
+            replied_at: m.replied_at,
+            feedback_until: m.feedback_until,
+            closed_at: m.closed_at,
+            reopen_count: m.reopen_count,
             last_activity_at: m.last_activity_at,
         }
     }

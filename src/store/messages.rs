@@ -57,6 +57,10 @@ pub struct Message {
     pub accepted_at: Option<DateTime<Utc>>,
     pub last_activity_at: DateTime<Utc>,
     pub return_count: i32,
+    pub replied_at: Option<DateTime<Utc>>,
+    pub feedback_until: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reopen_count: i32,
 }
 
 /// Insert form (the store fills id, tracking number, chain and times).
@@ -121,6 +125,10 @@ pub struct MessageChanges {
     pub accepted_at: Option<Option<DateTime<Utc>>>,
     pub unit_id: Option<Option<UnitId>>,
     pub return_count: Option<i32>,
+    pub replied_at: Option<Option<DateTime<Utc>>>,
+    pub feedback_until: Option<Option<DateTime<Utc>>>,
+    pub closed_at: Option<Option<DateTime<Utc>>>,
+    pub reopen_count: Option<i32>,
 }
 
 /// Which messages a reader may see in lists.
@@ -173,6 +181,8 @@ pub const PUBLICLY_VISIBLE: &[MessageStatus] = &[
     MessageStatus::Assigned,
     MessageStatus::InProgress,
     MessageStatus::AwaitingClarification,
+    MessageStatus::Replied,
+    MessageStatus::Closed,
 ];
 
 /// A search phrase is "common" when each of its bigrams occurs in at least this share of
