@@ -47,6 +47,13 @@ pub enum Permission {
     ReadHandlingCatalogues,
     /// Change the handling catalogues.
     ManageHandlingCatalogues,
+    /// Approve or return replies (object-level: reviewers of the reply's reviewing unit who
+    /// wrote none of it).
+    ReviewReplies,
+    /// Publish approved replies (object-level: the replying unit or the reviewing unit).
+    PublishReplies,
+    /// Rate the final reply to one's own message.
+    GiveFeedback,
 }
 
 use Role::*;
@@ -98,6 +105,9 @@ impl Permission {
                 Integration,
             ],
             Permission::ManageHandlingCatalogues => &[Admin],
+            Permission::ReviewReplies => &[Reviewer, UnitAdmin],
+            Permission::PublishReplies => &[Handler, UnitAdmin, Reviewer],
+            Permission::GiveFeedback => &[Citizen],
         }
     }
 
@@ -124,6 +134,9 @@ impl Permission {
             Permission::AnswerClarification => "answer clarification requests",
             Permission::ReadHandlingCatalogues => "read the handling catalogues",
             Permission::ManageHandlingCatalogues => "manage the handling catalogues",
+            Permission::ReviewReplies => "review replies",
+            Permission::PublishReplies => "publish replies",
+            Permission::GiveFeedback => "rate replies",
         }
     }
 }
@@ -356,6 +369,47 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "get_routing_suggestions",
         Rule::Requires(Permission::AssignMessages),
     ),
+    // Replies.
+    ("create_reply", Rule::Requires(Permission::HandleAssignments)),
+    ("revise_reply", Rule::Requires(Permission::HandleAssignments)),
+    ("submit_reply", Rule::Requires(Permission::HandleAssignments)),
+    ("discard_reply", Rule::Requires(Permission::HandleAssignments)),
+    ("approve_reply", Rule::Requires(Permission::ReviewReplies)),
+    ("return_reply", Rule::Requires(Permission::ReviewReplies)),
+    ("publish_reply", Rule::Requires(Permission::PublishReplies)),
+    (
+        "list_message_replies",
+        Rule::Requires(Permission::ReadMessages),
+    ),
+    ("get_reply", Rule::Requires(Permission::ReadMessages)),
+    (
+        "list_reply_revisions",
+        Rule::Requires(Permission::ReadHandling),
+    ),
+    ("list_replies", Rule::Requires(Permission::ReadHandling)),
+    (
+        "get_reply_policy",
+        Rule::Requires(Permission::ReadHandlingCatalogues),
+    ),
+    (
+        "put_reply_policy",
+        Rule::Requires(Permission::ManageHandlingCatalogues),
+    ),
+    // Feedback, reopening, closing.
+    ("rate_reply", Rule::Requires(Permission::GiveFeedback)),
+    (
+        "list_message_feedback",
+        Rule::Requires(Permission::ReadMessages),
+    ),
+    ("list_feedback", Rule::Requires(Permission::ReadHandling)),
+    ("reopen_message", Rule::Requires(Permission::Supervise)),
+    ("close_message", Rule::Requires(Permission::Supervise)),
+    // Return visits.
+    ("create_visit", Rule::Requires(Permission::Supervise)),
+    ("sample_visits", Rule::Requires(Permission::Supervise)),
+    ("list_visits", Rule::Requires(Permission::ReadHandling)),
+    ("get_visit", Rule::Requires(Permission::ReadHandling)),
+    ("record_visit", Rule::Requires(Permission::Supervise)),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {

@@ -22,6 +22,8 @@ crate::text_enum! {
         Claimed => "claimed",
         /// Moved here from another unit (转办).
         Transferred => "transferred",
+        /// Sent back to the unit after its final reply (unsatisfied rating, failed visit).
+        Reopened => "reopened",
     }
 }
 

@@ -91,6 +91,13 @@ pub(crate) fn actors_for(
             actors.push(Actor::TerritorialUnit);
         }
     }
+    // Reviewers of the handling unit or of the liaison office; which of them decides a given
+    // reply is the reply's `review_unit_id`, checked by the reply steps.
+    if let (Some(unit), Role::Reviewer | Role::UnitAdmin) = (p.unit_id, p.role)
+        && (m.unit_id == Some(unit) || m.intake_unit_id == unit)
+    {
+        actors.push(Actor::Reviewer);
+    }
     Ok(actors)
 }
 
@@ -1011,6 +1018,7 @@ pub async fn return_assignment(
                 MessageAction::Return,
             )?;
             deadlines::cancel(conn, a.id, now, MessageAction::Return)?;
+            let discarded = crate::store::replies::discard_in_flight(conn, m.id, a.unit_id, now)?;
             for co in store::open_of_message(conn, m.id)?
                 .into_iter()
                 .filter(|c| c.id != a.id)
@@ -1037,6 +1045,7 @@ pub async fn return_assignment(
                     "assignment_id": a.id, "unit_id": a.unit_id, "reason": body.reason,
                     "note": note, "suggested_unit_id": body.suggested_unit_id,
                     "return_count": returns, "disputed": returns >= DISPUTE_AFTER_RETURNS,
+                    "discarded_replies": discarded,
                 }),
                 result: a.id,
             })
@@ -1119,6 +1128,7 @@ pub async fn transfer_assignment(
             require_active_unit(conn, body.unit_id, "unit_id")?;
             let note = body.note.trim().to_owned();
             deadlines::cancel(conn, a.id, now, MessageAction::Transfer)?;
+            let discarded = crate::store::replies::discard_in_flight(conn, m.id, a.unit_id, now)?;
             // End the old lead first: the one-open-lead index admits the new one only then.
             store::update(
                 conn,
@@ -1170,6 +1180,7 @@ pub async fn transfer_assignment(
                 payload: json!({
                     "from_assignment_id": a.id, "from_unit_id": a.unit_id,
                     "assignment_id": new.id, "unit_id": body.unit_id, "note": note,
+                    "discarded_replies": discarded,
                 }),
                 result: new.id,
             })

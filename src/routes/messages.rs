@@ -280,7 +280,7 @@ pub struct MessageDto {
 }
 
 impl MessageDto {
-    fn from_message(m: Message, access: MessageAccess) -> Self {
+    pub(crate) fn from_message(m: Message, access: MessageAccess) -> Self {
         let full = access == MessageAccess::Full;
         let inside = matches!(access, MessageAccess::Full | MessageAccess::Staff);
         let attachments: Vec<Attachment> =

@@ -4,11 +4,13 @@
 pub mod auth;
 pub mod categories;
 pub mod deadlines;
+pub mod feedback;
 pub mod handling;
 pub mod health;
 pub mod leaders;
 pub mod messages;
 pub mod regions;
+pub mod replies;
 pub mod supervision;
 pub mod units;
 pub mod users;
@@ -105,6 +107,24 @@ where
         .service(dispatch_rules::get_dispatch_rule)
         .service(dispatch_rules::update_dispatch_rule)
         .service(dispatch_rules::get_routing_suggestions)
+        .service(replies::create_reply)
+        .service(replies::list_message_replies)
+        .service(replies::list_replies)
+        .service(replies::get_reply)
+        .service(replies::revise_reply)
+        .service(replies::list_reply_revisions)
+        .service(replies::submit_reply)
+        .service(replies::approve_reply)
+        .service(replies::return_reply)
+        .service(replies::publish_reply)
+        .service(replies::discard_reply)
+        .service(replies::get_reply_policy)
+        .service(replies::put_reply_policy)
+        .service(feedback::rate_reply)
+        .service(feedback::list_message_feedback)
+        .service(feedback::list_feedback)
+        .service(feedback::reopen_message)
+        .service(feedback::close_message)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

@@ -6,14 +6,17 @@ pub mod categories;
 pub mod clarifications;
 pub mod deadlines;
 pub mod extensions;
+pub mod feedback;
 pub mod idempotency;
 pub mod leaders;
 pub mod messages;
 pub mod refresh_tokens;
 pub mod regions;
+pub mod replies;
 pub mod supervision;
 pub mod units;
 pub mod users;
+pub mod visits;
 
 // The handling stage's catalogues.
 pub mod calendar;

@@ -176,3 +176,16 @@ pub fn instructions_of(
         .select(Instruction::as_select())
         .load(conn)?)
 }
+
+/// The message's open supervision case, if any.
+pub fn open_of_message(
+    conn: &mut PgConnection,
+    message: MessageId,
+) -> Result<Option<Supervision>, ApiError> {
+    Ok(s::table
+        .filter(s::message_id.eq(message))
+        .filter(s::status.eq(SupervisionStatus::Open))
+        .select(Supervision::as_select())
+        .first(conn)
+        .optional()?)
+}

@@ -1,0 +1,388 @@
+//! Replies, their revisions and reviews, and the editorial rules they are checked against.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use serde_json::Value;
+
+use crate::domain::ids::{AssignmentId, ReplyId, UnitId, UserId};
+use crate::domain::reply::{EditorialRules, ReplyKind, ReplyStatus, ReviewDecision};
+use crate::error::ApiError;
+use crate::http::pagination::PageRequest;
+use crate::schema::{replies as r, reply_policy as p, reply_revisions as v};
+use crate::store::messages::MessageId;
+
+/// Read model (also the insert form).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = r)]
+pub struct Reply {
+    pub id: ReplyId,
+    pub message_id: MessageId,
+    pub assignment_id: AssignmentId,
+    pub unit_id: UnitId,
+    pub intake_unit_id: UnitId,
+    pub region_path: String,
+    pub kind: ReplyKind,
+    pub status: ReplyStatus,
+    pub body: String,
+    pub attachments: Value,
+    pub revision: i32,
+    pub review_unit_id: UnitId,
+    pub created_by: UserId,
+    pub created_at: DateTime<Utc>,
+    pub updated_by: UserId,
+    pub updated_at: DateTime<Utc>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub reviewed_by: Option<UserId>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+    pub review_comment: Option<String>,
+    pub published_by: Option<UserId>,
+    pub published_at: Option<DateTime<Utc>>,
+    pub unit_name: Option<String>,
+    pub version: i32,
+}
+
+/// Update form.
+#[derive(Debug, Default, AsChangeset)]
+#[diesel(table_name = r)]
+pub struct ReplyChanges {
+    pub status: Option<ReplyStatus>,
+    pub body: Option<String>,
+    pub attachments: Option<Value>,
+    pub revision: Option<i32>,
+    pub updated_by: Option<UserId>,
+    pub submitted_at: Option<Option<DateTime<Utc>>>,
+    pub reviewed_by: Option<Option<UserId>>,
+    pub reviewed_at: Option<Option<DateTime<Utc>>>,
+    pub review_comment: Option<Option<String>>,
+    pub published_by: Option<Option<UserId>>,
+    pub published_at: Option<Option<DateTime<Utc>>>,
+    pub unit_name: Option<Option<String>>,
+}
+
+/// One revision and the review it received (read model and insert form).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = v)]
+pub struct Revision {
+    pub reply_id: ReplyId,
+    pub revision: i32,
+    pub body: String,
+    pub attachments: Value,
+    pub edited_by: UserId,
+    pub edited_at: DateTime<Utc>,
+    pub submitted_by: Option<UserId>,
+    pub submitted_at: Option<DateTime<Utc>>,
+    pub review_decision: Option<ReviewDecision>,
+    pub review_comment: Option<String>,
+    pub reviewed_by: Option<UserId>,
+    pub reviewed_at: Option<DateTime<Utc>>,
+}
+
+/// Store a new draft and its first revision.
+pub fn insert(conn: &mut PgConnection, new: &Reply) -> Result<(), ApiError> {
+    diesel::insert_into(r::table)
+        .values(new)
+        .execute(conn)
+        .map_err(|e| {
+            super::unique_as_conflict(
+                e,
+                "the message already has a final reply in the making; revise or discard it",
+            )
+        })?;
+    add_revision(conn, new)
+}
+
+/// Record the reply's current text as its revision `new.revision`.
+fn add_revision(conn: &mut PgConnection, reply: &Reply) -> Result<(), ApiError> {
+    diesel::insert_into(v::table)
+        .values(&Revision {
+            reply_id: reply.id,
+            revision: reply.revision,
+            body: reply.body.clone(),
+            attachments: reply.attachments.clone(),
+            edited_by: reply.updated_by,
+            edited_at: reply.updated_at,
+            submitted_by: None,
+            submitted_at: None,
+            review_decision: None,
+            review_comment: None,
+            reviewed_by: None,
+            reviewed_at: None,
+        })
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn get(conn: &mut PgConnection, id: ReplyId) -> Result<Option<Reply>, ApiError> {
+    Ok(r::table
+        .find(id)
+        .select(Reply::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Apply a change (bumping the version) and return the reply as it is now.
+pub fn update(
+    conn: &mut PgConnection,
+    id: ReplyId,
+    changes: &ReplyChanges,
+    at: DateTime<Utc>,
+) -> Result<Reply, ApiError> {
+    diesel::update(r::table.find(id))
+        .set((changes, r::version.eq(r::version + 1), r::updated_at.eq(at)))
+        .execute(conn)?;
+    get(conn, id)?.ok_or_else(|| ApiError::Internal("reply vanished".into()))
+}
+
+/// A new text: the next revision.
+pub fn revise(
+    conn: &mut PgConnection,
+    current: &Reply,
+    body: String,
+    attachments: Value,
+    by: UserId,
+    at: DateTime<Utc>,
+) -> Result<Reply, ApiError> {
+    let updated = update(
+        conn,
+        current.id,
+        &ReplyChanges {
+            status: Some(ReplyStatus::Draft),
+            body: Some(body),
+            attachments: Some(attachments),
+            revision: Some(current.revision + 1),
+            updated_by: Some(by),
+            ..Default::default()
+        },
+        at,
+    )?;
+    add_revision(conn, &updated)?;
+    Ok(updated)
+}
+
+/// Mark the current revision submitted.
+pub fn mark_submitted(
+    conn: &mut PgConnection,
+    reply: &Reply,
+    by: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    diesel::update(v::table.find((reply.id, reply.revision)))
+        .set((v::submitted_by.eq(Some(by)), v::submitted_at.eq(Some(at))))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Record a review decision on the current revision.
+pub fn mark_reviewed(
+    conn: &mut PgConnection,
+    reply: &Reply,
+    decision: ReviewDecision,
+    comment: Option<&str>,
+    by: UserId,
+    at: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    diesel::update(v::table.find((reply.id, reply.revision)))
+        .set((
+            v::review_decision.eq(Some(decision)),
+            v::review_comment.eq(comment),
+            v::reviewed_by.eq(Some(by)),
+            v::reviewed_at.eq(Some(at)),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn revisions(conn: &mut PgConnection, id: ReplyId) -> Result<Vec<Revision>, ApiError> {
+    Ok(v::table
+        .filter(v::reply_id.eq(id))
+        .order(v::revision.asc())
+        .select(Revision::as_select())
+        .load(conn)?)
+}
+
+/// Everyone who wrote a revision of the reply (they may not review it).
+pub fn editors(conn: &mut PgConnection, id: ReplyId) -> Result<Vec<uuid::Uuid>, ApiError> {
+    let ids: Vec<UserId> = v::table
+        .filter(v::reply_id.eq(id))
+        .select(v::edited_by)
+        .distinct()
+        .load(conn)?;
+    Ok(ids.into_iter().map(|u| u.0).collect())
+}
+
+/// The replies of a message, oldest first; `published_only` for readers outside the handling.
+pub fn of_message(
+    conn: &mut PgConnection,
+    message: MessageId,
+    published_only: bool,
+) -> Result<Vec<Reply>, ApiError> {
+    let mut q = r::table
+        .filter(r::message_id.eq(message))
+        .select(Reply::as_select())
+        .into_boxed();
+    if published_only {
+        q = q.filter(r::status.eq(ReplyStatus::Published));
+    }
+    Ok(q.order((r::created_at.asc(), r::id.asc())).load(conn)?)
+}
+
+/// Discard what a unit had in the making when the message leaves it (return, transfer):
+/// the next unit starts afresh. Returns how many replies were discarded.
+pub fn discard_in_flight(
+    conn: &mut PgConnection,
+    message: MessageId,
+    unit: UnitId,
+    at: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        r::table
+            .filter(r::message_id.eq(message))
+            .filter(r::unit_id.eq(unit))
+            .filter(r::status.eq_any([
+                ReplyStatus::Draft,
+                ReplyStatus::Submitted,
+                ReplyStatus::Returned,
+                ReplyStatus::Approved,
+            ])),
+    )
+    .set((
+        r::status.eq(ReplyStatus::Discarded),
+        r::version.eq(r::version + 1),
+        r::updated_at.eq(at),
+    ))
+    .execute(conn)?)
+}
+
+/// The latest published final reply of a message.
+pub fn latest_final(
+    conn: &mut PgConnection,
+    message: MessageId,
+) -> Result<Option<Reply>, ApiError> {
+    Ok(r::table
+        .filter(r::message_id.eq(message))
+        .filter(r::kind.eq(ReplyKind::Final))
+        .filter(r::status.eq(ReplyStatus::Published))
+        .order((r::published_at.desc(), r::id.desc()))
+        .select(Reply::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Who may see which replies in lists: everything, a region subtree, or what a unit writes or
+/// reviews (the liaison office reviews the important messages it runs intake for).
+pub use super::HandlingScope as Scope;
+
+#[derive(Debug, Default, Clone)]
+pub struct Filter {
+    pub status: Option<ReplyStatus>,
+    pub kind: Option<ReplyKind>,
+    pub unit_id: Option<UnitId>,
+    /// Replies this unit's reviewers decide.
+    pub review_unit_id: Option<UnitId>,
+    pub message_id: Option<MessageId>,
+}
+
+/// Newest first.
+pub type Cursor = (DateTime<Utc>, ReplyId);
+
+pub fn list(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    filter: &Filter,
+    page: &PageRequest<Cursor>,
+) -> Result<Vec<Reply>, ApiError> {
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+    let mut q = r::table.select(Reply::as_select()).into_boxed();
+    q = match scope {
+        Scope::All => q,
+        Scope::RegionPath(p) => q.filter(r::region_path.like(super::like_prefix(p))),
+        Scope::Unit(u) => q.filter(
+            r::unit_id
+                .eq(*u)
+                .or(r::review_unit_id.eq(*u))
+                .or(r::intake_unit_id.eq(*u)),
+        ),
+    };
+    if let Some(s) = filter.status {
+        q = q.filter(r::status.eq(s));
+    }
+    if let Some(k) = filter.kind {
+        q = q.filter(r::kind.eq(k));
+    }
+    if let Some(u) = filter.unit_id {
+        q = q.filter(r::unit_id.eq(u));
+    }
+    if let Some(u) = filter.review_unit_id {
+        q = q.filter(r::review_unit_id.eq(u));
+    }
+    if let Some(m) = filter.message_id {
+        q = q.filter(r::message_id.eq(m));
+    }
+    if let Some((t, id)) = page.after {
+        q = q.filter(
+            sql::<Bool>("(replies.created_at, replies.id) < (")
+                .bind::<Timestamptz, _>(t)
+                .sql(", ")
+                .bind::<SqlUuid, _>(id.0)
+                .sql(")"),
+        );
+    }
+    Ok(q.order((r::created_at.desc(), r::id.desc()))
+        .limit(page.fetch_limit())
+        .load(conn)?)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The editorial rules (one row)
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = p)]
+pub struct Policy {
+    pub min_chars: i32,
+    pub banned_phrases: Vec<String>,
+    pub feedback_window_days: i32,
+    pub version: i32,
+    pub updated_by: Option<UserId>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Policy {
+    pub fn rules(&self) -> EditorialRules {
+        EditorialRules {
+            min_chars: usize::try_from(self.min_chars).unwrap_or(1),
+            banned_phrases: self.banned_phrases.clone(),
+        }
+    }
+}
+
+pub fn policy(conn: &mut PgConnection) -> Result<Policy, ApiError> {
+    Ok(p::table.select(Policy::as_select()).first(conn)?)
+}
+
+/// Replace the rules; `expected_version` from If-Match (checked under the row lock).
+pub fn set_policy(
+    conn: &mut PgConnection,
+    min_chars: i32,
+    banned_phrases: &[String],
+    feedback_window_days: i32,
+    by: UserId,
+    cond: &crate::http::preconditions::IfMatchCondition,
+    at: DateTime<Utc>,
+) -> Result<Policy, ApiError> {
+    conn.transaction(|conn| {
+        let current: Policy = p::table.for_update().select(Policy::as_select()).first(conn)?;
+        cond.check(current.version)?;
+        diesel::update(p::table)
+            .set((
+                p::min_chars.eq(min_chars),
+                p::banned_phrases.eq(banned_phrases),
+                p::feedback_window_days.eq(feedback_window_days),
+                p::updated_by.eq(Some(by)),
+                p::updated_at.eq(at),
+                p::version.eq(p::version + 1),
+            ))
+            .execute(conn)?;
+        policy(conn)
+    })
+}
