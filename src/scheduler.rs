@@ -1,5 +1,6 @@
-//! The deadline scheduler: raises `deadline_due_soon` and `deadline_overdue` into the ledger,
-//! exactly once per deadline, however many replicas run it.
+//! The scheduler: raises `deadline_due_soon` and `deadline_overdue` into the ledger, exactly
+//! once per deadline, and closes replied messages whose rating window has ended, exactly once
+//! per message, however many replicas run it.
 //!
 //! Each alarm is raised in its own transaction that takes the message row with
 //! `FOR UPDATE SKIP LOCKED` (the same lock every handling step takes, so the order of locks is
@@ -30,6 +31,8 @@ const BATCH: i64 = 200;
 pub struct Raised {
     pub due_soon: usize,
     pub overdue: usize,
+    /// Messages closed because their rating window ended.
+    pub closed: usize,
 }
 
 /// Run the scheduler every `interval` until the process stops.
@@ -44,7 +47,8 @@ pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
                     tracing::info!(
                         due_soon = r.due_soon,
                         overdue = r.overdue,
-                        "deadline alarms"
+                        closed = r.closed,
+                        "scheduler pass"
                     )
                 }
                 Ok(_) => {}
@@ -67,7 +71,90 @@ pub fn run_once(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Raised, A
             raised.overdue += 1;
         }
     }
+    for message in close_candidates(conn, now, BATCH)? {
+        if close(conn, message, now)? {
+            raised.closed += 1;
+        }
+    }
     Ok(raised)
+}
+
+/// Replied messages whose rating window has ended and that have no open issue: no undecided
+/// unsatisfied rating, no open supervision case (those wait for a supervisor).
+fn close_candidates(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<MessageId>, ApiError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: MessageId,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT m.id FROM messages m \
+         WHERE m.status = 'replied' AND m.feedback_until <= $1 \
+           AND NOT EXISTS (SELECT 1 FROM feedback f WHERE f.message_id = m.id AND f.flag = 'open') \
+           AND NOT EXISTS (SELECT 1 FROM supervisions s WHERE s.message_id = m.id AND s.status = 'open') \
+         ORDER BY m.feedback_until LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(now)
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| r.id).collect())
+}
+
+/// Close one message if it still qualifies and nobody holds it; false when skipped.
+fn close(
+    conn: &mut PgConnection,
+    message_id: MessageId,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    use crate::domain::message::{Actor, MessageStatus, next_status};
+    use crate::schema::messages as m;
+    conn.transaction(|conn| {
+        let locked: Option<Message> = m::table
+            .find(message_id)
+            .for_update()
+            .skip_locked()
+            .select(Message::as_select())
+            .first(conn)
+            .optional()?;
+        let Some(message) = locked else {
+            return Ok(false);
+        };
+        let due = message.status == MessageStatus::Replied
+            && message.feedback_until.is_some_and(|t| t <= now)
+            && crate::store::feedback::open_flag(conn, message_id)?.is_none()
+            && crate::store::supervision::open_of_message(conn, message_id)?.is_none();
+        if !due {
+            return Ok(false);
+        }
+        messages::transition(
+            conn,
+            message_id,
+            &crate::http::preconditions::IfMatchCondition::none(),
+            EventActor::SYSTEM,
+            MessageAction::Close,
+            now,
+            |_, current| {
+                let to = next_status(current.status, MessageAction::Close, &[Actor::System])
+                    .map_err(|e| ApiError::Conflict(e.to_string()))?;
+                Ok(messages::Decision {
+                    to,
+                    changes: messages::MessageChanges {
+                        closed_at: Some(Some(now)),
+                        ..Default::default()
+                    },
+                    payload: json!({
+                        "reason": "feedback_window_ended",
+                        "feedback_until": current.feedback_until,
+                    }),
+                })
+            },
+        )?;
+        Ok(true)
+    })
 }
 
 /// Raise one alarm if it is still due and nobody raised it; false when skipped.

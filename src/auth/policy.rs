@@ -370,10 +370,22 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         Rule::Requires(Permission::AssignMessages),
     ),
     // Replies.
-    ("create_reply", Rule::Requires(Permission::HandleAssignments)),
-    ("revise_reply", Rule::Requires(Permission::HandleAssignments)),
-    ("submit_reply", Rule::Requires(Permission::HandleAssignments)),
-    ("discard_reply", Rule::Requires(Permission::HandleAssignments)),
+    (
+        "create_reply",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "revise_reply",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "submit_reply",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
+    (
+        "discard_reply",
+        Rule::Requires(Permission::HandleAssignments),
+    ),
     ("approve_reply", Rule::Requires(Permission::ReviewReplies)),
     ("return_reply", Rule::Requires(Permission::ReviewReplies)),
     ("publish_reply", Rule::Requires(Permission::PublishReplies)),

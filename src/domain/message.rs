@@ -361,6 +361,7 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
             S::Assigned,
             S::InProgress,
             S::AwaitingClarification,
+            S::Replied,
         ],
         &[Actor::Supervisor],
     ),

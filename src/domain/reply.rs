@@ -132,6 +132,10 @@ pub fn editorial_problems(
         ));
     }
     if public {
+        let found_numbers: Vec<&str> = personal_data::find(body)
+            .into_iter()
+            .map(|(_, r)| &body[r])
+            .collect();
         for (kind, range) in personal_data::find(body) {
             let found = &body[range];
             problems.push((
@@ -148,7 +152,8 @@ pub fn editorial_problems(
             .map(|k| k.trim())
             .filter(|k| k.chars().count() >= 2)
         {
-            if body.contains(k) {
+            // A known phone number already reported as a number is not reported twice.
+            if body.contains(k) && !found_numbers.iter().any(|f| f.contains(k)) {
                 problems.push((
                     "personal_data",
                     "the reply contains the citizen's name or contact data; a public reply must not show it"
@@ -324,6 +329,15 @@ mod tests {
         assert_eq!(
             codes("经核实，请拨打13800138000联系张三丰。", true, &["张三丰"]),
             vec!["personal_data", "personal_data"]
+        );
+        // The citizen's own phone number is one finding, not two.
+        assert_eq!(
+            codes(
+                "经核实，请拨打13800138000了解进展。",
+                true,
+                &["13800138000"]
+            ),
+            vec!["personal_data"]
         );
         // Private messages' replies are not on the board.
         assert_eq!(

@@ -158,7 +158,10 @@ pub async fn rate_reply(
     principal.require(Permission::GiveFeedback)?;
     let message_id = parse_message_id(&id)?;
     let body = body.into_inner();
-    let comment = body.comment.map(|c| c.trim().to_owned()).unwrap_or_default();
+    let comment = body
+        .comment
+        .map(|c| c.trim().to_owned())
+        .unwrap_or_default();
     let now = crate::http::now(&req);
     let p = principal.clone();
     let (created, dto) = db
@@ -186,15 +189,22 @@ pub async fn rate_reply(
                                 ));
                             }
                         }
-                        let reply = crate::store::replies::latest_final(conn, m.id)?
-                            .ok_or_else(|| {
+                        let reply =
+                            crate::store::replies::latest_final(conn, m.id)?.ok_or_else(|| {
                                 ApiError::Conflict("there is no final reply to rate".into())
                             })?;
                         let (row, created) = match store::of_reply(conn, reply.id)? {
                             Some(existing) => {
                                 let flag = flag_after(Some(existing.flag), body.rating);
                                 (
-                                    store::change(conn, existing.id, body.rating, &comment, flag, now)?,
+                                    store::change(
+                                        conn,
+                                        existing.id,
+                                        body.rating,
+                                        &comment,
+                                        flag,
+                                        now,
+                                    )?,
                                     false,
                                 )
                             }
@@ -456,7 +466,9 @@ pub async fn reopen_message(
                     MessageAction::Reopen,
                     now,
                     None,
-                    |conn, m, _, _| reopen_in(conn, m, p.user_id, &note, ReopenCause::Supervisor, now),
+                    |conn, m, _, _| {
+                        reopen_in(conn, m, p.user_id, &note, ReopenCause::Supervisor, now)
+                    },
                 )
                 .map(|(m, _)| m)
             })

@@ -14,6 +14,7 @@ pub mod replies;
 pub mod supervision;
 pub mod units;
 pub mod users;
+pub mod visits;
 
 // The handling stage's catalogues.
 pub mod calendar;
@@ -125,6 +126,11 @@ where
         .service(feedback::list_feedback)
         .service(feedback::reopen_message)
         .service(feedback::close_message)
+        .service(visits::create_visit)
+        .service(visits::sample_visits)
+        .service(visits::list_visits)
+        .service(visits::get_visit)
+        .service(visits::record_visit)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

@@ -370,7 +370,8 @@ async fn reply_step(
                     now,
                     None,
                     |conn, m, actors, _| {
-                        let r = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("reply"))?;
+                        let r =
+                            store::get(conn, id)?.ok_or_else(|| ApiError::not_found("reply"))?;
                         if !staff_view(&p, m) {
                             return Err(ApiError::not_found("reply"));
                         }
@@ -528,10 +529,15 @@ pub async fn revise_reply(
         move |conn, _, _, r, now| {
             require_reply_unit(&p, &r)?;
             next(&r, ReplyStep::Revise)?;
-            let attachments =
-                serde_json::to_value(&body.attachments).unwrap_or_else(|_| json!([]));
-            let revised =
-                store::revise(conn, &r, body.body.trim().to_owned(), attachments, p.user_id, now)?;
+            let attachments = serde_json::to_value(&body.attachments).unwrap_or_else(|_| json!([]));
+            let revised = store::revise(
+                conn,
+                &r,
+                body.body.trim().to_owned(),
+                attachments,
+                p.user_id,
+                now,
+            )?;
             Ok(StepOutcome {
                 changes: MessageChanges::default(),
                 payload: payload(&revised),
@@ -593,12 +599,8 @@ pub async fn submit_reply(
             }
             known.extend(m.contact_name.as_deref());
             known.extend(m.contact_phone.as_deref());
-            let problems = editorial_problems(
-                &r.body,
-                &rules,
-                m.visibility == Visibility::Public,
-                &known,
-            );
+            let problems =
+                editorial_problems(&r.body, &rules, m.visibility == Visibility::Public, &known);
             if !problems.is_empty() {
                 return Err(ApiError::validation(
                     problems
@@ -850,7 +852,9 @@ fn complete_handling(
     let a = assignments::get(conn, lead)?
         .filter(|a| a.status == AssignmentStatus::SignedFor)
         .ok_or_else(|| {
-            ApiError::Conflict("the reply's assignment is no longer open: the message moved on".into())
+            ApiError::Conflict(
+                "the reply's assignment is no longer open: the message moved on".into(),
+            )
         })?;
     assignments::update(
         conn,
@@ -862,7 +866,13 @@ fn complete_handling(
         },
         now,
     )?;
-    let verdicts = deadlines::close(conn, a.id, DeadlineKind::Reply, now, MessageAction::PublishReply)?;
+    let verdicts = deadlines::close(
+        conn,
+        a.id,
+        DeadlineKind::Reply,
+        now,
+        MessageAction::PublishReply,
+    )?;
     for co in assignments::open_of_message(conn, m.id)? {
         assignments::update(
             conn,

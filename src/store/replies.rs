@@ -371,7 +371,10 @@ pub fn set_policy(
     at: DateTime<Utc>,
 ) -> Result<Policy, ApiError> {
     conn.transaction(|conn| {
-        let current: Policy = p::table.for_update().select(Policy::as_select()).first(conn)?;
+        let current: Policy = p::table
+            .for_update()
+            .select(Policy::as_select())
+            .first(conn)?;
         cond.check(current.version)?;
         diesel::update(p::table)
             .set((

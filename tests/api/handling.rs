@@ -11,12 +11,12 @@ use crate::messages::{lanzhou_liaison, message_body, staff, submit};
 use liuyan::clock::Clock;
 
 const TRANSPORT: &str = "01930000-0000-7000-8000-000000000002";
-const CHENGGUAN: &str = "兰州市城关区人民政府";
-const QILIHE: &str = "兰州市七里河区人民政府";
-const TRANSPORT_BUREAU: &str = "兰州市交通运输局";
+pub const CHENGGUAN: &str = "兰州市城关区人民政府";
+pub const QILIHE: &str = "兰州市七里河区人民政府";
+pub const TRANSPORT_BUREAU: &str = "兰州市交通运输局";
 
 /// Shanghai local time to UTC.
-fn local(s: &str) -> DateTime<Utc> {
+pub fn local(s: &str) -> DateTime<Utc> {
     let naive = NaiveDateTime::parse_from_str(s, "%Y-%m-%dT%H:%M").unwrap();
     chrono::FixedOffset::east_opt(8 * 3600)
         .unwrap()
@@ -25,7 +25,7 @@ fn local(s: &str) -> DateTime<Utc> {
         .with_timezone(&Utc)
 }
 
-async fn post_with(app: &TestApp, path: &str, token: &str, body: Value, etag: &str) -> Resp {
+pub async fn post_with(app: &TestApp, path: &str, token: &str, body: Value, etag: &str) -> Resp {
     app.send_with(
         Method::POST,
         path,
@@ -38,7 +38,7 @@ async fn post_with(app: &TestApp, path: &str, token: &str, body: Value, etag: &s
 
 /// Submit, classify and accept a message to the mayor of Lanzhou (region 城关区); returns its id
 /// and the Lanzhou liaison office's token.
-async fn accepted(app: &TestApp, priority: &str, liaison: Option<&str>) -> (String, String) {
+pub async fn accepted(app: &TestApp, priority: &str, liaison: Option<&str>) -> (String, String) {
     let author = app.token(Demo::Citizen).await;
     let liaison = match liaison {
         Some(t) => t.to_owned(),
@@ -68,7 +68,7 @@ async fn accepted(app: &TestApp, priority: &str, liaison: Option<&str>) -> (Stri
     (id, liaison)
 }
 
-async fn assign(app: &TestApp, token: &str, id: &str, lead: &str, co: &[&str]) -> Resp {
+pub async fn assign(app: &TestApp, token: &str, id: &str, lead: &str, co: &[&str]) -> Resp {
     let co: Vec<String> = co.iter().map(|u| unit(u)).collect();
     app.post(
         &format!("/api/v1/messages/{id}/assignments"),
@@ -78,13 +78,13 @@ async fn assign(app: &TestApp, token: &str, id: &str, lead: &str, co: &[&str]) -
     .await
 }
 
-async fn message(app: &TestApp, token: &str, id: &str) -> Value {
+pub async fn message(app: &TestApp, token: &str, id: &str) -> Value {
     let r = app.get(&format!("/api/v1/messages/{id}"), token).await;
     assert_eq!(r.status, 200, "{}", r.body);
     r.body
 }
 
-async fn actions(app: &TestApp, token: &str, id: &str) -> Vec<String> {
+pub async fn actions(app: &TestApp, token: &str, id: &str) -> Vec<String> {
     let r = app
         .get(&format!("/api/v1/messages/{id}/events?limit=100"), token)
         .await;

@@ -15,5 +15,6 @@ mod local_db;
 mod messages;
 mod migrations;
 mod reference_data;
+mod replies;
 mod spec;
 mod users;
