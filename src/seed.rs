@@ -261,6 +261,14 @@ pub enum Fate {
     },
     Rejected(RejectionReason, &'static str),
     Withdrawn,
+    /// Accepted (routine), handled by `unit`, answered with `reply` (published); rated if
+    /// `rating`, closed if `closed`.
+    Replied {
+        unit: &'static str,
+        reply: &'static str,
+        rating: Option<crate::domain::reply::Rating>,
+        closed: bool,
+    },
 }
 
 /// A demo message: leader, category code, kind, region, title, body, public, what happens to it.
@@ -396,6 +404,66 @@ pub const MESSAGES: &[DemoMessage] = &[
         "肃州区农户想了解高标准农田建设的补贴政策和申请流程。",
         true,
         Fate::Withdrawn,
+    ),
+    (
+        "马丽娟",
+        "urban_construction",
+        MessageKind::HelpRequest,
+        "620102",
+        "东岗西路小区门口路灯不亮",
+        "东岗西路一个小区门口的三盏路灯已经一个多月不亮了，晚上老人孩子出门很不方便，请帮忙协调修复。",
+        true,
+        Fate::Replied {
+            unit: "兰州市城关区人民政府",
+            reply: "您好！经城关区市政部门现场核实，该处路灯因电缆被施工挖断而停亮，现已更换电缆并恢复照明。感谢您对城市管理工作的关心和支持。",
+            rating: Some(crate::domain::reply::Rating::Satisfied),
+            closed: true,
+        },
+    ),
+    (
+        "孙海洋",
+        "transport",
+        MessageKind::Complaint,
+        "620103",
+        "七里河公交站台雨棚破损",
+        "七里河区西站十字公交站台的雨棚玻璃碎了好几块，下雨天候车的人都淋着，碎玻璃也有安全隐患，请尽快更换。",
+        true,
+        Fate::Replied {
+            unit: "兰州市交通运输局",
+            reply: "您好！您反映的西站十字公交站台雨棚破损问题，我局已安排公交公司清理碎玻璃并设置警示标志，新雨棚玻璃已订购，预计十二月上旬完成更换。",
+            rating: Some(crate::domain::reply::Rating::Unsatisfied),
+            closed: false,
+        },
+    ),
+    (
+        "赵文博",
+        "urban_construction",
+        MessageKind::Consultation,
+        "620102",
+        "老旧小区加装电梯怎么申请",
+        "我们小区是九十年代建的六层楼，居民想加装电梯，请问需要多少户同意、找哪个部门申请、有没有政府补贴？",
+        true,
+        Fate::Replied {
+            unit: "兰州市城关区人民政府",
+            reply: "您好！既有住宅加装电梯须经本单元房屋专有部分面积占比三分之二以上且人数占比三分之二以上的业主参与表决，并经参与表决业主双过半同意，由业主向所在街道提出申请，符合条件的可申请财政补贴。",
+            rating: None,
+            closed: false,
+        },
+    ),
+    (
+        "陈立新",
+        "employment_wages",
+        MessageKind::HelpRequest,
+        "620102",
+        "家政服务员工资结算问题",
+        "我在一家家政公司做了八个月，公司一直说年底统一结算工资，现在联系不上负责人，想请有关部门帮忙。",
+        false,
+        Fate::Replied {
+            unit: "甘肃省人力资源和社会保障厅",
+            reply: "您好！您反映的问题已转交属地劳动保障监察机构立案调查，经调查该公司已于本周向您支付拖欠工资。如仍有问题，可随时向劳动保障监察机构投诉。",
+            rating: Some(crate::domain::reply::Rating::BasicallySatisfied),
+            closed: true,
+        },
     ),
 ];
 
@@ -611,9 +679,223 @@ fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiErro
                     serde_json::json!({"note": null}),
                 )?;
             }
+            Fate::Replied {
+                unit,
+                reply,
+                rating,
+                closed,
+            } => {
+                step(
+                    conn,
+                    admin,
+                    MessageAction::Accept,
+                    MessageStatus::Accepted,
+                    MessageChanges {
+                        priority: Some(Some(Priority::Routine)),
+                        accepted_at: Some(Some(chrono::Utc::now())),
+                        ..Default::default()
+                    },
+                    serde_json::json!({"note": null}),
+                )?;
+                seed_reply(conn, m.id, admin, author, unit, reply, *rating, *closed)?;
+            }
         }
     }
     Ok(MESSAGES.len())
+}
+
+/// Take an accepted message through assignment, sign-for, a published final reply and, if
+/// given, the author's rating and closure; each step with its ledger event, as the API would.
+#[allow(clippy::too_many_arguments)]
+fn seed_reply(
+    conn: &mut PgConnection,
+    id: messages_store::MessageId,
+    admin: EventActor,
+    author: EventActor,
+    unit_name: &str,
+    body: &str,
+    rating: Option<crate::domain::reply::Rating>,
+    closed: bool,
+) -> Result<(), crate::error::ApiError> {
+    use crate::domain::handling::{
+        AssignmentOrigin, AssignmentRole, AssignmentStatus, DeadlineKind,
+    };
+    use crate::domain::ids::{FeedbackId, ReplyId};
+    use crate::domain::reply::{FeedbackFlag, ReplyKind, ReplyStatus, feedback_until, flag_after};
+    use crate::store::{assignments, deadlines, feedback, replies};
+    let now = chrono::Utc::now();
+    let unit = unit_id(unit_name);
+    let by = admin
+        .id
+        .ok_or_else(|| crate::error::ApiError::Internal("no admin".into()))?;
+    let go = |conn: &mut PgConnection, who, action, to, changes, payload| {
+        messages_store::transition(
+            conn,
+            id,
+            &IfMatchCondition::none(),
+            who,
+            action,
+            now,
+            move |_, _| {
+                Ok(Decision {
+                    to,
+                    changes,
+                    payload,
+                })
+            },
+        )
+    };
+    let m = messages_store::get(conn, id)?
+        .ok_or_else(|| crate::error::ApiError::not_found("message"))?;
+    let mut new = assignments::NewAssignment::for_message(
+        &m,
+        unit,
+        AssignmentRole::Lead,
+        AssignmentOrigin::Assigned,
+        String::new(),
+        Some(by),
+        now,
+    );
+    new.status = AssignmentStatus::SignedFor;
+    new.signed_for_at = Some(now);
+    let a = assignments::insert(conn, &new)?;
+    go(
+        conn,
+        admin,
+        MessageAction::Assign,
+        MessageStatus::Assigned,
+        MessageChanges {
+            unit_id: Some(Some(unit)),
+            ..Default::default()
+        },
+        serde_json::json!({"assignment_id": a.id, "unit_id": unit, "co_unit_ids": []}),
+    )?;
+    let m = go(
+        conn,
+        admin,
+        MessageAction::SignFor,
+        MessageStatus::InProgress,
+        MessageChanges::default(),
+        serde_json::json!({"assignment_id": a.id, "unit_id": unit, "role": "lead"}),
+    )?;
+    deadlines::start(
+        conn,
+        deadlines::Start {
+            message: &m,
+            assignment_id: a.id,
+            unit_id: unit,
+            kind: DeadlineKind::Reply,
+            at: now,
+            action: MessageAction::SignFor,
+            event_seq: m.event_count,
+        },
+    )?;
+    let reply = replies::Reply {
+        id: ReplyId(demo_id("reply", &m.tracking_no)),
+        message_id: m.id,
+        assignment_id: a.id,
+        unit_id: unit,
+        intake_unit_id: m.intake_unit_id,
+        region_path: m.region_path.clone(),
+        kind: ReplyKind::Final,
+        status: ReplyStatus::Published,
+        body: body.to_owned(),
+        attachments: serde_json::json!([]),
+        revision: 1,
+        review_unit_id: unit,
+        created_by: by,
+        created_at: now,
+        updated_by: by,
+        updated_at: now,
+        submitted_at: Some(now),
+        reviewed_by: Some(by),
+        reviewed_at: Some(now),
+        review_comment: None,
+        published_by: Some(by),
+        published_at: Some(now),
+        unit_name: Some(unit_name.to_owned()),
+        version: 1,
+    };
+    replies::insert(conn, &reply)?;
+    assignments::update(
+        conn,
+        a.id,
+        &assignments::AssignmentChanges {
+            status: Some(AssignmentStatus::Completed),
+            completed_at: Some(Some(now)),
+            ..Default::default()
+        },
+        now,
+    )?;
+    deadlines::close(
+        conn,
+        a.id,
+        DeadlineKind::Reply,
+        now,
+        MessageAction::PublishReply,
+    )?;
+    let window = replies::policy(conn)?.feedback_window_days;
+    let m = go(
+        conn,
+        admin,
+        MessageAction::PublishReply,
+        MessageStatus::Replied,
+        MessageChanges {
+            replied_at: Some(Some(now)),
+            feedback_until: Some(Some(feedback_until(now, window))),
+            ..Default::default()
+        },
+        serde_json::json!({"reply_id": reply.id, "kind": "final", "revision": 1, "unit_name": unit_name}),
+    )?;
+    if let (Some(rating), Some(author_id)) = (rating, m.author_id) {
+        let row = feedback::Feedback {
+            id: FeedbackId(demo_id("feedback", &m.tracking_no)),
+            message_id: m.id,
+            reply_id: reply.id,
+            author_id,
+            unit_id: unit,
+            region_path: m.region_path.clone(),
+            rating,
+            comment: String::new(),
+            changes: 0,
+            flag: flag_after(None, rating),
+            resolved_by: None,
+            resolved_at: None,
+            resolution_note: None,
+            created_at: now,
+            updated_at: now,
+            version: 1,
+        };
+        feedback::insert(conn, &row)?;
+        go(
+            conn,
+            author,
+            MessageAction::Rate,
+            MessageStatus::Replied,
+            MessageChanges::default(),
+            serde_json::json!({"feedback_id": row.id, "reply_id": reply.id, "rating": rating,
+                "changed": false, "flag": row.flag}),
+        )?;
+        if closed && row.flag == FeedbackFlag::Open {
+            return Err(crate::error::ApiError::Internal(
+                "a demo message with an open unsatisfied rating cannot be closed".into(),
+            ));
+        }
+    }
+    if closed {
+        go(
+            conn,
+            admin,
+            MessageAction::Close,
+            MessageStatus::Closed,
+            MessageChanges {
+                closed_at: Some(Some(now)),
+                ..Default::default()
+            },
+            serde_json::json!({"reason": "supervisor", "note": "群众满意，办结"}),
+        )?;
+    }
+    Ok(())
 }
 
 // ---------------------------------------------------------------------------------------------

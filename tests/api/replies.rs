@@ -913,3 +913,64 @@ async fn the_editorial_rules_are_admin_configurable() {
     .await;
     assert_eq!(codes(&s), vec!["banned_phrase"], "{}", s.body);
 }
+
+/// Every demo role against every reply, feedback and visit operation: the roles the issue names
+/// get past the role check (their object-level answer may still be 403/404/409/422), all others
+/// get a role refusal. The expected roles are written out here, not read from the code.
+#[actix_web::test]
+async fn each_role_against_each_reply_operation() {
+    let app = TestApp::spawn().await;
+    let liaison = lanzhou_liaison(&app).await;
+    let id = in_progress(&app, &liaison, "routine").await;
+    let handler = app.token(Demo::Handler).await;
+    let d = draft(&app, &handler, &id, "final", GOOD).await;
+    let rid = d.body["id"].as_str().unwrap().to_owned();
+    let nil = "00000000-0000-7000-8000-000000000000";
+    use Demo::*;
+    #[rustfmt::skip]
+    let cases: Vec<(Method, String, Value, &[Demo])> = vec![
+        (Method::POST, format!("/api/v1/messages/{id}/replies"), json!({"kind": "interim", "body": GOOD}), &[Handler, UnitAdmin, Liaison]),
+        (Method::PUT, format!("/api/v1/replies/{rid}"), json!({"body": GOOD}), &[Handler, UnitAdmin, Liaison]),
+        (Method::POST, format!("/api/v1/replies/{rid}/submit"), json!({}), &[Handler, UnitAdmin, Liaison]),
+        (Method::POST, format!("/api/v1/replies/{rid}/discard"), json!({}), &[Handler, UnitAdmin, Liaison]),
+        (Method::POST, format!("/api/v1/replies/{rid}/approve"), json!({}), &[Reviewer, UnitAdmin]),
+        (Method::POST, format!("/api/v1/replies/{rid}/return"), json!({"comment": "x"}), &[Reviewer, UnitAdmin]),
+        (Method::POST, format!("/api/v1/replies/{rid}/publish"), json!({}), &[Handler, UnitAdmin, Reviewer, Liaison]),
+        (Method::GET, format!("/api/v1/replies/{rid}/revisions"), Value::Null, &[Handler, UnitAdmin, Reviewer, Liaison, Supervisor, Leader, Analyst, Admin]),
+        (Method::GET, "/api/v1/replies".into(), Value::Null, &[Handler, UnitAdmin, Reviewer, Liaison, Supervisor, Leader, Analyst, Admin]),
+        (Method::PUT, "/api/v1/reply-policy".into(), json!({"min_chars": 20, "banned_phrases": [], "feedback_window_days": 15}), &[Admin]),
+        (Method::PUT, format!("/api/v1/messages/{id}/feedback"), json!({"rating": "satisfied"}), &[Citizen]),
+        (Method::GET, "/api/v1/feedback".into(), Value::Null, &[Handler, UnitAdmin, Reviewer, Liaison, Supervisor, Leader, Analyst, Admin]),
+        (Method::POST, format!("/api/v1/messages/{id}/reopen"), json!({"note": "x"}), &[Supervisor, Admin]),
+        (Method::POST, format!("/api/v1/messages/{id}/close"), json!({"note": "x"}), &[Supervisor, Admin]),
+        (Method::POST, "/api/v1/return-visits".into(), json!({"message_id": id, "kind": "return_visit"}), &[Supervisor, Admin]),
+        (Method::POST, "/api/v1/return-visits/sample".into(), json!({"from": "2026-11-01", "to": "2026-11-02", "per_unit": 1, "seed": 1, "kind": "return_visit"}), &[Supervisor, Admin]),
+        (Method::POST, format!("/api/v1/return-visits/{nil}/result"), json!({"visited_on": "2026-11-01", "method": "phone", "visitor": "x", "finding": "resolved"}), &[Supervisor, Admin]),
+        (Method::GET, "/api/v1/return-visits".into(), Value::Null, &[Handler, UnitAdmin, Reviewer, Liaison, Supervisor, Leader, Analyst, Admin]),
+    ];
+    let mut tokens = Vec::new();
+    for who in Demo::ALL {
+        tokens.push((who, app.token(who).await));
+    }
+    for (method, path, body, allowed) in &cases {
+        for (who, token) in &tokens {
+            let body = if body.is_null() {
+                None
+            } else {
+                Some(body.clone())
+            };
+            let r = app.send(method.clone(), path, Some(token), body).await;
+            let role_refusal = r.status == 403
+                && r.body["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.starts_with("role `"));
+            let listed = allowed.iter().any(|a| a.email() == who.email());
+            assert_eq!(
+                !role_refusal, listed,
+                "{who:?} {method} {path}: {} {}",
+                r.status, r.body
+            );
+            assert_ne!(r.status, 500, "{who:?} {method} {path}: {}", r.body);
+        }
+    }
+}
