@@ -32,6 +32,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "messages", description = "Citizens' messages: intake, classification, acceptance and the ledger"),
         (name = "handling", description = "Assignment to units, claims, sign-for, returns, transfers, clarification, deadlines and extensions"),
         (name = "supervision", description = "Supervision cases (督办) and leaders' instructions (批示)"),
+        (name = "public", description = "The public board: accepted public messages with their published replies, and leaders' counters. No account, nobody's personal data; cacheable (ETag, Cache-Control)"),
         (name = "handling catalogues", description = "Working-day calendar, deadline policies and the dispatch catalogue (admins write, staff read)"),
         (name = "operations", description = "Probes, metrics and this document")
     ),

@@ -9,6 +9,7 @@ pub mod extensions;
 pub mod idempotency;
 pub mod leaders;
 pub mod messages;
+pub mod public;
 pub mod refresh_tokens;
 pub mod regions;
 pub mod supervision;
