@@ -34,6 +34,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "supervision", description = "Supervision cases (督办) and leaders' instructions (批示)"),
         (name = "replies", description = "Replies: drafts, revisions, review, publication; the editorial rules"),
         (name = "feedback", description = "Citizens' ratings of final replies; reopening and closing messages; return visits (回访)"),
+        (name = "public", description = "The public board: accepted public messages with their published replies, and leaders' counters. No account, nobody's personal data; cacheable (ETag, Cache-Control)"),
         (name = "handling catalogues", description = "Working-day calendar, deadline policies and the dispatch catalogue (admins write, staff read)"),
         (name = "operations", description = "Probes, metrics and this document")
     ),

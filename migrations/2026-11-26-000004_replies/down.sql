@@ -8,6 +8,7 @@ UPDATE assignments SET origin = 'assigned' WHERE origin = 'reopened';
 ALTER TABLE assignments DROP CONSTRAINT assignments_origin_check;
 ALTER TABLE assignments ADD CONSTRAINT assignments_origin_check
     CHECK (origin IN ('assigned', 'claimed', 'transferred'));
+DROP INDEX messages_leader_status_idx;
 DROP INDEX messages_public_board_idx;
 DROP INDEX messages_feedback_until_idx;
 ALTER TABLE messages

@@ -18,6 +18,8 @@ CREATE INDEX messages_feedback_until_idx ON messages (feedback_until) WHERE stat
 -- The public board: public messages the liaison office accepted, newest first.
 CREATE INDEX messages_public_board_idx ON messages (submitted_at DESC, id DESC)
     WHERE visibility = 'public' AND status NOT IN ('submitted', 'rejected', 'withdrawn');
+-- The public board's counters of a leader (received, replied): counted from the index alone.
+CREATE INDEX messages_leader_status_idx ON messages (leader_id, status);
 
 -- A reopened message goes back to its unit on a new lead assignment.
 ALTER TABLE assignments DROP CONSTRAINT assignments_origin_check;

@@ -247,6 +247,10 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "verify_message_events",
         Rule::Requires(Permission::ReadMessages),
     ),
+    // The public board: no account, no personal data.
+    ("list_public_messages", Rule::Public),
+    ("get_public_message", Rule::Public),
+    ("get_public_leader_stats", Rule::Public),
     // Handling.
     (
         "create_assignment",

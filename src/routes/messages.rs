@@ -668,6 +668,7 @@ pub async fn list_messages(
                 submitted_to: q.submitted_to,
                 author_id: q.mine.unwrap_or(false).then_some(p.user_id),
                 search,
+                replied: None,
             };
             store::list(conn, &scope, &filter, sort, &page)
         })

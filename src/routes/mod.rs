@@ -9,6 +9,7 @@ pub mod handling;
 pub mod health;
 pub mod leaders;
 pub mod messages;
+pub mod public;
 pub mod regions;
 pub mod replies;
 pub mod supervision;
@@ -71,6 +72,9 @@ where
         .service(messages::resubmit_message)
         .service(messages::verify_message_events)
         .service(messages::list_message_events)
+        .service(public::list_public_messages)
+        .service(public::get_public_message)
+        .service(public::get_public_leader_stats)
         .service(handling::create_assignment)
         .service(handling::list_message_assignments)
         .service(handling::claim_message)

@@ -170,6 +170,8 @@ pub struct MessageFilter {
     pub author_id: Option<UserId>,
     /// All these bigrams, and the text itself in title or body.
     pub search: Option<(Vec<String>, String)>,
+    /// `true`: only [`REPLIED`] messages; `false`: none of them.
+    pub replied: Option<bool>,
 }
 
 /// Sort key of a page: time of the sort column, then id.
@@ -184,6 +186,10 @@ pub const PUBLICLY_VISIBLE: &[MessageStatus] = &[
     MessageStatus::Replied,
     MessageStatus::Closed,
 ];
+
+/// Statuses of a message whose final reply is published (still open for the author's rating, or
+/// closed).
+pub const REPLIED: &[MessageStatus] = &[MessageStatus::Replied, MessageStatus::Closed];
 
 /// A search phrase is "common" when each of its bigrams occurs in at least this share of
 /// messages: then walking the time index newest first finds a page after a few hundred rows,
@@ -336,6 +342,11 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
     }
     if let Some(a) = filter.author_id {
         q = q.filter(m::author_id.eq(a));
+    }
+    match filter.replied {
+        Some(true) => q = q.filter(m::status.eq_any(REPLIED)),
+        Some(false) => q = q.filter(m::status.ne_all(REPLIED)),
+        None => {}
     }
     if let Some((bigrams, text)) = &filter.search {
         let pattern = format!("%{}%", super::units::escape_like(text));

@@ -10,6 +10,7 @@ pub mod feedback;
 pub mod idempotency;
 pub mod leaders;
 pub mod messages;
+pub mod public;
 pub mod refresh_tokens;
 pub mod regions;
 pub mod replies;

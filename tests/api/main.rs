@@ -14,6 +14,7 @@ mod jwt;
 mod local_db;
 mod messages;
 mod migrations;
+mod public_board;
 mod reference_data;
 mod replies;
 mod spec;
