@@ -1232,7 +1232,7 @@ pub async fn get_reply_policy(
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ReadHandlingCatalogues)?;
-    let dto: ReplyPolicyDto = db.run(|conn| store::policy(conn)).await?.into();
+    let dto: ReplyPolicyDto = db.run(store::policy).await?.into();
     crate::http::preconditions::respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
 }
 

@@ -204,17 +204,28 @@ fn parse_visit_id(raw: &str) -> Result<VisitId, ApiError> {
     parse_path_id::<VisitId>(raw, "return visit")
 }
 
+/// How a visit comes to be planned.
+struct Plan<'a> {
+    kind: VisitKind,
+    selection: VisitSelection,
+    seed: Option<i64>,
+    note: &'a str,
+}
+
 /// Plan a visit of `m` inside its `plan_visit` step.
 fn plan_in(
     conn: &mut PgConnection,
     m: &Message,
-    kind: VisitKind,
-    selection: VisitSelection,
-    seed: Option<i64>,
-    note: &str,
+    plan: Plan<'_>,
     by: UserId,
     now: DateTime<Utc>,
 ) -> Result<StepOutcome<Visit>, ApiError> {
+    let Plan {
+        kind,
+        selection,
+        seed,
+        note,
+    } = plan;
     let last = crate::store::replies::latest_final(conn, m.id)?
         .ok_or_else(|| ApiError::Conflict("the message has no final reply to verify".into()))?;
     let visit = Visit {
@@ -300,10 +311,12 @@ pub async fn create_visit(
                         plan_in(
                             conn,
                             m,
-                            body.kind,
-                            VisitSelection::Manual,
-                            None,
-                            &note,
+                            Plan {
+                                kind: body.kind,
+                                selection: VisitSelection::Manual,
+                                seed: None,
+                                note: &note,
+                            },
                             p.user_id,
                             now,
                         )
@@ -408,10 +421,12 @@ pub async fn sample_visits(
                             plan_in(
                                 conn,
                                 m,
-                                body.kind,
-                                VisitSelection::Sampled,
-                                Some(body.seed),
-                                "",
+                                Plan {
+                                    kind: body.kind,
+                                    selection: VisitSelection::Sampled,
+                                    seed: Some(body.seed),
+                                    note: "",
+                                },
                                 p.user_id,
                                 now,
                             )

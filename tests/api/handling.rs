@@ -1158,7 +1158,10 @@ async fn the_deadlines_view_matches_a_hand_computed_fixture() {
     loop {
         let r = app
             .get(
-                &format!("/api/v1/deadlines?kind=reply&limit=7&cursor={cursor}"),
+                &format!(
+                    "/api/v1/deadlines?kind=reply&unit_id={}&limit=7&cursor={cursor}",
+                    unit(CHENGGUAN)
+                ),
                 &supervisor,
             )
             .await;

@@ -737,7 +737,7 @@ async fn search_filters_sorting_and_pagination() {
         .await;
     assert_eq!(count(&transport), 2);
     let kinds = app.get("/api/v1/messages?kind=consultation", &admin).await;
-    assert_eq!(count(&kinds), 2);
+    assert_eq!(count(&kinds), 3);
     let future = app
         .get(
             "/api/v1/messages?submitted_from=2100-01-01T00:00:00Z",

@@ -94,6 +94,8 @@ fn reverting_handling_keeps_every_message() {
     )
     .execute(&mut conn)
     .unwrap();
+    // Replies (000004) first, then handling (000003).
+    conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
     conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM messages"),
@@ -123,5 +125,63 @@ fn reverting_handling_keeps_every_message() {
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM deadline_policies"),
         2
+    );
+}
+
+#[test]
+fn reverting_replies_keeps_every_message() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    // The demo has replied and closed messages with replies and ratings.
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    let answered = count(
+        &mut conn,
+        "SELECT count(*) AS n FROM messages WHERE status IN ('replied', 'closed')",
+    );
+    assert!(answered >= 2, "the demo answers some messages");
+    diesel::sql_query(
+        "UPDATE assignments SET origin = 'reopened' \
+         WHERE id = (SELECT id FROM assignments ORDER BY id LIMIT 1)",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    assert!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM messages WHERE status = 'in_progress'"
+        ) >= answered,
+        "answered messages fall back to in_progress"
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name IN ('replies', 'feedback', 'return_visits', 'reply_revisions', 'reply_policy')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'messages' AND column_name IN ('replied_at', 'feedback_until', 'closed_at', 'reopen_count')"
+        ),
+        0
+    );
+    assert!(
+        diesel::sql_query("UPDATE messages SET status = 'replied'")
+            .execute(&mut conn)
+            .is_err(),
+        "the old status constraint holds again"
+    );
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM reply_policy"),
+        1
     );
 }

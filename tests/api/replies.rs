@@ -400,16 +400,20 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
     .await
     .assert_problem(409, "conflict");
     let mut conn = app.db.connect();
-    assert_eq!(
-        liuyan::scheduler::run_once(&mut conn, clock.now())
-            .unwrap()
-            .closed,
-        0
-    );
+    liuyan::scheduler::run_once(&mut conn, clock.now()).unwrap();
+    assert_eq!(message(&app, &author, &id).await["status"], "replied");
     let queue = app.get("/api/v1/feedback?flag=open", &supervisor).await;
     assert_eq!(queue.status, 200, "{}", queue.body);
-    assert_eq!(queue.body["items"].as_array().unwrap().len(), 1);
-    assert_eq!(queue.body["items"][0]["message_id"], id.as_str());
+    let flagged: Vec<&Value> = queue.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["message_id"] == id.as_str())
+        .collect();
+    assert_eq!(flagged.len(), 1, "{}", queue.body);
+    // Unit staff see their own unit's ratings only.
+    let cg_queue = app.get("/api/v1/feedback?flag=open", &cg_handler).await;
+    assert_eq!(cg_queue.body["items"], json!([]), "{}", cg_queue.body);
 
     // Only a supervisor reopens; back to the unit with a new reply clock.
     let reopen = format!("/api/v1/messages/{id}/reopen");
@@ -466,9 +470,11 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
         r.body
     );
     clock.advance(Duration::days(15));
+    // (The demo seed's replied messages close in the same pass.)
     let first = liuyan::scheduler::run_once(&mut conn, clock.now()).unwrap();
     let again = liuyan::scheduler::run_once(&mut conn, clock.now()).unwrap();
-    assert_eq!((first.closed, again.closed), (1, 0));
+    assert!(first.closed >= 1, "{first:?}");
+    assert_eq!(again.closed, 0);
     let m = message(&app, &author, &id).await;
     assert_eq!(m["status"], "closed");
     assert!(m["closed_at"].is_string());
@@ -559,7 +565,7 @@ async fn important_messages_are_reviewed_by_the_liaison_office() {
     assert_eq!(p.status, 200, "{}", p.body);
     // Another unit's queue does not show it.
     let cg = staff(&app, "cg.reviewer@example.cn", "reviewer", CHENGGUAN).await;
-    let other_queue = app.get("/api/v1/replies", &cg).await;
+    let other_queue = app.get("/api/v1/replies?status=submitted", &cg).await;
     assert_eq!(other_queue.body["items"], json!([]), "{}", other_queue.body);
 }
 
@@ -692,14 +698,11 @@ async fn a_supervisor_closes_an_unsatisfied_message_with_an_explanation() {
         fb.body["items"][0]["resolution_note"],
         "赔偿诉求应通过司法途径解决，已向群众解释"
     );
-    // Closed: nothing left for the scheduler.
+    // Closed: the scheduler leaves it alone.
+    let events = actions(&app, &supervisor, &id).await.len();
     clock.advance(Duration::days(30));
-    assert_eq!(
-        liuyan::scheduler::run_once(&mut app.db.connect(), clock.now())
-            .unwrap()
-            .closed,
-        0
-    );
+    liuyan::scheduler::run_once(&mut app.db.connect(), clock.now()).unwrap();
+    assert_eq!(actions(&app, &supervisor, &id).await.len(), events);
 }
 
 #[actix_web::test]
@@ -844,7 +847,10 @@ async fn return_visits_are_sampled_reproducibly_and_a_failed_one_reopens() {
     assert_eq!(&a[a.len() - 2..], ["record_visit", "reopen"]);
     // The list shows the visits in scope; the unit sees its own.
     let list = app
-        .get("/api/v1/return-visits?status=done", &supervisor)
+        .get(
+            &format!("/api/v1/return-visits?status=done&message_id={unsampled}"),
+            &supervisor,
+        )
         .await;
     assert_eq!(
         list.body["items"].as_array().unwrap().len(),
