@@ -148,6 +148,8 @@ struct Pools {
     admin: Uuid,
     /// Units by region code: candidates for assignment (territorial jurisdiction).
     units: Vec<(Uuid, String)>,
+    /// Every unit's name (replies are published with it).
+    unit_names: std::collections::HashMap<Uuid, String>,
     calendar: crate::domain::calendar::Calendar,
 }
 
@@ -178,6 +180,11 @@ fn load_pools(conn: &mut PgConnection, authors: Vec<Uuid>) -> anyhow::Result<Poo
         .filter(crate::schema::units::kind.eq_any(["department", "district_government"]))
         .select((crate::schema::units::id, crate::schema::units::region_code))
         .load(conn)?;
+    let unit_names = crate::schema::units::table
+        .select((crate::schema::units::id, crate::schema::units::name))
+        .load::<(Uuid, String)>(conn)?
+        .into_iter()
+        .collect();
     let today = crate::domain::calendar::local_date(Utc::now());
     let calendar = crate::store::deadlines::calendar(
         conn,
@@ -191,6 +198,7 @@ fn load_pools(conn: &mut PgConnection, authors: Vec<Uuid>) -> anyhow::Result<Poo
         authors,
         admin,
         units,
+        unit_names,
         calendar,
     })
 }
@@ -251,6 +259,8 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
     let mut events = String::with_capacity((to - from) * 900);
     // Assignments and deadlines of the messages in handling.
     let mut handling = (String::new(), String::new());
+    // Replies (with their one revision) and ratings of the answered messages.
+    let mut answers = (String::new(), String::new(), String::new());
     for i in from..to {
         let (leader, intake_unit, regions) =
             &pools.leaders[rng.random_range(0..pools.leaders.len())];
@@ -276,17 +286,42 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
             0x8000_0000_0000_0000 | (i as u64 & 0x3fff_ffff_ffff_ffff),
         );
         let roll = rng.random_range(0..100);
-        let (status, steps): (&str, &[&str]) = match roll {
-            0..=14 => ("submitted", &["submit"]),
-            15..=29 => ("accepted", &["submit", "classify", "accept"]),
-            30..=44 => ("assigned", &["submit", "classify", "accept", "assign"]),
-            45..=74 => (
+        let (mut status, mut steps): (&str, Vec<&str>) = match roll {
+            0..=14 => ("submitted", vec!["submit"]),
+            15..=29 => ("accepted", vec!["submit", "classify", "accept"]),
+            30..=44 => ("assigned", vec!["submit", "classify", "accept", "assign"]),
+            45..=64 => (
                 "in_progress",
-                &["submit", "classify", "accept", "assign", "sign_for"],
+                vec!["submit", "classify", "accept", "assign", "sign_for"],
             ),
-            75..=89 => ("rejected", &["submit", "reject"]),
-            _ => ("withdrawn", &["submit", "withdraw"]),
+            // Answered: the final reply is published; most are rated, and those whose rating
+            // window has ended without an unsatisfied rating are closed (below).
+            65..=74 => (
+                "replied",
+                vec![
+                    "submit",
+                    "classify",
+                    "accept",
+                    "assign",
+                    "sign_for",
+                    "publish_reply",
+                ],
+            ),
+            75..=89 => ("rejected", vec!["submit", "reject"]),
+            _ => ("withdrawn", vec!["submit", "withdraw"]),
         };
+        let rating = (status == "replied" && rng.random_range(0..10) < 7).then(|| {
+            match rng.random_range(0..20) {
+                0..=11 => "satisfied",
+                12..=16 => "basically_satisfied",
+                _ => "unsatisfied",
+            }
+        });
+        if rating.is_some() {
+            steps.push("rate");
+        }
+        let reply_id = Uuid::now_v7();
+        let feedback_id = Uuid::now_v7();
         // The lead unit: a department or district government whose region lies on the
         // message's region path (territorial jurisdiction), else the intake unit.
         let lead_unit = {
@@ -325,12 +360,21 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
         let mut last_at = submitted;
         let mut at = submitted;
         let mut accepted_at = None;
+        let mut published_at = None;
+        let mut feedback_until = None;
+        let mut closed_at = None;
         let mut from_status: Option<&str> = None;
-        for (k, step) in steps.iter().enumerate() {
+        let mut k = 0;
+        while k < steps.len() {
+            let step = steps[k];
             if k > 0 {
                 at = ledger::db_time(at + Duration::minutes(rng.random_range(5..4 * 24 * 60)));
             }
-            let (to_status, actor_role, actor, payload) = match *step {
+            if step == "close" {
+                // The scheduler closes it when the rating window ends.
+                at = feedback_until.unwrap_or(at);
+            }
+            let (to_status, actor_role, actor, payload) = match step {
                 "submit" => (
                     "submitted",
                     "citizen",
@@ -361,6 +405,24 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                     pools.admin,
                     serde_json::json!({"assignment_id": assignment_id, "unit_id": lead_unit}),
                 ),
+                "publish_reply" => (
+                    "replied",
+                    "reviewer",
+                    pools.admin,
+                    serde_json::json!({"reply_id": reply_id, "kind": "final", "revision": 1}),
+                ),
+                "rate" => (
+                    "replied",
+                    "citizen",
+                    author,
+                    serde_json::json!({"feedback_id": feedback_id, "reply_id": reply_id, "rating": rating}),
+                ),
+                "close" => (
+                    "closed",
+                    "system",
+                    pools.admin,
+                    serde_json::json!({"reason": "feedback_window_ended"}),
+                ),
                 "reject" => (
                     "rejected",
                     "admin",
@@ -374,10 +436,22 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                     serde_json::json!({"note": null}),
                 ),
             };
-            match *step {
+            match step {
                 "accept" => accepted_at = Some(at),
                 "assign" => assigned_at = Some(at),
                 "sign_for" => signed_at = Some(at),
+                "publish_reply" => {
+                    published_at = Some(at);
+                    let until = ledger::db_time(at + Duration::days(15));
+                    feedback_until = Some(until);
+                    if until <= now && rating != Some("unsatisfied") {
+                        steps.push("close");
+                    }
+                }
+                "close" => {
+                    closed_at = Some(at);
+                    status = "closed";
+                }
                 _ => {}
             }
             head = event_line(
@@ -386,7 +460,7 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                 Event {
                     message: id,
                     seq: k as i32 + 1,
-                    actor: Some(actor),
+                    actor: (actor_role != "system").then_some(actor),
                     role: actor_role,
                     action: step,
                     from: from_status,
@@ -396,6 +470,7 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                 },
             );
             from_status = Some(to_status);
+            k += 1;
         }
         if let Some(assigned) = assigned_at {
             let prio = priority.unwrap_or("routine");
@@ -405,21 +480,24 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
             } else {
                 "00000000-0000-7000-8000-00000000d002"
             };
-            let (a_status, signed_by, signed) = match signed_at {
-                Some(t) => ("signed_for", pools.admin.to_string(), ts(t)),
-                None => ("pending", "\\N".to_owned(), "\\N".to_owned()),
+            let (a_status, signed_by, signed) = match (signed_at, published_at) {
+                (Some(t), Some(_)) => ("completed", pools.admin.to_string(), ts(t)),
+                (Some(t), None) => ("signed_for", pools.admin.to_string(), ts(t)),
+                _ => ("pending", "\\N".to_owned(), "\\N".to_owned()),
             };
             let _ = writeln!(
                 handling.0,
-                "{assignment_id}\t{id}\t{lead_unit}\tlead\tassigned\t{a_status}\t\t{}\t{}\t{signed_by}\t{signed}\t{intake_unit}\t{path}",
+                "{assignment_id}\t{id}\t{lead_unit}\tlead\tassigned\t{a_status}\t\t{}\t{}\t{signed_by}\t{signed}\t{}\t{intake_unit}\t{path}",
                 pools.admin,
                 ts(assigned),
+                published_at.map(ts).unwrap_or_else(|| "\\N".into()),
             );
             let mut deadline = |kind: &str,
                                 start: DateTime<Utc>,
                                 days: u32,
                                 seq: usize,
-                                closed: Option<DateTime<Utc>>|
+                                closed: Option<DateTime<Utc>>,
+                                closed_by: &str|
              -> Option<(Uuid, DateTime<Utc>, DateTime<Utc>)> {
                 let due = crate::domain::calendar::compute_due(
                     &pools.calendar,
@@ -432,8 +510,8 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                     },
                 )?;
                 let (state, closed_at, closed_by) = match closed {
-                    Some(c) if c <= due.due_at => ("met", ts(c), "sign_for"),
-                    Some(c) => ("missed", ts(c), "sign_for"),
+                    Some(c) if c <= due.due_at => ("met", ts(c), closed_by),
+                    Some(c) => ("missed", ts(c), closed_by),
                     None => ("open", "\\N".to_owned(), "\\N"),
                 };
                 let start_action = if kind == "sign_for" {
@@ -465,10 +543,17 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
             };
             let running = match signed_at {
                 Some(signed) => {
-                    deadline("sign_for", assigned, 1, 4, Some(signed));
-                    deadline("reply", signed, reply_days, 5, None)
+                    deadline("sign_for", assigned, 1, 4, Some(signed), "sign_for");
+                    deadline(
+                        "reply",
+                        signed,
+                        reply_days,
+                        5,
+                        published_at,
+                        "publish_reply",
+                    )
                 }
-                None => deadline("sign_for", assigned, 1, 4, None),
+                None => deadline("sign_for", assigned, 1, 4, None, "sign_for"),
             };
             if let Some((deadline_id, soon, due)) = running {
                 for (action, t) in [("deadline_due_soon", soon), ("deadline_overdue", due)] {
@@ -497,6 +582,43 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
                 }
             }
         }
+        if let Some(published) = published_at {
+            let unit_name = pools
+                .unit_names
+                .get(&lead_unit)
+                .map(String::as_str)
+                .unwrap_or("有关单位");
+            let body = format!(
+                "您好！您反映的{title}问题，经{unit_name}现场核实，已安排专人整改处理，感谢您的监督。"
+            );
+            let p = ts(published);
+            let admin = pools.admin;
+            let _ = write!(
+                answers.0,
+                "{reply_id}\t{id}\t{assignment_id}\t{lead_unit}\t{intake_unit}\t{path}\tfinal\tpublished\t"
+            );
+            escape(&body, &mut answers.0);
+            let _ = write!(
+                answers.0,
+                "\t[]\t1\t{lead_unit}\t{admin}\t{p}\t{admin}\t{p}\t{p}\t{admin}\t{p}\t{admin}\t{p}\t"
+            );
+            escape(unit_name, &mut answers.0);
+            answers.0.push('\n');
+            let _ = write!(answers.1, "{reply_id}\t1\t");
+            escape(&body, &mut answers.1);
+            let _ = writeln!(
+                answers.1,
+                "\t[]\t{admin}\t{p}\t{admin}\t{p}\tapproved\t{admin}\t{p}"
+            );
+            if let Some(r) = rating {
+                let flag = if r == "unsatisfied" { "open" } else { "none" };
+                let rated = ts(published + Duration::hours(rng.random_range(1..24 * 5)));
+                let _ = writeln!(
+                    answers.2,
+                    "{feedback_id}\t{id}\t{reply_id}\t{author}\t{lead_unit}\t{path}\t{r}\t\t0\t{flag}\t{rated}\t{rated}"
+                );
+            }
+        }
         let last_at = if alarms > 0 { last_at } else { at };
         let grams: Vec<String> = bigrams(&format!("{title}\n{body}")).into_iter().collect();
         let _ = write!(
@@ -510,7 +632,7 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
         escape(&body, &mut msgs);
         let _ = writeln!(
             msgs,
-            "\t{region}\t{path}\t{street}\t{}\t{}\t\\N\t13800138000\t[]\t{status}\t{}\t{{}}\t{}\t{}\t\\N\t{intake_unit}\t{}\t{{{}}}\t{}\t{}\t\\\\x{}\t{}\t{}\t{}",
+            "\t{region}\t{path}\t{street}\t{}\t{}\t\\N\t13800138000\t[]\t{status}\t{}\t{{}}\t{}\t{}\t\\N\t{intake_unit}\t{}\t{{{}}}\t{}\t{}\t\\\\x{}\t{}\t{}\t{}\t{}\t{}\t{}",
             match rng.random_range(0..3) {
                 0 => "\\N\t\\N".to_owned(),
                 _ => format!(
@@ -543,6 +665,10 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
             ts(submitted),
             accepted_at.map(ts).unwrap_or_else(|| "\\N".into()),
             ts(last_at),
+            published_at.map(ts).unwrap_or_else(|| "\\N".into()),
+            // The window of a closed message is over; an open one is still running.
+            feedback_until.map(ts).unwrap_or_else(|| "\\N".into()),
+            closed_at.map(ts).unwrap_or_else(|| "\\N".into()),
         );
     }
     Generated {
@@ -550,6 +676,9 @@ fn generate(pools: &Pools, from: usize, to: usize, seed: u64, now: DateTime<Utc>
         events,
         assignments: handling.0,
         deadlines: handling.1,
+        replies: answers.0,
+        revisions: answers.1,
+        feedback: answers.2,
     }
 }
 
@@ -604,10 +733,15 @@ struct Generated {
     events: String,
     assignments: String,
     deadlines: String,
+    replies: String,
+    revisions: String,
+    feedback: String,
 }
 
 fn copy(conn: &mut PgConnection, g: &Generated) -> anyhow::Result<()> {
-    use crate::schema::{assignments as a, deadlines as d};
+    use crate::schema::{
+        assignments as a, deadlines as d, feedback as f, replies as r, reply_revisions as rv,
+    };
     let (messages, events) = (&g.messages, &g.events);
     diesel::copy_from(m::table)
         .from_raw_data(
@@ -645,6 +779,9 @@ fn copy(conn: &mut PgConnection, g: &Generated) -> anyhow::Result<()> {
                 m::submitted_at,
                 m::accepted_at,
                 m::last_activity_at,
+                m::replied_at,
+                m::feedback_until,
+                m::closed_at,
             ),
             |w: &mut dyn std::io::Write| w.write_all(messages.as_bytes()).map_err(io_error),
         )
@@ -683,6 +820,7 @@ fn copy(conn: &mut PgConnection, g: &Generated) -> anyhow::Result<()> {
                 a::assigned_at,
                 a::signed_for_by,
                 a::signed_for_at,
+                a::completed_at,
                 a::intake_unit_id,
                 a::region_path,
             ),
@@ -721,6 +859,75 @@ fn copy(conn: &mut PgConnection, g: &Generated) -> anyhow::Result<()> {
         )
         .with_format(CopyFormat::Text)
         .execute(conn)?;
+    diesel::copy_from(r::table)
+        .from_raw_data(
+            (
+                r::id,
+                r::message_id,
+                r::assignment_id,
+                r::unit_id,
+                r::intake_unit_id,
+                r::region_path,
+                r::kind,
+                r::status,
+                r::body,
+                r::attachments,
+                r::revision,
+                r::review_unit_id,
+                r::created_by,
+                r::created_at,
+                r::updated_by,
+                r::updated_at,
+                r::submitted_at,
+                r::reviewed_by,
+                r::reviewed_at,
+                r::published_by,
+                r::published_at,
+                r::unit_name,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(g.replies.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
+    diesel::copy_from(rv::table)
+        .from_raw_data(
+            (
+                rv::reply_id,
+                rv::revision,
+                rv::body,
+                rv::attachments,
+                rv::edited_by,
+                rv::edited_at,
+                rv::submitted_by,
+                rv::submitted_at,
+                rv::review_decision,
+                rv::reviewed_by,
+                rv::reviewed_at,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(g.revisions.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
+    diesel::copy_from(f::table)
+        .from_raw_data(
+            (
+                f::id,
+                f::message_id,
+                f::reply_id,
+                f::author_id,
+                f::unit_id,
+                f::region_path,
+                f::rating,
+                f::comment,
+                f::changes,
+                f::flag,
+                f::created_at,
+                f::updated_at,
+            ),
+            |w: &mut dyn std::io::Write| w.write_all(g.feedback.as_bytes()).map_err(io_error),
+        )
+        .with_format(CopyFormat::Text)
+        .execute(conn)?;
     Ok(())
 }
 
@@ -737,7 +944,8 @@ fn secondary_indexes(conn: &mut PgConnection) -> anyhow::Result<Vec<IndexDef>> {
     Ok(diesel::sql_query(
         "SELECT i.indexname::text AS name, i.indexdef::text AS def FROM pg_indexes i \
          WHERE i.schemaname = 'public' \
-         AND i.tablename IN ('messages', 'message_events', 'assignments', 'deadlines') \
+         AND i.tablename IN ('messages', 'message_events', 'assignments', 'deadlines', \
+             'replies', 'feedback') \
          AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)",
     )
     .load(conn)?)
@@ -847,6 +1055,8 @@ pub fn seed_bench(database_url: &str, messages: usize) -> anyhow::Result<BenchRe
     diesel::sql_query("VACUUM (ANALYZE) message_events").execute(&mut conn)?;
     diesel::sql_query("VACUUM (ANALYZE) assignments").execute(&mut conn)?;
     diesel::sql_query("VACUUM (ANALYZE) deadlines").execute(&mut conn)?;
+    diesel::sql_query("VACUUM (ANALYZE) replies").execute(&mut conn)?;
+    diesel::sql_query("VACUUM (ANALYZE) feedback").execute(&mut conn)?;
     let seconds_indexes = started.elapsed().as_secs_f64();
     let events: i64 = ev::table.count().get_result(&mut conn)?;
     let _ = std::io::stdout().flush();

@@ -84,6 +84,16 @@ BUSINESS_RULES = [
     ("GET /api/v1/calendar/days", "to", "must not be before `from`"),
     ("GET /api/v1/calendar/days", "to", "may span at most three years"),
     ("PATCH /api/v1/deadline-policies/{id}", "active", "cannot be deactivated"),
+    # Replies: the editorial checks read the stored draft and the province's rules.
+    ("POST /api/v1/replies/{id}/submit", "body", "characters; the province requires"),
+    ("POST /api/v1/replies/{id}/submit", "body", "the province does not allow"),
+    ("POST /api/v1/replies/{id}/submit", "body", "must not show"),
+    # Return visits: periods, today, and the finding that may reopen.
+    ("POST /api/v1/return-visit-samples", "to", "must not be before `from`"),
+    ("POST /api/v1/return-visit-samples", "to", "a period is at most a year"),
+    ("POST /api/v1/return-visit-samples", "region_code", "no such region"),
+    ("POST /api/v1/return-visits/{id}/result", "visited_on", "must not be in the future"),
+    ("POST /api/v1/return-visits/{id}/result", "reopen", "only a visit that found the matter not resolved"),
 ] + [
     # Which placement a role needs (src/domain/role.rs check_placement).
     (op, field, fragment)

@@ -236,7 +236,7 @@ crate::text_enum! {
     /// How the message was picked.
     pub enum VisitSelection {
         Manual => "manual",
-        /// By `POST /return-visits/sample` (the seed makes it reproducible).
+        /// By `POST /return-visit-samples` (the seed makes it reproducible).
         Sampled => "sampled",
     }
 }

@@ -160,6 +160,23 @@ where
     }
 }
 
+/// Deserialize a required 64-bit integer that JSON may write as `7` or `7.0`.
+pub fn integer64<'de, D>(d: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let n = <serde_json::Number as serde::Deserialize>::deserialize(d)?;
+    if let Some(i) = n.as_i64() {
+        return Ok(i);
+    }
+    match n.as_f64() {
+        // Beyond 2^53 a float no longer names one integer.
+        Some(f) if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 => Ok(f as i64),
+        _ => Err(D::Error::custom(format!("must be an integer, not {n}"))),
+    }
+}
+
 /// Deserialize a required integer that JSON may write as `7` or `7.0`.
 pub fn integer<'de, D>(d: D) -> Result<i32, D::Error>
 where

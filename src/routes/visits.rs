@@ -137,6 +137,7 @@ pub struct SampleVisits {
     pub per_unit: i32,
     /// Any number; the same seed over the same handled messages picks the same ones.
     #[schema(format = Int64)]
+    #[serde(deserialize_with = "crate::routes::integer64")]
     pub seed: i64,
     pub kind: VisitKind,
     /// Only this region subtree (default: the supervisor's whole scope).
@@ -343,7 +344,7 @@ pub async fn create_visit(
         (status = 403, description = "Not a supervisor, or the region lies outside the supervisor's scope", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
-#[post("/return-visits/sample")]
+#[post("/return-visit-samples")]
 pub async fn sample_visits(
     req: HttpRequest,
     db: web::Data<Db>,

@@ -45,6 +45,48 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
     .get_result(&mut conn)
     .unwrap();
     assert!(c.handled > 100, "{}", c.handled);
+    // Answered messages: one published final reply by the unit, its lead assignment completed
+    // with the reply deadline judged; those the scheduler closed are past their rating window
+    // without an open unsatisfied rating.
+    #[derive(QueryableByName)]
+    struct Answered {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        answered: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        with_reply: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        completed: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        judged: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        bad_closed: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        rated: i64,
+    }
+    let a: Answered = diesel::sql_query(
+        "SELECT (SELECT count(*) FROM messages WHERE status IN ('replied', 'closed')) AS answered, \
+                (SELECT count(*) FROM messages m WHERE m.status IN ('replied', 'closed') AND 1 = \
+                  (SELECT count(*) FROM replies r WHERE r.message_id = m.id AND r.kind = 'final' \
+                   AND r.status = 'published' AND r.unit_id = m.unit_id AND r.published_at = m.replied_at)) AS with_reply, \
+                (SELECT count(*) FROM messages m WHERE m.status IN ('replied', 'closed') AND EXISTS \
+                  (SELECT 1 FROM assignments a WHERE a.message_id = m.id AND a.role = 'lead' \
+                   AND a.status = 'completed' AND a.completed_at = m.replied_at)) AS completed, \
+                (SELECT count(*) FROM messages m WHERE m.status IN ('replied', 'closed') AND EXISTS \
+                  (SELECT 1 FROM deadlines d WHERE d.message_id = m.id AND d.kind = 'reply' \
+                   AND d.state IN ('met', 'missed') AND d.closed_at = m.replied_at)) AS judged, \
+                (SELECT count(*) FROM messages m WHERE m.status = 'closed' AND EXISTS (SELECT 1 FROM message_events e \
+                  WHERE e.message_id = m.id AND e.action = 'close' AND e.actor_role = 'system') \
+                  AND (m.closed_at < m.feedback_until OR EXISTS (SELECT 1 FROM feedback f WHERE f.message_id = m.id AND f.flag = 'open'))) AS bad_closed, \
+                (SELECT count(*) FROM feedback f JOIN replies r ON r.id = f.reply_id AND r.message_id = f.message_id) AS rated",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert!(a.answered > 20, "{}", a.answered);
+    assert_eq!(
+        (a.with_reply, a.completed, a.judged, a.bad_closed),
+        (a.answered, a.answered, a.answered, 0)
+    );
+    assert!(a.rated > 0 && a.rated <= a.answered);
     assert_eq!(c.with_lead, c.handled);
     assert_eq!(c.replies, c.in_progress);
     let sample: Vec<uuid::Uuid> = liuyan::schema::deadlines::table

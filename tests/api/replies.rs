@@ -727,7 +727,7 @@ async fn return_visits_are_sampled_reproducibly_and_a_failed_one_reopens() {
     // Only supervisors sample.
     assert_eq!(
         app.post(
-            "/api/v1/return-visits/sample",
+            "/api/v1/return-visit-samples",
             &app.token(Demo::Handler).await,
             body.clone()
         )
@@ -736,7 +736,7 @@ async fn return_visits_are_sampled_reproducibly_and_a_failed_one_reopens() {
         403
     );
     let s = app
-        .post("/api/v1/return-visits/sample", &supervisor, body.clone())
+        .post("/api/v1/return-visit-samples", &supervisor, body.clone())
         .await;
     assert_eq!(s.status, 200, "{}", s.body);
     assert_eq!(
@@ -765,7 +765,7 @@ async fn return_visits_are_sampled_reproducibly_and_a_failed_one_reopens() {
     );
     // The same seed picks the same messages, in the same order (their plans already exist).
     let again = app
-        .post("/api/v1/return-visits/sample", &supervisor, body.clone())
+        .post("/api/v1/return-visit-samples", &supervisor, body.clone())
         .await;
     let again_ids: Vec<String> = again.body["items"]
         .as_array()
@@ -782,9 +782,9 @@ async fn return_visits_are_sampled_reproducibly_and_a_failed_one_reopens() {
         (Some(0), Some(2))
     );
     // A period without handled messages picks nothing.
-    let none = app.post("/api/v1/return-visits/sample", &supervisor, json!({"from": "2026-10-01", "to": "2026-10-31", "per_unit": 2, "seed": 1, "kind": "return_visit"})).await;
+    let none = app.post("/api/v1/return-visit-samples", &supervisor, json!({"from": "2026-10-01", "to": "2026-10-31", "per_unit": 2, "seed": 1, "kind": "return_visit"})).await;
     assert_eq!(none.body["items"], json!([]));
-    app.post("/api/v1/return-visits/sample", &supervisor, json!({"from": "2026-11-30", "to": "2026-11-01", "per_unit": 2, "seed": 1, "kind": "return_visit"}))
+    app.post("/api/v1/return-visit-samples", &supervisor, json!({"from": "2026-11-30", "to": "2026-11-01", "per_unit": 2, "seed": 1, "kind": "return_visit"}))
         .await
         .assert_problem(422, "validation-failed");
 
@@ -950,7 +950,7 @@ async fn each_role_against_each_reply_operation() {
         (Method::POST, format!("/api/v1/messages/{id}/reopen"), json!({"note": "x"}), &[Supervisor, Admin]),
         (Method::POST, format!("/api/v1/messages/{id}/close"), json!({"note": "x"}), &[Supervisor, Admin]),
         (Method::POST, "/api/v1/return-visits".into(), json!({"message_id": id, "kind": "return_visit"}), &[Supervisor, Admin]),
-        (Method::POST, "/api/v1/return-visits/sample".into(), json!({"from": "2026-11-01", "to": "2026-11-02", "per_unit": 1, "seed": 1, "kind": "return_visit"}), &[Supervisor, Admin]),
+        (Method::POST, "/api/v1/return-visit-samples".into(), json!({"from": "2026-11-01", "to": "2026-11-02", "per_unit": 1, "seed": 1, "kind": "return_visit"}), &[Supervisor, Admin]),
         (Method::POST, format!("/api/v1/return-visits/{nil}/result"), json!({"visited_on": "2026-11-01", "method": "phone", "visitor": "x", "finding": "resolved"}), &[Supervisor, Admin]),
         (Method::GET, "/api/v1/return-visits".into(), Value::Null, &[Handler, UnitAdmin, Reviewer, Liaison, Supervisor, Leader, Analyst, Admin]),
     ];
