@@ -111,16 +111,8 @@ fn close(
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
     use crate::domain::message::{Actor, MessageStatus, next_status};
-    use crate::schema::messages as m;
     conn.transaction(|conn| {
-        let locked: Option<Message> = m::table
-            .find(message_id)
-            .for_update()
-            .skip_locked()
-            .select(Message::as_select())
-            .first(conn)
-            .optional()?;
-        let Some(message) = locked else {
+        let Some(message) = lock_unless_busy(conn, message_id)? else {
             return Ok(false);
         };
         let due = message.status == MessageStatus::Replied
@@ -165,16 +157,8 @@ fn raise(
     overdue: bool,
     now: DateTime<Utc>,
 ) -> Result<bool, ApiError> {
-    use crate::schema::messages as m;
     conn.transaction(|conn| {
-        let locked: Option<Message> = m::table
-            .find(message_id)
-            .for_update()
-            .skip_locked()
-            .select(Message::as_select())
-            .first(conn)
-            .optional()?;
-        let Some(message) = locked else {
+        let Some(message) = lock_unless_busy(conn, message_id)? else {
             return Ok(false);
         };
         let Some(dl) = deadlines::get(conn, id)? else {
@@ -220,6 +204,22 @@ fn raise(
         deadlines::mark_raised(conn, dl.id, overdue, now, &escalated_to)?;
         Ok(true)
     })
+}
+
+/// The message row, locked for the rest of the transaction; `None` when another transaction
+/// holds it (that replica is working on it; the next tick looks again).
+fn lock_unless_busy(
+    conn: &mut PgConnection,
+    message_id: MessageId,
+) -> Result<Option<Message>, ApiError> {
+    use crate::schema::messages as m;
+    Ok(m::table
+        .find(message_id)
+        .for_update()
+        .skip_locked()
+        .select(Message::as_select())
+        .first(conn)
+        .optional()?)
 }
 
 /// The supervisors of a region: active supervisor accounts whose scope is the deepest region on

@@ -422,11 +422,41 @@ pub(crate) fn reopen_in(
     })
 }
 
-fn message_response(p: &Principal, m: Message) -> HttpResponse {
-    let access = message_access(viewer(p), facts(&m));
-    HttpResponse::Ok()
+/// Run a supervisor's step on a message (`decide` gets the locked message, the caller and the
+/// time) and answer with the message as it is afterwards.
+async fn supervisor_step(
+    req: &HttpRequest,
+    db: &Db,
+    principal: &Principal,
+    raw_id: &str,
+    action: MessageAction,
+    decide: impl FnOnce(
+        &mut PgConnection,
+        &Message,
+        &Principal,
+        DateTime<Utc>,
+    ) -> Result<StepOutcome<()>, ApiError>
+    + Send
+    + 'static,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::Supervise)?;
+    let message_id = parse_message_id(raw_id)?;
+    let now = crate::http::now(req);
+    let p = principal.clone();
+    let m = db
+        .run(move |conn| {
+            conn.build_transaction().run(|conn| {
+                step(conn, &p, message_id, action, now, None, |conn, m, _, _| {
+                    decide(conn, m, &p, now)
+                })
+                .map(|(m, _)| m)
+            })
+        })
+        .await?;
+    let access = message_access(viewer(principal), facts(&m));
+    Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(m.version)))
-        .json(MessageDto::from_message(m, access))
+        .json(MessageDto::from_message(m, access)))
 }
 
 /// Reopen a replied or closed message (a supervisor of its region): it goes back to the unit of
@@ -451,30 +481,16 @@ pub async fn reopen_message(
     id: web::Path<String>,
     body: ApiJson<SupervisorNote>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::Supervise)?;
-    let message_id = parse_message_id(&id)?;
     let note = body.into_inner().note.trim().to_owned();
-    let now = crate::http::now(&req);
-    let p = principal.clone();
-    let m = db
-        .run(move |conn| {
-            conn.build_transaction().run(|conn| {
-                step(
-                    conn,
-                    &p,
-                    message_id,
-                    MessageAction::Reopen,
-                    now,
-                    None,
-                    |conn, m, _, _| {
-                        reopen_in(conn, m, p.user_id, &note, ReopenCause::Supervisor, now)
-                    },
-                )
-                .map(|(m, _)| m)
-            })
-        })
-        .await?;
-    Ok(message_response(&principal, m))
+    supervisor_step(
+        &req,
+        &db,
+        &principal,
+        &id,
+        MessageAction::Reopen,
+        move |conn, m, p, now| reopen_in(conn, m, p.user_id, &note, ReopenCause::Supervisor, now),
+    )
+    .await
 }
 
 /// Close a replied message with an explanation (a supervisor of its region), e.g. when an
@@ -500,47 +516,34 @@ pub async fn close_message(
     id: web::Path<String>,
     body: ApiJson<SupervisorNote>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::Supervise)?;
-    let message_id = parse_message_id(&id)?;
     let note = body.into_inner().note.trim().to_owned();
-    let now = crate::http::now(&req);
-    let p = principal.clone();
-    let m = db
-        .run(move |conn| {
-            conn.build_transaction().run(|conn| {
-                step(
-                    conn,
-                    &p,
-                    message_id,
-                    MessageAction::Close,
-                    now,
-                    None,
-                    |conn, m, _, _| {
-                        if crate::store::supervision::open_of_message(conn, m.id)?.is_some() {
-                            return Err(ApiError::Conflict(
-                                "a supervision case on this message is open; close it first".into(),
-                            ));
-                        }
-                        let flag = match store::open_flag(conn, m.id)? {
-                            Some(f) => Some(
-                                store::resolve(conn, f.id, FeedbackFlag::Closed, p.user_id, &note, now)?
-                                    .id,
-                            ),
-                            None => None,
-                        };
-                        Ok(StepOutcome {
-                            changes: MessageChanges {
-                                closed_at: Some(Some(now)),
-                                ..Default::default()
-                            },
-                            payload: json!({"reason": "supervisor", "note": note, "feedback_id": flag}),
-                            result: (),
-                        })
-                    },
-                )
-                .map(|(m, _)| m)
+    supervisor_step(
+        &req,
+        &db,
+        &principal,
+        &id,
+        MessageAction::Close,
+        move |conn, m, p, now| {
+            if crate::store::supervision::open_of_message(conn, m.id)?.is_some() {
+                return Err(ApiError::Conflict(
+                    "a supervision case on this message is open; close it first".into(),
+                ));
+            }
+            let flag = match store::open_flag(conn, m.id)? {
+                Some(f) => Some(
+                    store::resolve(conn, f.id, FeedbackFlag::Closed, p.user_id, &note, now)?.id,
+                ),
+                None => None,
+            };
+            Ok(StepOutcome {
+                changes: MessageChanges {
+                    closed_at: Some(Some(now)),
+                    ..Default::default()
+                },
+                payload: json!({"reason": "supervisor", "note": note, "feedback_id": flag}),
+                result: (),
             })
-        })
-        .await?;
-    Ok(message_response(&principal, m))
+        },
+    )
+    .await
 }

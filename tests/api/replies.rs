@@ -130,6 +130,13 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
     assert_eq!(d.body["review_unit_id"], unit(TRANSPORT_BUREAU));
     let rid = d.body["id"].as_str().unwrap().to_owned();
     let path = format!("/api/v1/replies/{rid}");
+    // A draft is not published, not even by a reviewer.
+    reply_action(&app, &reviewer, &rid, "publish", json!({}))
+        .await
+        .assert_problem(409, "conflict");
+    reply_action(&app, &handler, &rid, "publish", json!({}))
+        .await
+        .assert_problem(409, "conflict");
     // One final reply in the making at a time.
     draft(&app, &handler, &id, "final", GOOD)
         .await
