@@ -15,9 +15,12 @@ ALTER TABLE messages
     ADD COLUMN reopen_count   integer NOT NULL DEFAULT 0 CHECK (reopen_count >= 0);
 -- The scheduler's queue of messages to close when their rating window ends.
 CREATE INDEX messages_feedback_until_idx ON messages (feedback_until) WHERE status = 'replied';
--- The public board: public messages the liaison office accepted, newest first.
+-- The public board: public messages the liaison office accepted, newest first. The predicate is
+-- written exactly as the queries write it (store::messages::on_public_board), so that the
+-- planner can prove the index covers them.
 CREATE INDEX messages_public_board_idx ON messages (submitted_at DESC, id DESC)
-    WHERE visibility = 'public' AND status NOT IN ('submitted', 'rejected', 'withdrawn');
+    WHERE visibility = 'public'
+      AND status IN ('accepted', 'assigned', 'in_progress', 'awaiting_clarification', 'replied', 'closed');
 -- The public board's counters of a leader (received, replied): counted from the index alone.
 CREATE INDEX messages_leader_status_idx ON messages (leader_id, status);
 
@@ -79,6 +82,7 @@ CREATE UNIQUE INDEX replies_one_final_in_flight ON replies (message_id)
 CREATE INDEX replies_message_idx ON replies (message_id, created_at);
 CREATE INDEX replies_unit_idx ON replies (unit_id, created_at DESC, id DESC);
 CREATE INDEX replies_review_idx ON replies (review_unit_id, status, created_at DESC, id DESC);
+CREATE INDEX replies_intake_idx ON replies (intake_unit_id, created_at DESC, id DESC);
 -- Handled messages of a period (return-visit sampling, statistics).
 CREATE INDEX replies_final_published_idx ON replies (published_at, unit_id)
     WHERE kind = 'final' AND status = 'published';

@@ -232,6 +232,9 @@ pub fn list_planned(
             diesel::sql_query("SET LOCAL enable_seqscan = off").execute(conn)?;
             diesel::sql_query("SET LOCAL enable_sort = off").execute(conn)?;
             diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
+            // A page needs a few hundred rows: parallel workers only add start-up cost, and
+            // under concurrent requests they compete for the same cores.
+            diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0").execute(conn)?;
             Ok(query.load(conn)?)
         })
     } else {
@@ -292,6 +295,21 @@ fn bigram_share(conn: &mut PgConnection, bigrams: &[String]) -> Result<f32, ApiE
         .min(1.0))
 }
 
+/// The public board's condition, written out as SQL literals exactly as the predicate of the
+/// partial index `messages_public_board_idx` (migration 000004): diesel caches prepared
+/// statements, and a cached generic plan sees bound values only as `$n`, so with bind
+/// parameters PostgreSQL could not prove that the index covers the query.
+fn on_public_board() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+    let statuses: Vec<String> = PUBLICLY_VISIBLE
+        .iter()
+        .map(|s| format!("'{}'", s.as_str()))
+        .collect();
+    diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+        "messages.visibility = 'public' AND messages.status IN ({})",
+        statuses.join(", ")
+    ))
+}
+
 fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, diesel::pg::Pg> {
     let mut q = m::table.into_boxed();
     q = match scope {
@@ -303,11 +321,7 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
                 .eq(Visibility::Public)
                 .and(m::status.eq_any(PUBLICLY_VISIBLE))),
         ),
-        ListScope::PublicOnly => q.filter(
-            m::visibility
-                .eq(Visibility::Public)
-                .and(m::status.eq_any(PUBLICLY_VISIBLE)),
-        ),
+        ListScope::PublicOnly => q.filter(on_public_board()),
         ListScope::Claimable(prefix) => q
             .filter(m::region_path.like(super::like_prefix(prefix)))
             .filter(m::status.eq(MessageStatus::Accepted))

@@ -291,19 +291,50 @@ pub fn list(
     filter: &Filter,
     page: &PageRequest<Cursor>,
 ) -> Result<Vec<Reply>, ApiError> {
+    match scope {
+        // A unit's replies are those it writes, reviews, or (liaison office) runs intake for:
+        // one index range each, merged here (an OR over three columns would scan the table).
+        Scope::Unit(u) => {
+            let mut rows = Vec::new();
+            for column in [UnitColumn::Writes, UnitColumn::Reviews, UnitColumn::Intake] {
+                rows.extend(list_where(conn, Some((column, *u)), None, filter, page)?);
+            }
+            rows.sort_by(|a, b| (b.created_at, b.id.0).cmp(&(a.created_at, a.id.0)));
+            rows.dedup_by_key(|r| r.id);
+            rows.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
+            Ok(rows)
+        }
+        Scope::RegionPath(p) => list_where(conn, None, Some(p), filter, page),
+        Scope::All => list_where(conn, None, None, filter, page),
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+enum UnitColumn {
+    Writes,
+    Reviews,
+    Intake,
+}
+
+fn list_where(
+    conn: &mut PgConnection,
+    unit: Option<(UnitColumn, UnitId)>,
+    region_prefix: Option<&str>,
+    filter: &Filter,
+    page: &PageRequest<Cursor>,
+) -> Result<Vec<Reply>, ApiError> {
     use diesel::dsl::sql;
     use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
     let mut q = r::table.select(Reply::as_select()).into_boxed();
-    q = match scope {
-        Scope::All => q,
-        Scope::RegionPath(p) => q.filter(r::region_path.like(super::like_prefix(p))),
-        Scope::Unit(u) => q.filter(
-            r::unit_id
-                .eq(*u)
-                .or(r::review_unit_id.eq(*u))
-                .or(r::intake_unit_id.eq(*u)),
-        ),
+    q = match unit {
+        Some((UnitColumn::Writes, u)) => q.filter(r::unit_id.eq(u)),
+        Some((UnitColumn::Reviews, u)) => q.filter(r::review_unit_id.eq(u)),
+        Some((UnitColumn::Intake, u)) => q.filter(r::intake_unit_id.eq(u)),
+        None => q,
     };
+    if let Some(p) = region_prefix {
+        q = q.filter(r::region_path.like(super::like_prefix(p)));
+    }
     if let Some(s) = filter.status {
         q = q.filter(r::status.eq(s));
     }

@@ -987,3 +987,63 @@ async fn each_role_against_each_reply_operation() {
         }
     }
 }
+
+/// Eight "replicas" (each its own connection) close messages whose rating window ended at the
+/// same time: every message closes exactly once.
+#[actix_web::test]
+async fn messages_close_once_across_replicas() {
+    let clock = Clock::manual(local("2026-11-23T09:00"));
+    let mut settings = test_settings();
+    settings.clock = clock.clone();
+    let app = TestApp::spawn_with(settings).await;
+    let liaison = lanzhou_liaison(&app).await;
+    let mut ours = Vec::new();
+    for _ in 0..6 {
+        let id = in_progress(&app, &liaison, "routine").await;
+        publish(&app, &id, "final", GOOD).await;
+        ours.push(id);
+    }
+    let later = clock.now() + Duration::days(16);
+    let url = app.db.url.clone();
+    let passes: Vec<_> = (0..8)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || {
+                use diesel::Connection;
+                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                let a = liuyan::scheduler::run_once(&mut conn, later).unwrap();
+                let b = liuyan::scheduler::run_once(&mut conn, later).unwrap();
+                a.closed + b.closed
+            })
+        })
+        .collect();
+    let mut closed: usize = passes.into_iter().map(|t| t.join().unwrap()).sum();
+    let mut conn = app.db.connect();
+    closed += liuyan::scheduler::run_once(&mut conn, later)
+        .unwrap()
+        .closed;
+    #[derive(diesel::QueryableByName)]
+    struct N {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    use diesel::RunQueryDsl;
+    let events: N = diesel::sql_query(
+        "SELECT count(*) AS n FROM message_events WHERE action = 'close' AND actor_role = 'system'",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(closed as i64, events.n, "one close event per close counted");
+    let supervisor = app.token(Demo::Supervisor).await;
+    for id in &ours {
+        let a = actions(&app, &supervisor, id).await;
+        assert_eq!(a.iter().filter(|x| *x == "close").count(), 1, "{id}: {a:?}");
+        assert_eq!(message(&app, &supervisor, id).await["status"], "closed");
+    }
+    assert_eq!(
+        liuyan::scheduler::run_once(&mut conn, later)
+            .unwrap()
+            .closed,
+        0
+    );
+}
