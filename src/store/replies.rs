@@ -299,7 +299,7 @@ pub fn list(
             for column in [UnitColumn::Writes, UnitColumn::Reviews, UnitColumn::Intake] {
                 rows.extend(list_where(conn, Some((column, *u)), None, filter, page)?);
             }
-            rows.sort_by(|a, b| (b.created_at, b.id.0).cmp(&(a.created_at, a.id.0)));
+            rows.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id.0)));
             rows.dedup_by_key(|r| r.id);
             rows.truncate(usize::try_from(page.fetch_limit()).unwrap_or(usize::MAX));
             Ok(rows)
