@@ -72,6 +72,7 @@ BUSINESS_RULES = [
     ("POST /api/v1/messages/{id}/reject", "duplicate_of", "a message is not its own duplicate"),
     # Search needs two letters or digits; punctuation alone cannot be looked up.
     ("GET /api/v1/messages", "q", "needs at least two letters or digits"),
+    ("GET /api/v1/public/messages", "q", "needs at least two letters or digits"),
     # Handling: which fields a request needs depends on who sends it, and dates relate to today.
     ("POST /api/v1/messages/{id}/instructions", "leader_id", "name the leader whose instruction you record"),
     ("POST /api/v1/messages/{id}/supervisions", "due_date", "must be today or later"),

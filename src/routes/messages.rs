@@ -71,7 +71,7 @@ pub struct Attachment {
     #[schema(
         min_length = 9,
         max_length = 500,
-        pattern = r"^https://[^/\s\u0000-\u001F\u007F-\u009F][^\s\u0000-\u001F\u007F-\u009F]*$"
+        pattern = r"^https://[^/\s\[\]\u0000-\u001F\u007F-\u009F][^\s\[\]\u0000-\u001F\u007F-\u009F]*$"
     )]
     #[validate(length(min = 9, max = 500), custom(function = "validate_https_url"))]
     pub url: String,
@@ -85,13 +85,17 @@ fn validate_https_url(url: &str) -> Result<(), ValidationError> {
     let ok = url.strip_prefix("https://").is_some_and(|rest| {
         !rest.is_empty()
             && !rest.starts_with('/')
-            && !rest.chars().any(|c| c.is_whitespace() || c.is_control())
+            // Square brackets belong only to IPv6 host literals, which attachments do not use;
+            // unescaped anywhere else they make the URL unparseable for clients.
+            && !rest
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || c == '[' || c == ']')
     });
     if ok {
         Ok(())
     } else {
         let mut e = ValidationError::new("format");
-        e.message = Some("must be an https:// URL".into());
+        e.message = Some("must be an https:// URL (without spaces or square brackets)".into());
         Err(e)
     }
 }

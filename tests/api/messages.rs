@@ -165,6 +165,11 @@ async fn every_invalid_field_is_a_422_naming_it_and_nothing_is_stored() {
         ),
         (
             "attachments",
+            json!([{"url": "https://[files.example/a.jpg", "media_type": "image/jpeg"}]),
+            "attachments[0].url",
+        ),
+        (
+            "attachments",
             json!([{"url": "https://x.example/a.exe", "media_type": "application/x-msdownload"}]),
             "attachments[0].media_type",
         ),
