@@ -721,7 +721,7 @@ fn seed_reply(
         AssignmentOrigin, AssignmentRole, AssignmentStatus, DeadlineKind,
     };
     use crate::domain::ids::{FeedbackId, ReplyId};
-    use crate::domain::reply::{FeedbackFlag, ReplyKind, ReplyStatus, feedback_until, flag_after};
+    use crate::domain::reply::{FeedbackFlag, ReplyKind, ReplyStatus, flag_after};
     use crate::store::{assignments, deadlines, feedback, replies};
     let now = chrono::Utc::now();
     let unit = unit_id(unit_name);
@@ -817,24 +817,7 @@ fn seed_reply(
         version: 1,
     };
     replies::insert(conn, &reply)?;
-    assignments::update(
-        conn,
-        a.id,
-        &assignments::AssignmentChanges {
-            status: Some(AssignmentStatus::Completed),
-            completed_at: Some(Some(now)),
-            ..Default::default()
-        },
-        now,
-    )?;
-    deadlines::close(
-        conn,
-        a.id,
-        DeadlineKind::Reply,
-        now,
-        MessageAction::PublishReply,
-    )?;
-    let window = replies::policy(conn)?.feedback_window_days;
+    let (_, until) = replies::complete_handling(conn, m.id, a.id, now)?;
     let m = go(
         conn,
         admin,
@@ -842,7 +825,7 @@ fn seed_reply(
         MessageStatus::Replied,
         MessageChanges {
             replied_at: Some(Some(now)),
-            feedback_until: Some(Some(feedback_until(now, window))),
+            feedback_until: Some(Some(until)),
             ..Default::default()
         },
         serde_json::json!({"reply_id": reply.id, "kind": "final", "revision": 1, "unit_name": unit_name}),

@@ -16,12 +16,11 @@ use validator::Validate;
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::auth::{Permission, Principal};
 use crate::db::Db;
-use crate::domain::handling::{AssignmentRole, AssignmentStatus, DeadlineKind};
+use crate::domain::handling::AssignmentRole;
 use crate::domain::ids::{AssignmentId, ReplyId, UnitId, UserId};
 use crate::domain::message::{Actor, MessageAction, Priority, Visibility};
 use crate::domain::reply::{
-    ReplyKind, ReplyStatus, ReplyStep, ReviewDecision, editorial_problems, feedback_until,
-    may_review, reply_next,
+    ReplyKind, ReplyStatus, ReplyStep, ReviewDecision, editorial_problems, may_review, reply_next,
 };
 use crate::domain::role::Role;
 use crate::error::{ApiError, FieldError};
@@ -30,8 +29,7 @@ use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::handling::{StepOutcome, handling_scope, step};
 use crate::routes::messages::{Attachment, facts, parse_message_id, viewer};
-use crate::store::assignments::{self as assignments, AssignmentChanges};
-use crate::store::deadlines;
+use crate::store::assignments;
 use crate::store::messages::{Message, MessageChanges};
 use crate::store::replies::{self as store, Reply, ReplyChanges, Revision};
 
@@ -823,7 +821,7 @@ pub async fn publish_reply(
             body["unit_name"] = json!(unit_name);
             let mut changes = MessageChanges::default();
             if r.kind == ReplyKind::Final {
-                let (verdict, until) = complete_handling(conn, m, r.assignment_id, now)?;
+                let (verdict, until) = store::complete_handling(conn, m.id, r.assignment_id, now)?;
                 body["reply_verdict"] = json!(verdict);
                 body["feedback_until"] = json!(until);
                 changes.replied_at = Some(Some(now));
@@ -838,58 +836,6 @@ pub async fn publish_reply(
         },
     )
     .await
-}
-
-/// The final reply is out: the lead assignment completes with its reply deadline judged, open
-/// co-handling assignments end, other clocks stop. Returns the reply verdict and the end of the
-/// rating window.
-fn complete_handling(
-    conn: &mut PgConnection,
-    m: &Message,
-    lead: AssignmentId,
-    now: DateTime<Utc>,
-) -> Result<(Option<String>, DateTime<Utc>), ApiError> {
-    let a = assignments::get(conn, lead)?
-        .filter(|a| a.status == AssignmentStatus::SignedFor)
-        .ok_or_else(|| {
-            ApiError::Conflict(
-                "the reply's assignment is no longer open: the message moved on".into(),
-            )
-        })?;
-    assignments::update(
-        conn,
-        a.id,
-        &AssignmentChanges {
-            status: Some(AssignmentStatus::Completed),
-            completed_at: Some(Some(now)),
-            ..Default::default()
-        },
-        now,
-    )?;
-    let verdicts = deadlines::close(
-        conn,
-        a.id,
-        DeadlineKind::Reply,
-        now,
-        MessageAction::PublishReply,
-    )?;
-    for co in assignments::open_of_message(conn, m.id)? {
-        assignments::update(
-            conn,
-            co.id,
-            &AssignmentChanges {
-                status: Some(AssignmentStatus::Cancelled),
-                ..Default::default()
-            },
-            now,
-        )?;
-        deadlines::cancel(conn, co.id, now, MessageAction::PublishReply)?;
-    }
-    let window = store::policy(conn)?.feedback_window_days;
-    Ok((
-        verdicts.first().map(|(_, v)| v.as_str().to_owned()),
-        feedback_until(now, window),
-    ))
 }
 
 /// Discard a reply that is not yet published (the unit starts again).

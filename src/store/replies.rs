@@ -420,3 +420,59 @@ pub fn set_policy(
         policy(conn)
     })
 }
+
+/// The final reply is out: the lead assignment completes with its reply deadline judged, open
+/// co-handling assignments end with their clocks. Returns the reply verdict (`met`/`missed`)
+/// and the end of the author's rating window. Runs inside the publishing step.
+pub fn complete_handling(
+    conn: &mut PgConnection,
+    message: MessageId,
+    lead: AssignmentId,
+    now: DateTime<Utc>,
+) -> Result<(Option<String>, DateTime<Utc>), ApiError> {
+    use crate::domain::handling::{AssignmentStatus, DeadlineKind};
+    use crate::domain::message::MessageAction;
+    use crate::store::assignments::{self, AssignmentChanges};
+    use crate::store::deadlines;
+    let a = assignments::get(conn, lead)?
+        .filter(|a| a.status == AssignmentStatus::SignedFor)
+        .ok_or_else(|| {
+            ApiError::Conflict(
+                "the reply's assignment is no longer open: the message moved on".into(),
+            )
+        })?;
+    assignments::update(
+        conn,
+        a.id,
+        &AssignmentChanges {
+            status: Some(AssignmentStatus::Completed),
+            completed_at: Some(Some(now)),
+            ..Default::default()
+        },
+        now,
+    )?;
+    let verdicts = deadlines::close(
+        conn,
+        a.id,
+        DeadlineKind::Reply,
+        now,
+        MessageAction::PublishReply,
+    )?;
+    for co in assignments::open_of_message(conn, message)? {
+        assignments::update(
+            conn,
+            co.id,
+            &AssignmentChanges {
+                status: Some(AssignmentStatus::Cancelled),
+                ..Default::default()
+            },
+            now,
+        )?;
+        deadlines::cancel(conn, co.id, now, MessageAction::PublishReply)?;
+    }
+    let window = policy(conn)?.feedback_window_days;
+    Ok((
+        verdicts.first().map(|(_, v)| v.as_str().to_owned()),
+        crate::domain::reply::feedback_until(now, window),
+    ))
+}
