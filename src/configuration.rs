@@ -136,6 +136,12 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_SCHEDULER_INTERVAL_SECS", default_value_t = 30)]
     pub scheduler_interval_secs: u64,
 
+    /// How often the statistics' pending changes are folded into the aggregates, milliseconds
+    /// (0 turns it off in this process). Answers are exact either way; folding keeps the
+    /// unfolded part, which every statistics request adds up, small.
+    #[arg(long, env = "LIUYAN_STATS_FOLD_INTERVAL_MS", default_value_t = 2000)]
+    pub stats_fold_interval_ms: u64,
+
     /// The time source: the system clock, or a manual clock in tests.
     #[arg(skip)]
     pub clock: crate::clock::Clock,

@@ -58,6 +58,29 @@ pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
     });
 }
 
+/// Deltas folded per statistics transaction.
+const FOLD_BATCH: i64 = 20_000;
+
+/// Fold the statistics' pending changes every `interval` until the process stops. Replicas
+/// take turns (a transaction-level advisory lock); a replica that finds it taken skips a tick.
+pub fn spawn_stats_fold(db: Db, interval: StdDuration) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tick.tick().await;
+            match db
+                .run(|conn| crate::store::statistics::fold_all(conn, FOLD_BATCH, 10))
+                .await
+            {
+                Ok(n) if n > 0 => tracing::debug!(deltas = n, "statistics folded"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "statistics fold failed"),
+            }
+        }
+    });
+}
+
 /// One pass: raise every alarm that is due at `now`.
 pub fn run_once(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Raised, ApiError> {
     let mut raised = Raised::default();

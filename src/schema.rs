@@ -153,6 +153,11 @@ diesel::table! {
         feedback_until -> Nullable<Timestamptz>,
         closed_at -> Nullable<Timestamptz>,
         reopen_count -> Int4,
+        overdue_deadlines -> Int4,
+        reply_on_time -> Nullable<Bool>,
+        handling_days -> Nullable<Int4>,
+        rating -> Nullable<Text>,
+        visit_finding -> Nullable<Text>,
     }
 }
 
@@ -472,6 +477,79 @@ diesel::joinable!(reply_revisions -> replies (reply_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
 diesel::joinable!(supervision_reports -> supervisions (supervision_id));
 
+diesel::table! {
+    stat_deltas (id) {
+        id -> Int8,
+        day -> Date,
+        region_code -> Varchar,
+        unit_id -> Uuid,
+        leader_id -> Uuid,
+        category_id -> Uuid,
+        kind -> Text,
+        priority -> Text,
+        received -> Int4,
+        accepted -> Int4,
+        rejected -> Int4,
+        withdrawn -> Int4,
+        assigned -> Int4,
+        replied -> Int4,
+        pending -> Int4,
+        overdue -> Int4,
+        judged -> Int4,
+        on_time -> Int4,
+        rated -> Int4,
+        satisfied -> Int4,
+        basically_satisfied -> Int4,
+        unsatisfied -> Int4,
+        reopened -> Int4,
+        visited -> Int4,
+        verified -> Int4,
+        handling_days -> Nullable<Int4>,
+    }
+}
+
+diesel::table! {
+    stat_cells (cube, grain, region_code, unit_id, leader_id, category_id, kind, priority, period) {
+        cube -> Int2,
+        grain -> CChar,
+        region_code -> Varchar,
+        unit_id -> Uuid,
+        leader_id -> Uuid,
+        category_id -> Uuid,
+        kind -> Text,
+        priority -> Text,
+        period -> Date,
+        received -> Int4,
+        accepted -> Int4,
+        rejected -> Int4,
+        withdrawn -> Int4,
+        assigned -> Int4,
+        replied -> Int4,
+        pending -> Int4,
+        overdue -> Int4,
+        judged -> Int4,
+        on_time -> Int4,
+        rated -> Int4,
+        satisfied -> Int4,
+        basically_satisfied -> Int4,
+        unsatisfied -> Int4,
+        reopened -> Int4,
+        visited -> Int4,
+        verified -> Int4,
+        hist -> Array<Int4>,
+    }
+}
+
+diesel::table! {
+    statistics_policy (id) {
+        id -> Bool,
+        min_sample -> Int4,
+        version -> Int4,
+        updated_by -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     units,
@@ -497,4 +575,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     reply_revisions,
     feedback,
     return_visits,
+    stat_deltas,
+    stat_cells,
+    statistics_policy,
 );

@@ -141,6 +141,12 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
             Duration::from_secs(settings.scheduler_interval_secs),
         );
     }
+    if settings.stats_fold_interval_ms > 0 {
+        crate::scheduler::spawn_stats_fold(
+            db.clone(),
+            Duration::from_millis(settings.stats_fold_interval_ms),
+        );
+    }
     spawn_housekeeping(
         db,
         limits.clone().into_inner(),

@@ -54,6 +54,11 @@ pub enum Permission {
     PublishReplies,
     /// Rate the final reply to one's own message.
     GiveFeedback,
+    /// Read statistics and rankings (object-level: unit staff their own unit's figures;
+    /// supervisors, analysts and leaders their region subtree).
+    ReadStatistics,
+    /// Change the statistics settings (the rankings' minimum sample).
+    ManageStatistics,
 }
 
 use Role::*;
@@ -108,6 +113,10 @@ impl Permission {
             Permission::ReviewReplies => &[Reviewer, UnitAdmin],
             Permission::PublishReplies => &[Handler, UnitAdmin, Reviewer],
             Permission::GiveFeedback => &[Citizen],
+            Permission::ReadStatistics => &[
+                Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
+            ],
+            Permission::ManageStatistics => &[Admin],
         }
     }
 
@@ -137,6 +146,8 @@ impl Permission {
             Permission::ReviewReplies => "review replies",
             Permission::PublishReplies => "publish replies",
             Permission::GiveFeedback => "rate replies",
+            Permission::ReadStatistics => "read statistics",
+            Permission::ManageStatistics => "change the statistics settings",
         }
     }
 }
@@ -426,6 +437,26 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     ("list_visits", Rule::Requires(Permission::ReadHandling)),
     ("get_visit", Rule::Requires(Permission::ReadHandling)),
     ("record_visit", Rule::Requires(Permission::Supervise)),
+    (
+        "statistics_summary",
+        Rule::Requires(Permission::ReadStatistics),
+    ),
+    (
+        "statistics_breakdown",
+        Rule::Requires(Permission::ReadStatistics),
+    ),
+    (
+        "statistics_timeseries",
+        Rule::Requires(Permission::ReadStatistics),
+    ),
+    (
+        "get_statistics_policy",
+        Rule::Requires(Permission::ReadStatistics),
+    ),
+    (
+        "put_statistics_policy",
+        Rule::Requires(Permission::ManageStatistics),
+    ),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {

@@ -10,6 +10,7 @@ pub mod reference;
 pub mod reply;
 pub mod role;
 pub mod search;
+pub mod statistics;
 pub mod text;
 
 /// Declare a string-backed enum that serialises as snake_case in JSON, is a `text` column in

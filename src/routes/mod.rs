@@ -12,6 +12,7 @@ pub mod messages;
 pub mod public;
 pub mod regions;
 pub mod replies;
+pub mod statistics;
 pub mod supervision;
 pub mod units;
 pub mod users;
@@ -135,6 +136,11 @@ where
         .service(visits::list_visits)
         .service(visits::get_visit)
         .service(visits::record_visit)
+        .service(statistics::statistics_summary)
+        .service(statistics::statistics_breakdown)
+        .service(statistics::statistics_timeseries)
+        .service(statistics::get_statistics_policy)
+        .service(statistics::put_statistics_policy)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

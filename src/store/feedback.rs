@@ -37,6 +37,19 @@ pub fn insert(conn: &mut PgConnection, new: &Feedback) -> Result<(), ApiError> {
         .values(new)
         .execute(conn)
         .map_err(|e| super::unique_as_conflict(e, "the reply is already rated"))?;
+    keep_rating(conn, new.message_id, new.rating)
+}
+
+/// The statistics count the rating of the latest final reply on the message row.
+fn keep_rating(
+    conn: &mut PgConnection,
+    message: MessageId,
+    rating: Rating,
+) -> Result<(), ApiError> {
+    use crate::schema::messages as m;
+    diesel::update(m::table.find(message))
+        .set(m::rating.eq(Some(rating.as_str())))
+        .execute(conn)?;
     Ok(())
 }
 
@@ -88,7 +101,9 @@ pub fn change(
             f::version.eq(f::version + 1),
         ))
         .execute(conn)?;
-    get(conn, id)
+    let changed = get(conn, id)?;
+    keep_rating(conn, changed.message_id, changed.rating)?;
+    Ok(changed)
 }
 
 /// The supervisor's decision on an open flag.

@@ -14,6 +14,7 @@ pub mod public;
 pub mod refresh_tokens;
 pub mod regions;
 pub mod replies;
+pub mod statistics;
 pub mod supervision;
 pub mod units;
 pub mod users;

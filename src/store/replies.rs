@@ -430,7 +430,7 @@ pub fn complete_handling(
     lead: AssignmentId,
     now: DateTime<Utc>,
 ) -> Result<(Option<String>, DateTime<Utc>), ApiError> {
-    use crate::domain::handling::{AssignmentStatus, DeadlineKind};
+    use crate::domain::handling::{AssignmentStatus, DeadlineKind, DeadlineRecordState};
     use crate::domain::message::MessageAction;
     use crate::store::assignments::{self, AssignmentChanges};
     use crate::store::deadlines;
@@ -471,8 +471,41 @@ pub fn complete_handling(
         deadlines::cancel(conn, co.id, now, MessageAction::PublishReply)?;
     }
     let window = policy(conn)?.feedback_window_days;
+    record_answer_facts(
+        conn,
+        message,
+        verdicts
+            .first()
+            .map(|(_, v)| *v == DeadlineRecordState::Met),
+        now,
+    )?;
     Ok((
         verdicts.first().map(|(_, v)| v.as_str().to_owned()),
         crate::domain::reply::feedback_until(now, window),
     ))
+}
+
+/// The statistics' facts of an answer, kept on the message: the deadline verdict, the working
+/// days from submission to this final reply (by the calendar in force now), and no rating yet
+/// (a new final reply waits for its own).
+fn record_answer_facts(
+    conn: &mut PgConnection,
+    message: MessageId,
+    on_time: Option<bool>,
+    now: DateTime<Utc>,
+) -> Result<(), ApiError> {
+    use crate::domain::calendar::local_date;
+    use crate::schema::messages as m;
+    let submitted: DateTime<Utc> = m::table.find(message).select(m::submitted_at).first(conn)?;
+    let (from, to) = (local_date(submitted), local_date(now));
+    let calendar = crate::store::deadlines::calendar(conn, from, to)?;
+    let days = i32::try_from(calendar.working_days_between(from, to)).unwrap_or(i32::MAX);
+    diesel::update(m::table.find(message))
+        .set((
+            m::reply_on_time.eq(on_time),
+            m::handling_days.eq(Some(days)),
+            m::rating.eq(None::<String>),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -89,7 +89,12 @@ pub fn record(conn: &mut PgConnection, id: VisitId, rec: &Record<'_>) -> Result<
             rv::version.eq(rv::version + 1),
         ))
         .execute(conn)?;
-    get(conn, id)?.ok_or_else(|| ApiError::Internal("visit vanished".into()))
+    let visit = get(conn, id)?.ok_or_else(|| ApiError::Internal("visit vanished".into()))?;
+    // The statistics count the latest finding on the message row.
+    diesel::update(crate::schema::messages::table.find(visit.message_id))
+        .set(crate::schema::messages::visit_finding.eq(Some(rec.finding.as_str())))
+        .execute(conn)?;
+    Ok(visit)
 }
 
 /// A handled message eligible for sampling, with the unit of its final reply.

@@ -190,6 +190,7 @@ pub fn test_settings() -> Settings {
     s.migrate_on_start = false;
     // Tests run the scheduler themselves (`liuyan::scheduler::run_once`), at times they choose.
     s.scheduler_interval_secs = 0;
+    s.stats_fold_interval_ms = 0;
     s
 }
 

@@ -18,4 +18,5 @@ mod public_board;
 mod reference_data;
 mod replies;
 mod spec;
+mod statistics;
 mod users;

@@ -27,6 +27,19 @@ fn tables(conn: &mut diesel::PgConnection) -> Vec<String> {
     .collect()
 }
 
+/// Reverts the latest migrations until `version` (a migration folder's prefix) is reverted too.
+fn revert_through(conn: &mut diesel::PgConnection, version: &str) {
+    loop {
+        let reverted = conn
+            .revert_last_migration(liuyan::db::MIGRATIONS)
+            .unwrap()
+            .to_string();
+        if reverted.starts_with(&version.replace('-', "")) || reverted.starts_with(version) {
+            return;
+        }
+    }
+}
+
 #[test]
 fn migrations_apply_revert_and_apply_again() {
     let db = ScratchDb::new(None);
@@ -94,9 +107,8 @@ fn reverting_handling_keeps_every_message() {
     )
     .execute(&mut conn)
     .unwrap();
-    // Replies (000004) first, then handling (000003).
-    conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
-    conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
+    // Every later migration first, then handling (000003).
+    revert_through(&mut conn, "2026-11-26-000003");
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM messages"),
         messages
@@ -147,7 +159,7 @@ fn reverting_replies_keeps_every_message() {
     )
     .execute(&mut conn)
     .unwrap();
-    conn.revert_last_migration(liuyan::db::MIGRATIONS).unwrap();
+    revert_through(&mut conn, "2026-11-26-000004");
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM messages"),
         messages
@@ -183,5 +195,67 @@ fn reverting_replies_keeps_every_message() {
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM reply_policy"),
         1
+    );
+}
+
+#[test]
+fn reverting_statistics_keeps_every_message_and_its_facts_sources() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    let rated = count(&mut conn, "SELECT count(*) AS n FROM feedback");
+    // The migration's backfill and the application agree on the copies.
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM messages WHERE rating IS NOT NULL"
+        ),
+        rated
+    );
+    let deltas = count(&mut conn, "SELECT count(*) AS n FROM stat_deltas");
+    assert!(deltas >= messages, "every message entered the statistics");
+    revert_through(&mut conn, "2026-11-26-000005");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM feedback"),
+        rated
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name IN ('stat_cells', 'stat_deltas', 'statistics_policy')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.columns WHERE table_name = 'messages' AND column_name IN ('overdue_deadlines', 'reply_on_time', 'handling_days', 'rating', 'visit_finding')"
+        ),
+        0
+    );
+    // Writes work without the triggers, and the migration applies again with the backfill.
+    diesel::sql_query("UPDATE messages SET priority = 'important' WHERE priority IS NULL")
+        .execute(&mut conn)
+        .unwrap();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM messages WHERE rating IS NOT NULL"
+        ),
+        rated
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT coalesce(sum(received), 0)::int8 AS n FROM stat_deltas"
+        ),
+        messages
     );
 }

@@ -15,7 +15,7 @@ use liuyan::clock::Clock;
 const GOOD: &str = "经核实，该路口信号灯因线路老化损坏，已于11月24日更换线路并恢复正常运行。感谢您对城市交通工作的关心和监督。";
 const BETTER: &str = "经核实，该路口信号灯因线路老化损坏，已于11月24日更换线路并恢复正常运行，我局将加强日常巡检。感谢您的监督。";
 
-async fn put_with(app: &TestApp, path: &str, token: &str, body: Value, etag: &str) -> Resp {
+pub async fn put_with(app: &TestApp, path: &str, token: &str, body: Value, etag: &str) -> Resp {
     app.send_with(
         Method::PUT,
         path,
@@ -27,7 +27,7 @@ async fn put_with(app: &TestApp, path: &str, token: &str, body: Value, etag: &st
 }
 
 /// Sign for the open lead assignment of `id` as `token` (staff of the lead unit).
-async fn sign_for(app: &TestApp, token: &str, id: &str) {
+pub async fn sign_for(app: &TestApp, token: &str, id: &str) {
     let list = app
         .get(&format!("/api/v1/messages/{id}/assignments"), token)
         .await;
@@ -53,7 +53,7 @@ async fn sign_for(app: &TestApp, token: &str, id: &str) {
 
 /// An accepted message assigned to the transport bureau and signed for there; `liaison` is a
 /// token of the Lanzhou liaison office (`lanzhou_liaison`).
-async fn in_progress(app: &TestApp, liaison: &str, priority: &str) -> String {
+pub async fn in_progress(app: &TestApp, liaison: &str, priority: &str) -> String {
     let (id, liaison) = accepted(app, priority, Some(liaison)).await;
     let r = assign(app, &liaison, &id, TRANSPORT_BUREAU, &[]).await;
     assert_eq!(r.status, 201, "{}", r.body);
@@ -85,7 +85,7 @@ fn codes(r: &Resp) -> Vec<String> {
 }
 
 /// Draft, submit, approve (by the demo reviewer) and publish a reply; returns the reply.
-async fn publish(app: &TestApp, id: &str, kind: &str, body: &str) -> Value {
+pub async fn publish(app: &TestApp, id: &str, kind: &str, body: &str) -> Value {
     let handler = app.token(Demo::Handler).await;
     let reviewer = app.token(Demo::Reviewer).await;
     let d = draft(app, &handler, id, kind, body).await;
