@@ -449,6 +449,7 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "statistics_timeseries",
         Rule::Requires(Permission::ReadStatistics),
     ),
+    ("export_ledger", Rule::Requires(Permission::ReadStatistics)),
     (
         "get_statistics_policy",
         Rule::Requires(Permission::ReadStatistics),

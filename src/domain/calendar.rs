@@ -195,6 +195,11 @@ fn weekdays_through(d: NaiveDate) -> i64 {
     5 * k.div_euclid(7) + k.rem_euclid(7).min(5)
 }
 
+/// The local (Shanghai) time zone.
+pub fn shanghai() -> FixedOffset {
+    SHANGHAI
+}
+
 /// The local (Shanghai) calendar date of an instant.
 pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&SHANGHAI).date_naive()

@@ -139,6 +139,7 @@ where
         .service(statistics::statistics_summary)
         .service(statistics::statistics_breakdown)
         .service(statistics::statistics_timeseries)
+        .service(statistics::export_ledger)
         .service(statistics::get_statistics_policy)
         .service(statistics::put_statistics_policy)
 }

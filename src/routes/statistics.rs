@@ -24,6 +24,7 @@ use crate::domain::statistics::{
     self as stats, Counts, Dimension, Figures, Interval, Rate, SortKey,
 };
 use crate::error::ApiError;
+use crate::http::export::{self, Cell, Column, ExportFormat, HeaderLanguage};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::store::statistics::{self as store, CellQuery, CellRow, Source};
@@ -315,6 +316,13 @@ macro_rules! stat_query {
             pub kind: Option<MessageKind>,
             #[param(inline)]
             pub priority: Option<Priority>,
+            /// `csv` or `xlsx` to download the table instead of JSON (`Accept: text/csv` or the
+            /// XLSX media type does the same).
+            #[param(inline)]
+            pub format: Option<ExportFormat>,
+            /// Column headers of a download: field names (`en`, default) or Chinese (`zh`).
+            #[param(inline)]
+            pub headers: Option<HeaderLanguage>,
             $($extra)*
         }
 
@@ -545,7 +553,11 @@ fn total(rows: &[CellRow]) -> Counts {
     operation_id = "statistics_summary",
     tag = "statistics",
     params(SummaryQuery),
-    responses((status = 200, description = "The figures", body = StatisticsSummary))
+    responses((status = 200, description = "The figures (JSON, or a CSV or XLSX download)", content(
+        (StatisticsSummary = "application/json"),
+        (crate::http::export::CsvFile = "text/csv"),
+        (crate::http::export::XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )))
 )]
 #[get("/statistics/summary")]
 pub async fn statistics_summary(
@@ -557,6 +569,8 @@ pub async fn statistics_summary(
     principal.require(Permission::ReadStatistics)?;
     let now = crate::http::now(&req);
     let filters = query.filters();
+    let format = export::negotiate(&req, query.format, ExportFormat::Json);
+    let lang = query.headers.unwrap_or(HeaderLanguage::En);
     let out = db
         .run(move |conn| {
             let r = resolve(conn, &principal, filters, None, now)?;
@@ -568,7 +582,26 @@ pub async fn statistics_summary(
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(out))
+    if format == ExportFormat::Json {
+        return Ok(HttpResponse::Ok().json(out));
+    }
+    let mut columns = vec![
+        Column {
+            en: "from",
+            zh: "起始日期",
+        },
+        Column {
+            en: "to",
+            zh: "截止日期",
+        },
+    ];
+    columns.extend_from_slice(FIGURE_COLUMNS);
+    let mut row = vec![
+        Cell::from(out.scope.from.to_string()),
+        Cell::from(out.scope.to.to_string()),
+    ];
+    row.extend(figure_cells(&out.figures));
+    download(&db, format, lang, columns, "statistics-summary", vec![row]).await
 }
 
 /// The same figures per unit, region, leader, category or kind, ranked: the league tables
@@ -582,7 +615,11 @@ pub async fn statistics_summary(
     operation_id = "statistics_breakdown",
     tag = "statistics",
     params(BreakdownQuery),
-    responses((status = 200, description = "The groups, ranked", body = StatisticsBreakdown))
+    responses((status = 200, description = "The groups, ranked (JSON, or a CSV or XLSX download)", content(
+        (StatisticsBreakdown = "application/json"),
+        (crate::http::export::CsvFile = "text/csv"),
+        (crate::http::export::XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )))
 )]
 #[get("/statistics/breakdown")]
 pub async fn statistics_breakdown(
@@ -608,6 +645,8 @@ pub async fn statistics_breakdown(
     let filters = query.filters();
     let by = query.by;
     let min_sample_arg = query.min_sample;
+    let format = export::negotiate(&req, query.format, ExportFormat::Json);
+    let lang = query.headers.unwrap_or(HeaderLanguage::En);
     let out = db
         .run(move |conn| {
             let r = resolve(conn, &principal, filters, Some(by), now)?;
@@ -677,7 +716,51 @@ pub async fn statistics_breakdown(
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(out))
+    if format == ExportFormat::Json {
+        return Ok(HttpResponse::Ok().json(out));
+    }
+    let mut columns = vec![
+        Column {
+            en: "key",
+            zh: "代码",
+        },
+        Column {
+            en: "name",
+            zh: "名称",
+        },
+        Column {
+            en: "rank",
+            zh: "排名",
+        },
+        Column {
+            en: "ranked",
+            zh: "参与排名",
+        },
+    ];
+    columns.extend_from_slice(FIGURE_COLUMNS);
+    let rows = out
+        .groups
+        .iter()
+        .map(|g| {
+            let mut row = vec![
+                Cell::from(g.key.clone()),
+                Cell::from(g.name.clone()),
+                Cell::from(g.rank),
+                Cell::from(if g.ranked { "true" } else { "false" }),
+            ];
+            row.extend(figure_cells(&g.figures));
+            row
+        })
+        .collect();
+    download(
+        &db,
+        format,
+        lang,
+        columns,
+        &format!("statistics-by-{by}"),
+        rows,
+    )
+    .await
 }
 
 /// The same figures per day, ISO week or month of submission, every bucket of the period in
@@ -686,7 +769,11 @@ pub async fn statistics_breakdown(
     operation_id = "statistics_timeseries",
     tag = "statistics",
     params(TimeseriesQuery),
-    responses((status = 200, description = "The buckets", body = StatisticsTimeseries))
+    responses((status = 200, description = "The buckets (JSON, or a CSV or XLSX download)", content(
+        (StatisticsTimeseries = "application/json"),
+        (crate::http::export::CsvFile = "text/csv"),
+        (crate::http::export::XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )))
 )]
 #[get("/statistics/timeseries")]
 pub async fn statistics_timeseries(
@@ -699,6 +786,8 @@ pub async fn statistics_timeseries(
     let now = crate::http::now(&req);
     let interval = query.interval;
     let filters = query.filters();
+    let format = export::negotiate(&req, query.format, ExportFormat::Json);
+    let lang = query.headers.unwrap_or(HeaderLanguage::En);
     let out = db
         .run(move |conn| {
             let mut r = resolve(conn, &principal, filters, None, now)?;
@@ -742,7 +831,41 @@ pub async fn statistics_timeseries(
             })
         })
         .await?;
-    Ok(HttpResponse::Ok().json(out))
+    if format == ExportFormat::Json {
+        return Ok(HttpResponse::Ok().json(out));
+    }
+    let mut columns = vec![
+        Column {
+            en: "start",
+            zh: "起始日期",
+        },
+        Column {
+            en: "end",
+            zh: "截止日期",
+        },
+    ];
+    columns.extend_from_slice(FIGURE_COLUMNS);
+    let rows = out
+        .points
+        .iter()
+        .map(|p| {
+            let mut row = vec![
+                Cell::from(p.start.to_string()),
+                Cell::from(p.end.to_string()),
+            ];
+            row.extend(figure_cells(&p.figures));
+            row
+        })
+        .collect();
+    download(
+        &db,
+        format,
+        lang,
+        columns,
+        &format!("statistics-per-{interval}"),
+        rows,
+    )
+    .await
 }
 
 /// The region group of a message's region: the child of the base region on its path, or the
@@ -815,6 +938,434 @@ fn display(
             names.get(raw).cloned().unwrap_or_else(|| raw.to_owned()),
         ),
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downloads
+
+const FIGURE_COLUMNS: &[Column] = &[
+    Column {
+        en: "received",
+        zh: "收到",
+    },
+    Column {
+        en: "accepted",
+        zh: "受理",
+    },
+    Column {
+        en: "rejected",
+        zh: "不予受理",
+    },
+    Column {
+        en: "withdrawn",
+        zh: "撤回",
+    },
+    Column {
+        en: "assigned",
+        zh: "已交办",
+    },
+    Column {
+        en: "replied",
+        zh: "已回复",
+    },
+    Column {
+        en: "pending",
+        zh: "待办",
+    },
+    Column {
+        en: "overdue",
+        zh: "超期",
+    },
+    Column {
+        en: "judged",
+        zh: "已评定时限",
+    },
+    Column {
+        en: "on_time",
+        zh: "按时回复",
+    },
+    Column {
+        en: "rated",
+        zh: "已评价",
+    },
+    Column {
+        en: "satisfied",
+        zh: "满意",
+    },
+    Column {
+        en: "basically_satisfied",
+        zh: "基本满意",
+    },
+    Column {
+        en: "unsatisfied",
+        zh: "不满意",
+    },
+    Column {
+        en: "reopened",
+        zh: "重办",
+    },
+    Column {
+        en: "visited",
+        zh: "已回访",
+    },
+    Column {
+        en: "verified",
+        zh: "回访核实解决",
+    },
+    Column {
+        en: "reply_rate",
+        zh: "回复率",
+    },
+    Column {
+        en: "reply_rate_ci_low",
+        zh: "回复率下限",
+    },
+    Column {
+        en: "reply_rate_ci_high",
+        zh: "回复率上限",
+    },
+    Column {
+        en: "on_time_rate",
+        zh: "按时回复率",
+    },
+    Column {
+        en: "on_time_rate_ci_low",
+        zh: "按时回复率下限",
+    },
+    Column {
+        en: "on_time_rate_ci_high",
+        zh: "按时回复率上限",
+    },
+    Column {
+        en: "satisfaction_rate",
+        zh: "满意率",
+    },
+    Column {
+        en: "satisfaction_rate_ci_low",
+        zh: "满意率下限",
+    },
+    Column {
+        en: "satisfaction_rate_ci_high",
+        zh: "满意率上限",
+    },
+    Column {
+        en: "verification_rate",
+        zh: "回访核实率",
+    },
+    Column {
+        en: "verification_rate_ci_low",
+        zh: "回访核实率下限",
+    },
+    Column {
+        en: "verification_rate_ci_high",
+        zh: "回访核实率上限",
+    },
+    Column {
+        en: "reopen_rate",
+        zh: "重办率",
+    },
+    Column {
+        en: "reopen_rate_ci_low",
+        zh: "重办率下限",
+    },
+    Column {
+        en: "reopen_rate_ci_high",
+        zh: "重办率上限",
+    },
+    Column {
+        en: "handling_days_answered",
+        zh: "计时件数",
+    },
+    Column {
+        en: "handling_days_median",
+        zh: "办理天数中位数",
+    },
+    Column {
+        en: "handling_days_p90",
+        zh: "办理天数90分位",
+    },
+];
+
+fn figure_cells(f: &StatFigures) -> Vec<Cell> {
+    let mut cells: Vec<Cell> = [
+        f.received,
+        f.accepted,
+        f.rejected,
+        f.withdrawn,
+        f.assigned,
+        f.replied,
+        f.pending,
+        f.overdue,
+        f.judged,
+        f.on_time,
+        f.rated,
+        f.satisfied,
+        f.basically_satisfied,
+        f.unsatisfied,
+        f.reopened,
+        f.visited,
+        f.verified,
+    ]
+    .into_iter()
+    .map(Cell::from)
+    .collect();
+    for r in [
+        &f.reply_rate,
+        &f.on_time_rate,
+        &f.satisfaction_rate,
+        &f.verification_rate,
+        &f.reopen_rate,
+    ] {
+        cells.extend([r.value.into(), r.ci_low.into(), r.ci_high.into()]);
+    }
+    cells.extend([
+        f.handling_days.answered.into(),
+        f.handling_days.median.into(),
+        f.handling_days.p90.into(),
+    ]);
+    cells
+}
+
+/// Sends prepared rows as a download.
+async fn download(
+    db: &Db,
+    format: ExportFormat,
+    lang: HeaderLanguage,
+    columns: Vec<Column>,
+    filename: &str,
+    rows: Vec<Vec<Cell>>,
+) -> Result<HttpResponse, ApiError> {
+    export::respond(db, format, lang, columns, filename, move |_, sink| {
+        for r in rows {
+            sink(r)?;
+        }
+        Ok(())
+    })
+    .await
+}
+
+/// Filters of a ledger download.
+#[derive(Debug, Deserialize, IntoParams, Validate)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct LedgerQuery {
+    /// First submission day (local date; default 1 January of this year).
+    pub from: Option<NaiveDate>,
+    /// Last submission day (local date; default today).
+    pub to: Option<NaiveDate>,
+    /// Messages in this region or below it.
+    #[param(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    pub region_code: Option<String>,
+    /// Messages whose lead unit this is.
+    pub unit_id: Option<UnitId>,
+    pub leader_id: Option<LeaderId>,
+    pub category_id: Option<CategoryId>,
+    #[param(inline)]
+    pub kind: Option<MessageKind>,
+    #[param(inline)]
+    pub priority: Option<Priority>,
+    #[param(inline)]
+    pub status: Option<crate::domain::message::MessageStatus>,
+    /// `csv` (default) or `xlsx`; `Accept` works too.
+    #[param(inline)]
+    pub format: Option<ExportFormat>,
+    /// Column headers: field names (`en`, default) or Chinese (`zh`).
+    #[param(inline)]
+    pub headers: Option<HeaderLanguage>,
+}
+
+const LEDGER_COLUMNS: &[Column] = &[
+    Column {
+        en: "tracking_no",
+        zh: "编号",
+    },
+    Column {
+        en: "submitted_at",
+        zh: "留言时间",
+    },
+    Column {
+        en: "title",
+        zh: "标题",
+    },
+    Column {
+        en: "kind",
+        zh: "类型",
+    },
+    Column {
+        en: "category",
+        zh: "类别",
+    },
+    Column {
+        en: "region",
+        zh: "地区",
+    },
+    Column {
+        en: "leader",
+        zh: "留言对象",
+    },
+    Column {
+        en: "status",
+        zh: "状态",
+    },
+    Column {
+        en: "priority",
+        zh: "重要程度",
+    },
+    Column {
+        en: "unit",
+        zh: "承办单位",
+    },
+    Column {
+        en: "accepted_at",
+        zh: "受理时间",
+    },
+    Column {
+        en: "replied_at",
+        zh: "回复时间",
+    },
+    Column {
+        en: "handling_days",
+        zh: "办理工作日",
+    },
+    Column {
+        en: "on_time",
+        zh: "按时回复",
+    },
+    Column {
+        en: "rating",
+        zh: "群众评价",
+    },
+    Column {
+        en: "reopen_count",
+        zh: "重办次数",
+    },
+    Column {
+        en: "visibility",
+        zh: "公开",
+    },
+];
+
+/// Rows per ledger page read from the database.
+const LEDGER_PAGE: i64 = 5_000;
+
+/// Download the ledger (台账): every message submitted in the period that matches the filters,
+/// with its handling state, oldest first, as CSV (default) or XLSX. Streamed: a year of a city
+/// comes in pages without being held in memory. No author or contact data.
+///
+/// The same scope as the statistics: unit staff their unit's (as lead unit), supervisors,
+/// analysts, leaders and liaison offices their region subtree.
+#[utoipa::path(
+    operation_id = "export_ledger",
+    tag = "statistics",
+    params(LedgerQuery),
+    responses((status = 200, description = "The ledger as a download", content(
+        (crate::http::export::CsvFile = "text/csv"),
+        (crate::http::export::XlsxFile = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+    )))
+)]
+#[get("/ledger")]
+pub async fn export_ledger(
+    req: HttpRequest,
+    db: web::Data<Db>,
+    principal: Principal,
+    query: ApiQuery<LedgerQuery>,
+) -> Result<HttpResponse, ApiError> {
+    principal.require(Permission::ReadStatistics)?;
+    let now = crate::http::now(&req);
+    let q = query.0;
+    let format = match export::negotiate(&req, q.format, ExportFormat::Csv) {
+        ExportFormat::Json => ExportFormat::Csv,
+        f => f,
+    };
+    let lang = q.headers.unwrap_or(HeaderLanguage::En);
+    let filters = Filters {
+        from: q.from,
+        to: q.to,
+        region_code: q.region_code.clone(),
+        unit_id: q.unit_id,
+        leader_id: q.leader_id,
+        category_id: q.category_id,
+        kind: q.kind,
+        priority: q.priority,
+    };
+    let status = q.status;
+    let name = format!(
+        "ledger-{}",
+        crate::domain::calendar::local_date(now).format("%Y%m%d")
+    );
+    export::respond(
+        &db,
+        format,
+        lang,
+        LEDGER_COLUMNS.to_vec(),
+        &name,
+        move |conn, sink| {
+            use crate::store::ledger::{self, LedgerFilter, LedgerScope};
+            let r = resolve(conn, &principal, filters, None, now)?;
+            let start = crate::domain::calendar::start_of_local_day(r.scope.from);
+            let end = r
+                .scope
+                .to
+                .succ_opt()
+                .map(crate::domain::calendar::start_of_local_day);
+            let filter = LedgerFilter {
+                from: Some(start),
+                to: end,
+                region_path: r.base_path.clone().filter(|_| r.query.regions.is_some()),
+                unit: r.query.unit,
+                leader: r.query.leader,
+                category: r.query.category,
+                kind: r.query.kind.clone(),
+                priority: r.query.priority.clone(),
+                statuses: status.map(|s| vec![s.as_str().to_owned()]),
+            };
+            let units = store::group_names(conn, Dimension::Unit)?;
+            let categories = store::group_names(conn, Dimension::Category)?;
+            let regions = store::group_names(conn, Dimension::Region)?;
+            let leaders = store::group_names(conn, Dimension::Leader)?;
+            let name_of =
+                |map: &HashMap<String, String>, id: String| map.get(&id).cloned().unwrap_or(id);
+            let mut after = None;
+            loop {
+                let rows = ledger::page(conn, &LedgerScope::All, &filter, after, LEDGER_PAGE)?;
+                let last = rows.last().map(|r| (r.submitted_at, r.id));
+                for m in rows {
+                    let local = |t: DateTime<Utc>| {
+                        t.with_timezone(&crate::domain::calendar::shanghai())
+                            .to_rfc3339_opts(chrono::SecondsFormat::Secs, false)
+                    };
+                    sink(vec![
+                        m.tracking_no.into(),
+                        local(m.submitted_at).into(),
+                        m.title.into(),
+                        m.kind.into(),
+                        name_of(&categories, m.category_id.to_string()).into(),
+                        name_of(&regions, m.region_code).into(),
+                        name_of(&leaders, m.leader_id.to_string()).into(),
+                        m.status.into(),
+                        m.priority.into(),
+                        m.unit_id.map(|u| name_of(&units, u.to_string())).into(),
+                        m.accepted_at.map(local).into(),
+                        m.replied_at.map(local).into(),
+                        m.handling_days.into(),
+                        m.reply_on_time
+                            .map(|b| if b { "true" } else { "false" }.to_owned())
+                            .into(),
+                        m.rating.into(),
+                        m.reopen_count.into(),
+                        m.visibility.into(),
+                    ])?;
+                }
+                match last {
+                    Some(l) => after = Some(l),
+                    None => break,
+                }
+            }
+            Ok(())
+        },
+    )
+    .await
 }
 
 // ---------------------------------------------------------------------------------------------

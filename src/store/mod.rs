@@ -9,6 +9,7 @@ pub mod extensions;
 pub mod feedback;
 pub mod idempotency;
 pub mod leaders;
+pub mod ledger;
 pub mod messages;
 pub mod public;
 pub mod refresh_tokens;

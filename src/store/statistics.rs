@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::{
     Array, BigInt, Bool, Date, Integer, Nullable, SmallInt, Text, Timestamptz,
@@ -312,14 +312,7 @@ fn sums(prefix: &str) -> String {
 
 /// Local midnight (Shanghai) of a day, as an instant.
 fn local_midnight(d: NaiveDate) -> DateTime<Utc> {
-    let offset = chrono::FixedOffset::east_opt(8 * 3600).unwrap_or_else(|| {
-        chrono::FixedOffset::east_opt(0).unwrap_or_else(|| unreachable!("UTC is a valid offset"))
-    });
-    offset
-        .from_local_datetime(&d.and_time(chrono::NaiveTime::MIN))
-        .single()
-        .map(|t| t.with_timezone(&Utc))
-        .unwrap_or_else(|| Utc.from_utc_datetime(&d.and_time(chrono::NaiveTime::MIN)))
+    crate::domain::calendar::start_of_local_day(d)
 }
 
 /// The counts of `q`, per period and group value (several rows may share a key: the caller

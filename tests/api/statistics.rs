@@ -1044,3 +1044,170 @@ async fn rankings_leave_small_samples_unranked() {
         .collect();
     assert!(names.values().all(|n| !n.is_empty()));
 }
+
+fn csv_rows(r: &crate::helpers::Resp) -> Vec<Vec<String>> {
+    let text = r
+        .body
+        .as_str()
+        .unwrap_or_else(|| panic!("not CSV: {}", r.body));
+    let mut reader = csv::ReaderBuilder::new()
+        .has_headers(false)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    reader
+        .records()
+        .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+        .collect()
+}
+
+#[actix_web::test]
+async fn statistics_and_the_ledger_download_as_csv_and_xlsx() {
+    let app = TestApp::spawn().await;
+    let admin = app.token(Demo::Admin).await;
+    let mut conn = app.db.connect();
+    let mut rng = StdRng::seed_from_u64(11);
+    let p = pools(&mut conn);
+    // More than one ledger page (5,000 rows).
+    insert_random(&mut conn, &mut rng, &p, 5_300, 0);
+    let year = "from=2025-01-01&to=2026-12-31";
+
+    // The summary as CSV holds the JSON's figures.
+    let json = app
+        .get(&format!("/api/v1/statistics/summary?{year}"), &admin)
+        .await;
+    let csv = app
+        .get(
+            &format!("/api/v1/statistics/summary?{year}&format=csv"),
+            &admin,
+        )
+        .await;
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    assert!(
+        csv.header("content-disposition")
+            .unwrap()
+            .contains("statistics-summary.csv")
+    );
+    let rows = csv_rows(&csv);
+    assert_eq!(rows.len(), 2);
+    let col = |name: &str| rows[0].iter().position(|c| c == name).unwrap();
+    assert_eq!(
+        rows[1][col("received")],
+        json.body["figures"]["received"].to_string()
+    );
+    assert_eq!(
+        rows[1][col("reply_rate")].parse::<f64>().unwrap(),
+        json.body["figures"]["reply_rate"]["value"]
+            .as_f64()
+            .unwrap()
+    );
+
+    // A breakdown by Accept header, Chinese headers: one row per group, with a BOM.
+    let r = app
+        .send_with(
+            Method::GET,
+            &format!("/api/v1/statistics/breakdown?by=category&{year}&headers=zh"),
+            Some(&admin),
+            None,
+            &[("accept", "text/csv")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(r.body.as_str().unwrap().starts_with('\u{feff}'));
+    let rows = csv_rows(&r);
+    assert_eq!(&rows[0][..3], ["代码", "名称", "排名"]);
+    let groups = app
+        .get(
+            &format!("/api/v1/statistics/breakdown?by=category&{year}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(
+        rows.len() - 1,
+        groups.body["groups"].as_array().unwrap().len()
+    );
+
+    // A timeseries as XLSX: a zip container.
+    let x = app
+        .client
+        .get(app.url(&format!(
+            "/api/v1/statistics/timeseries?interval=month&{year}&format=xlsx"
+        )))
+        .bearer_auth(&admin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(x.status(), 200);
+    assert_eq!(
+        x.headers()["content-type"],
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    );
+    let bytes = x.bytes().await.unwrap();
+    assert!(bytes.starts_with(b"PK\x03\x04") && bytes.len() > 1_000);
+
+    // The ledger: every message of the period in scope, once, oldest first, across pages.
+    let r = app.get(&format!("/api/v1/ledger?{year}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let rows = csv_rows(&r);
+    let expected: i64 = diesel::sql_query(
+        "SELECT count(*) AS n FROM messages WHERE submitted_at >= '2024-12-31T16:00:00Z' AND submitted_at < '2026-12-31T16:00:00Z'",
+    )
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n;
+    assert_eq!(rows.len() as i64 - 1, expected);
+    assert!(expected > 5_000);
+    let numbers: std::collections::HashSet<&String> = rows[1..].iter().map(|r| &r[0]).collect();
+    assert_eq!(numbers.len() as i64, expected, "no row twice");
+    let times: Vec<&String> = rows[1..].iter().map(|r| &r[1]).collect();
+    assert!(times.windows(2).all(|w| w[0] <= w[1]), "oldest first");
+    assert!(
+        rows[0]
+            .iter()
+            .all(|h| !h.contains("contact") && !h.contains("author"))
+    );
+    // A unit's staff get their unit's messages only; citizens none.
+    let handler = app.token(Demo::Handler).await;
+    let r = app.get(&format!("/api/v1/ledger?{year}"), &handler).await;
+    assert_eq!(r.status, 200);
+    let own: i64 = diesel::sql_query(format!(
+        "SELECT count(*) AS n FROM messages WHERE unit_id = '{}' AND submitted_at >= '2024-12-31T16:00:00Z' AND submitted_at < '2026-12-31T16:00:00Z'",
+        unit(TRANSPORT_BUREAU)
+    ))
+    .get_result::<Count>(&mut conn)
+    .unwrap()
+    .n;
+    assert_eq!(csv_rows(&r).len() as i64 - 1, own);
+    assert!(
+        csv_rows(&r)[1..]
+            .iter()
+            .all(|row| row[9] == TRANSPORT_BUREAU),
+        "only the bureau's"
+    );
+    let citizen = app.token(Demo::Citizen).await;
+    app.get("/api/v1/ledger", &citizen)
+        .await
+        .assert_problem(403, "forbidden");
+    // Bad filters are refused before anything streams.
+    let r = app.get("/api/v1/ledger?region_code=999999", &admin).await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    // XLSX of the ledger.
+    let x = app
+        .client
+        .get(app.url(&format!("/api/v1/ledger?{year}&region_code=620100")))
+        .bearer_auth(&admin)
+        .header(
+            "accept",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(x.status(), 200);
+    assert!(x.bytes().await.unwrap().starts_with(b"PK\x03\x04"));
+}
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}

@@ -1,0 +1,433 @@
+//! Tables as CSV or XLSX downloads: the statistics views and the ledger (台账).
+//!
+//! The format comes from `format=` or, without it, from `Accept`. Rows are produced on a
+//! database thread and handed to the response through a bounded channel, so a large export
+//! streams with flat memory: CSV chunk by chunk; XLSX through a constant-memory worksheet in a
+//! temporary file (the zip container needs its directory at the end), sent when complete.
+
+use std::io::{Read, Seek, SeekFrom};
+
+use actix_web::http::header;
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse};
+use diesel::PgConnection;
+use futures_util::stream::Stream;
+use serde::Deserialize;
+use utoipa::ToSchema;
+
+use crate::db::Db;
+use crate::error::ApiError;
+
+pub const CSV: &str = "text/csv; charset=utf-8";
+pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
+
+crate::text_enum! {
+    /// A download format.
+    pub enum ExportFormat {
+        /// JSON (the default of the statistics views).
+        Json => "json",
+        /// Comma-separated values, UTF-8 (with a byte-order mark when headers are Chinese, so
+        /// spreadsheet programs read it right).
+        Csv => "csv",
+        /// An Excel workbook.
+        Xlsx => "xlsx",
+    }
+}
+
+crate::text_enum! {
+    /// The language of a download's column headers.
+    pub enum HeaderLanguage {
+        /// Field names, as in the JSON.
+        En => "en",
+        /// Chinese headers for people.
+        Zh => "zh",
+    }
+}
+
+/// A CSV download (the schema of the `text/csv` responses).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = String, example = "received,accepted\n120,100\n")]
+pub struct CsvFile(pub String);
+
+/// An XLSX download (the schema of the spreadsheet responses).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct XlsxFile(pub String);
+
+/// The format asked for: `format=` wins; else the first of CSV or XLSX that `Accept` names
+/// explicitly; else `default`.
+pub fn negotiate(
+    req: &HttpRequest,
+    param: Option<ExportFormat>,
+    default: ExportFormat,
+) -> ExportFormat {
+    if let Some(f) = param {
+        return f;
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    for part in accept.split(',') {
+        let mime = part.split(';').next().unwrap_or("").trim();
+        if mime.eq_ignore_ascii_case("text/csv") {
+            return ExportFormat::Csv;
+        }
+        if mime.eq_ignore_ascii_case(XLSX) {
+            return ExportFormat::Xlsx;
+        }
+        if mime.eq_ignore_ascii_case("application/json") {
+            return ExportFormat::Json;
+        }
+    }
+    default
+}
+
+/// A column: its English (field) and Chinese header.
+#[derive(Debug, Clone, Copy)]
+pub struct Column {
+    pub en: &'static str,
+    pub zh: &'static str,
+}
+
+/// A cell value.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Empty,
+}
+
+impl From<String> for Cell {
+    fn from(s: String) -> Self {
+        Cell::Text(s)
+    }
+}
+impl From<&str> for Cell {
+    fn from(s: &str) -> Self {
+        Cell::Text(s.to_owned())
+    }
+}
+impl From<i64> for Cell {
+    fn from(n: i64) -> Self {
+        Cell::Int(n)
+    }
+}
+impl From<i32> for Cell {
+    fn from(n: i32) -> Self {
+        Cell::Int(i64::from(n))
+    }
+}
+impl From<u32> for Cell {
+    fn from(n: u32) -> Self {
+        Cell::Int(i64::from(n))
+    }
+}
+impl From<f64> for Cell {
+    fn from(n: f64) -> Self {
+        Cell::Float(n)
+    }
+}
+impl<T: Into<Cell>> From<Option<T>> for Cell {
+    fn from(v: Option<T>) -> Self {
+        v.map(Into::into).unwrap_or(Cell::Empty)
+    }
+}
+
+/// Where a producer puts its rows.
+pub type RowSink<'a> = dyn FnMut(Vec<Cell>) -> Result<(), ApiError> + 'a;
+
+/// Writes rows in one format.
+trait TableWriter {
+    fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError>;
+    /// Bytes ready to send (CSV only; XLSX sends at the end).
+    fn take(&mut self) -> Option<Vec<u8>>;
+    fn finish(self: Box<Self>) -> Result<Option<std::fs::File>, ApiError>;
+}
+
+fn io(e: impl std::fmt::Display) -> ApiError {
+    ApiError::Internal(format!("export: {e}"))
+}
+
+struct CsvWriter {
+    out: csv::Writer<Vec<u8>>,
+}
+
+impl TableWriter for CsvWriter {
+    fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError> {
+        let fields: Vec<String> = cells
+            .iter()
+            .map(|c| match c {
+                Cell::Text(s) => s.clone(),
+                Cell::Int(n) => n.to_string(),
+                Cell::Float(f) => f.to_string(),
+                Cell::Empty => String::new(),
+            })
+            .collect();
+        self.out.write_record(&fields).map_err(io)
+    }
+
+    fn take(&mut self) -> Option<Vec<u8>> {
+        let full = std::mem::replace(&mut self.out, csv::Writer::from_writer(Vec::new()));
+        let buf = full.into_inner().ok()?;
+        (!buf.is_empty()).then_some(buf)
+    }
+
+    fn finish(self: Box<Self>) -> Result<Option<std::fs::File>, ApiError> {
+        Ok(None)
+    }
+}
+
+struct XlsxWriter {
+    workbook: rust_xlsxwriter::Workbook,
+    row: u32,
+}
+
+impl TableWriter for XlsxWriter {
+    fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError> {
+        let sheet = self.workbook.worksheet_from_index(0).map_err(io)?;
+        for (col, c) in cells.iter().enumerate() {
+            let col = u16::try_from(col).map_err(io)?;
+            match c {
+                Cell::Text(s) => sheet.write_string(self.row, col, s).map(|_| ()),
+                Cell::Int(n) => sheet.write_number(self.row, col, *n as f64).map(|_| ()),
+                Cell::Float(f) => sheet.write_number(self.row, col, *f).map(|_| ()),
+                Cell::Empty => Ok(()),
+            }
+            .map_err(io)?;
+        }
+        self.row += 1;
+        Ok(())
+    }
+
+    fn take(&mut self) -> Option<Vec<u8>> {
+        None
+    }
+
+    fn finish(mut self: Box<Self>) -> Result<Option<std::fs::File>, ApiError> {
+        let mut file = tempfile::tempfile().map_err(io)?;
+        self.workbook.save_to_writer(&mut file).map_err(io)?;
+        file.seek(SeekFrom::Start(0)).map_err(io)?;
+        Ok(Some(file))
+    }
+}
+
+fn new_writer(
+    format: ExportFormat,
+    lang: HeaderLanguage,
+) -> Result<Box<dyn TableWriter>, ApiError> {
+    Ok(match format {
+        ExportFormat::Xlsx => {
+            let mut workbook = rust_xlsxwriter::Workbook::new();
+            workbook.add_worksheet_with_constant_memory().map_err(io)?;
+            Box::new(XlsxWriter { workbook, row: 0 })
+        }
+        _ => {
+            let mut bom = Vec::new();
+            if lang == HeaderLanguage::Zh {
+                bom.extend_from_slice("\u{feff}".as_bytes());
+            }
+            Box::new(CsvWriter {
+                out: csv::Writer::from_writer(bom),
+            })
+        }
+    })
+}
+
+/// CSV rows per chunk sent; file reads per chunk for XLSX.
+const ROWS_PER_CHUNK: usize = 500;
+const CHUNK: usize = 64 * 1024;
+
+/// Streams a table: `produce` runs on a database thread and pushes rows; the response carries
+/// them as they come (a slow reader slows the producer; memory stays flat).
+pub async fn respond<F>(
+    db: &Db,
+    format: ExportFormat,
+    lang: HeaderLanguage,
+    columns: Vec<Column>,
+    filename: &str,
+    produce: F,
+) -> Result<HttpResponse, ApiError>
+where
+    F: FnOnce(&mut PgConnection, &mut RowSink<'_>) -> Result<(), ApiError> + Send + 'static,
+{
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
+    let headers: Vec<Cell> = columns
+        .iter()
+        .map(|c| {
+            Cell::Text(
+                if lang == HeaderLanguage::Zh {
+                    c.zh
+                } else {
+                    c.en
+                }
+                .to_owned(),
+            )
+        })
+        .collect();
+    let job = move |conn: &mut PgConnection| {
+        let mut writer: Box<dyn TableWriter> = match new_writer(format, lang) {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = first_tx.send(Err(e));
+                return Ok::<_, ApiError>(());
+            }
+        };
+        let mut first = Some(first_tx);
+        let mut result = writer.row(&headers);
+        if result.is_ok() {
+            let mut pending = 0usize;
+            let mut sink = |cells: Vec<Cell>| -> Result<(), ApiError> {
+                writer.row(&cells)?;
+                pending += 1;
+                if pending >= ROWS_PER_CHUNK {
+                    pending = 0;
+                    if let Some(buf) = writer.take() {
+                        if let Some(f) = first.take() {
+                            let _ = f.send(Ok(()));
+                        }
+                        tx.blocking_send(Ok(Bytes::from(buf)))
+                            .map_err(|_| ApiError::Internal("the client went away".into()))?;
+                    }
+                }
+                Ok(())
+            };
+            result = produce(conn, &mut sink);
+        }
+        // The producer failed before anything was sent: the caller answers with the problem.
+        if let Err(e) = result {
+            match first.take() {
+                Some(f) => {
+                    let _ = f.send(Err(e));
+                }
+                None => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+            }
+            return Ok::<_, ApiError>(());
+        }
+        if let Some(buf) = writer.take() {
+            if let Some(f) = first.take() {
+                let _ = f.send(Ok(()));
+            }
+            let _ = tx.blocking_send(Ok(Bytes::from(buf)));
+        }
+        match writer.finish() {
+            Ok(Some(mut file)) => {
+                if let Some(f) = first.take() {
+                    let _ = f.send(Ok(()));
+                }
+                let mut buf = vec![0u8; CHUNK];
+                loop {
+                    match file.read(&mut buf) {
+                        Ok(0) => break,
+                        Ok(n) => {
+                            if tx
+                                .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                                .is_err()
+                            {
+                                break;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.blocking_send(Err(e));
+                            break;
+                        }
+                    }
+                }
+            }
+            Ok(None) => {
+                if let Some(f) = first.take() {
+                    let _ = f.send(Ok(()));
+                }
+            }
+            Err(e) => match first.take() {
+                Some(f) => {
+                    let _ = f.send(Err(e));
+                }
+                None => {
+                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
+                }
+            },
+        }
+        Ok(())
+    };
+    // The job runs to completion on its thread; the response waits for the first bytes (or the
+    // problem that kept them from coming).
+    let db = db.clone();
+    actix_web::rt::spawn(async move {
+        if let Err(e) = db.run(job).await {
+            tracing::warn!(error = %e, "export failed");
+        }
+    });
+    match first_rx.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => return Err(e),
+        Err(_) => {
+            return Err(ApiError::ServiceUnavailable(
+                "the export could not start".into(),
+            ));
+        }
+    }
+    let (content_type, ext) = match format {
+        ExportFormat::Xlsx => (XLSX, "xlsx"),
+        _ => (CSV, "csv"),
+    };
+    Ok(HttpResponse::Ok()
+        .content_type(content_type)
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}.{ext}\""),
+        ))
+        .streaming(ReceiverStream(rx)))
+}
+
+/// The receiving end of the channel as a body stream.
+struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+
+impl Stream for ReceiverStream {
+    type Item = Result<Bytes, std::io::Error>;
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+/// Writes `rows` to a small table in memory (for tests and tiny tables).
+pub fn csv_string(columns: &[Column], rows: &[Vec<Cell>]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let _ = w.write_record(columns.iter().map(|c| c.en));
+    for r in rows {
+        let _ = w.write_record(r.iter().map(|c| match c {
+            Cell::Text(s) => s.clone(),
+            Cell::Int(n) => n.to_string(),
+            Cell::Float(f) => f.to_string(),
+            Cell::Empty => String::new(),
+        }));
+    }
+    let _ = w.flush();
+    String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_what_needs_quoting() {
+        let cols = [Column { en: "a", zh: "甲" }, Column { en: "b", zh: "乙" }];
+        let s = csv_string(
+            &cols,
+            &[
+                vec![Cell::from("x,\"y\""), Cell::Int(3)],
+                vec![Cell::Empty, Cell::Float(0.5)],
+            ],
+        );
+        assert_eq!(s, "a,b\n\"x,\"\"y\"\"\",3\n,0.5\n");
+    }
+}
