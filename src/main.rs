@@ -58,6 +58,9 @@ enum Command {
         #[arg(long, default_value_t = 1_000_000)]
         messages: usize,
     },
+    /// Recompute the statistics aggregates from the messages (repairs; blocks message writes
+    /// while it runs).
+    StatsRebuild,
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -82,6 +85,19 @@ fn main() -> anyhow::Result<()> {
         Command::SeedDemo => {
             telemetry::init(settings.log_format, &settings.log_filter);
             seed_demo(&settings)
+        }
+        Command::StatsRebuild => {
+            telemetry::init(settings.log_format, &settings.log_filter);
+            let url = database_url(&settings)?;
+            let started = std::time::Instant::now();
+            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url)?;
+            let cells = liuyan::store::statistics::rebuild(&mut conn)
+                .map_err(|e| anyhow::anyhow!("rebuild: {e}"))?;
+            println!(
+                "stats-rebuild: {cells} cells in {:.1} s",
+                started.elapsed().as_secs_f64()
+            );
+            Ok(())
         }
         Command::SeedBench { messages } => {
             telemetry::init(settings.log_format, &settings.log_filter);

@@ -96,6 +96,23 @@ BUSINESS_RULES = [
     ("POST /api/v1/return-visits/{id}/result", "visited_on", "must not be in the future"),
     ("POST /api/v1/return-visits/{id}/result", "reopen", "only a visit that found the matter not resolved"),
 ] + [
+    # Statistics and the ledger: a period's ends relate to each other and to the bucket width;
+    # region codes must exist.
+    (op, field, fragment)
+    for op in (
+        "GET /api/v1/statistics/summary",
+        "GET /api/v1/statistics/breakdown",
+        "GET /api/v1/statistics/timeseries",
+        "GET /api/v1/ledger",
+    )
+    for field, fragment in (
+        ("to", "must not be before `from`"),
+        ("to", "may span at most ten years"),
+        ("region_code", "no such region"),
+        ("unit_id", "no unit has the nil id"),
+        ("interval", "buckets: choose a wider interval"),
+    )
+] + [
     # Which placement a role needs (src/domain/role.rs check_placement).
     (op, field, fragment)
     for op in ("POST /api/v1/users", "PATCH /api/v1/users/{id}")
