@@ -225,7 +225,12 @@ impl TestApp {
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             base,
-            client: reqwest::Client::new(),
+            // The server closes idle keep-alive connections after 5 s; drop ours sooner, or a
+            // request after a long pause (a big direct insert) may reuse a closed socket.
+            client: reqwest::Client::builder()
+                .pool_idle_timeout(std::time::Duration::from_secs(2))
+                .build()
+                .expect("http client"),
             db,
             handle,
         }
