@@ -112,6 +112,9 @@ fn main() -> anyhow::Result<()> {
                 r.seconds_indexes,
                 started.elapsed().as_secs_f64()
             );
+            for (phase, seconds) in &r.phases {
+                println!("  {phase}: {seconds:.1} s");
+            }
             Ok(())
         }
         Command::CreateUser {

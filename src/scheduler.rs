@@ -1,6 +1,7 @@
 //! The scheduler: raises `deadline_due_soon` and `deadline_overdue` into the ledger, exactly
 //! once per deadline, and closes replied messages whose rating window has ended, exactly once
-//! per message, however many replicas run it.
+//! per message, however many replicas run it; and runs early warning's periodic part (spike
+//! rules, the repeat catch-up: `store::alerts::run_scheduled`, safe across replicas the same way).
 //!
 //! Each alarm is raised in its own transaction that takes the message row with
 //! `FOR UPDATE SKIP LOCKED` (the same lock every handling step takes, so the order of locks is
@@ -33,6 +34,8 @@ pub struct Raised {
     pub overdue: usize,
     /// Messages closed because their rating window ended.
     pub closed: usize,
+    /// Early-warning alerts raised (spikes, repetitions caught up).
+    pub alerts: usize,
 }
 
 /// Run the scheduler every `interval` until the process stops.
@@ -48,6 +51,7 @@ pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
                         due_soon = r.due_soon,
                         overdue = r.overdue,
                         closed = r.closed,
+                        alerts = r.alerts,
                         "scheduler pass"
                     )
                 }
@@ -99,6 +103,7 @@ pub fn run_once(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Raised, A
             raised.closed += 1;
         }
     }
+    raised.alerts = crate::store::alerts::run_scheduled(conn, now, BATCH)?;
     Ok(raised)
 }
 

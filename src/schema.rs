@@ -471,11 +471,66 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alert_rules (id) {
+        id -> Uuid,
+        name -> Text,
+        kind -> Text,
+        keywords -> Array<Text>,
+        category_id -> Nullable<Uuid>,
+        region_code -> Nullable<Text>,
+        region_path -> Nullable<Text>,
+        threshold -> Nullable<Int4>,
+        window_hours -> Nullable<Int4>,
+        baseline_days -> Nullable<Int4>,
+        baseline_factor -> Nullable<Float8>,
+        repeat_by -> Nullable<Text>,
+        window_days -> Nullable<Int4>,
+        active -> Bool,
+        created_by -> Nullable<Uuid>,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> Uuid,
+        rule_id -> Uuid,
+        kind -> Text,
+        dedupe_key -> Text,
+        status -> Text,
+        summary -> Text,
+        details -> Jsonb,
+        region_path -> Text,
+        window_start -> Nullable<Timestamptz>,
+        window_end -> Nullable<Timestamptz>,
+        message_count -> Int4,
+        raised_at -> Timestamptz,
+        acknowledged_by -> Nullable<Uuid>,
+        acknowledged_at -> Nullable<Timestamptz>,
+        acknowledgement_note -> Nullable<Text>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    alert_messages (alert_id, message_id) {
+        alert_id -> Uuid,
+        message_id -> Uuid,
+        linked_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(assignments -> messages (message_id));
 diesel::joinable!(replies -> messages (message_id));
 diesel::joinable!(reply_revisions -> replies (reply_id));
 diesel::joinable!(deadlines -> assignments (assignment_id));
 diesel::joinable!(supervision_reports -> supervisions (supervision_id));
+diesel::joinable!(alerts -> alert_rules (rule_id));
+diesel::joinable!(alert_messages -> alerts (alert_id));
+diesel::joinable!(alert_messages -> messages (message_id));
 
 diesel::table! {
     stat_deltas (id) {
@@ -578,4 +633,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     stat_deltas,
     stat_cells,
     statistics_policy,
+    alert_rules,
+    alerts,
+    alert_messages,
 );

@@ -547,6 +547,7 @@ pub fn seed_demo(conn: &mut PgConnection) -> anyhow::Result<SeedReport> {
         report.messages =
             seed_messages(conn).map_err(|e| anyhow::anyhow!("seeding messages: {e}"))?;
         seed_handling_catalogues(conn)?;
+        seed_alert_rules(conn)?;
         Ok(())
     })?;
     Ok(report)
@@ -1002,6 +1003,141 @@ fn seed_handling_catalogues(conn: &mut PgConnection) -> anyhow::Result<()> {
                     .eq(keywords.iter().map(|k| (*k).to_owned()).collect::<Vec<_>>()),
                 dispatch_rules::unit_id.eq(unit_id(unit)),
                 dispatch_rules::basis.eq(basis),
+            ))
+            .on_conflict_do_nothing()
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Early warning: a few alert rules.
+
+/// A demo alert rule (ids derive from `key`).
+pub struct DemoAlertRule {
+    pub key: &'static str,
+    pub name: &'static str,
+    pub kind: crate::domain::alerts::AlertRuleKind,
+    pub keywords: &'static [&'static str],
+    /// Category code.
+    pub category: Option<&'static str>,
+    pub region: Option<&'static str>,
+    /// threshold, window hours (spike) or days (repeat)
+    pub threshold: Option<(i32, i32)>,
+    pub repeat_by: Option<crate::domain::alerts::RepeatBy>,
+    pub active: bool,
+}
+
+pub const ALERT_RULES: &[DemoAlertRule] = &[
+    DemoAlertRule {
+        key: "collective-petition",
+        name: "集体上访预警",
+        kind: crate::domain::alerts::AlertRuleKind::Keyword,
+        keywords: &["集体上访", "联名上访", "群体性事件"],
+        category: None,
+        region: Some("620000"),
+        threshold: None,
+        repeat_by: None,
+        active: true,
+    },
+    DemoAlertRule {
+        key: "safety-accident",
+        name: "安全事故预警",
+        kind: crate::domain::alerts::AlertRuleKind::Keyword,
+        keywords: &["安全事故", "爆炸", "坍塌", "人员伤亡"],
+        category: None,
+        region: Some("620000"),
+        threshold: None,
+        repeat_by: None,
+        active: true,
+    },
+    DemoAlertRule {
+        key: "wage-arrears",
+        name: "拖欠工资预警",
+        kind: crate::domain::alerts::AlertRuleKind::Keyword,
+        keywords: &["拖欠工资", "欠薪", "讨薪"],
+        category: None,
+        region: Some("620000"),
+        threshold: None,
+        repeat_by: None,
+        active: true,
+    },
+    // Twenty transport messages in Lanzhou within a day, twice the usual day's.
+    DemoAlertRule {
+        key: "lanzhou-transport-spike",
+        name: "兰州市交通出行留言激增",
+        kind: crate::domain::alerts::AlertRuleKind::Spike,
+        keywords: &[],
+        category: Some("transport"),
+        region: Some("620100"),
+        threshold: Some((20, 24)),
+        repeat_by: None,
+        active: true,
+    },
+    // An example to switch on: three messages from one address within 30 days.
+    DemoAlertRule {
+        key: "same-address",
+        name: "同一地址重复来信",
+        kind: crate::domain::alerts::AlertRuleKind::Repeat,
+        keywords: &[],
+        category: None,
+        region: None,
+        threshold: Some((3, 30)),
+        repeat_by: Some(crate::domain::alerts::RepeatBy::Address),
+        active: false,
+    },
+];
+
+/// The demo alert rules; existing ones are left alone.
+fn seed_alert_rules(conn: &mut PgConnection) -> anyhow::Result<()> {
+    use crate::domain::alerts::{AlertRuleKind, DEFAULT_BASELINE_DAYS, DEFAULT_BASELINE_FACTOR};
+    use crate::schema::{alert_rules as ar, categories};
+    let admin = UserId(demo_id("user", "admin@liuyan.example"));
+    let now = chrono::Utc::now();
+    for r in ALERT_RULES {
+        let region_path: Option<String> = match r.region {
+            Some(code) => Some(
+                regions::table
+                    .find(code)
+                    .select(regions::path)
+                    .first(conn)?,
+            ),
+            None => None,
+        };
+        let category_id: Option<CategoryId> = match r.category {
+            Some(code) => Some(
+                categories::table
+                    .filter(categories::code.eq(code))
+                    .select(categories::id)
+                    .first(conn)?,
+            ),
+            None => None,
+        };
+        let spike = r.kind == AlertRuleKind::Spike;
+        let repeat = r.kind == AlertRuleKind::Repeat;
+        diesel::insert_into(ar::table)
+            .values((
+                ar::id.eq(demo_id("alert_rule", r.key)),
+                ar::name.eq(r.name),
+                ar::kind.eq(r.kind),
+                ar::keywords.eq(r
+                    .keywords
+                    .iter()
+                    .map(|k| (*k).to_owned())
+                    .collect::<Vec<_>>()),
+                ar::category_id.eq(category_id),
+                ar::region_code.eq(r.region),
+                ar::region_path.eq(region_path),
+                ar::threshold.eq(r.threshold.map(|t| t.0)),
+                ar::window_hours.eq(r.threshold.filter(|_| spike).map(|t| t.1)),
+                ar::baseline_days.eq(spike.then_some(DEFAULT_BASELINE_DAYS)),
+                ar::baseline_factor.eq(spike.then_some(DEFAULT_BASELINE_FACTOR)),
+                ar::repeat_by.eq(r.repeat_by),
+                ar::window_days.eq(r.threshold.filter(|_| repeat).map(|t| t.1)),
+                ar::active.eq(r.active),
+                ar::created_by.eq(Some(admin)),
+                ar::created_at.eq(now),
+                ar::updated_at.eq(now),
             ))
             .on_conflict_do_nothing()
             .execute(conn)?;

@@ -95,6 +95,16 @@ BUSINESS_RULES = [
     ("POST /api/v1/return-visit-samples", "region_code", "no such region"),
     ("POST /api/v1/return-visits/{id}/result", "visited_on", "must not be in the future"),
     ("POST /api/v1/return-visits/{id}/result", "reopen", "only a visit that found the matter not resolved"),
+    # Early warning: a spike rule watches a category or a region (or both); a rule's fields are
+    # those of its stored kind.
+    ("POST /api/v1/alert-rules", "category_id", "a spike rule watches a category, a region or both"),
+    ("PATCH /api/v1/alert-rules/{id}", "category_id", "a spike rule watches a category, a region or both"),
+    ("PATCH /api/v1/alert-rules/{id}", "region_code", "a spike rule watches a category, a region or both"),
+    # The schema allows the thresholds of both kinds (spike 1–100000, repeat 2–1000).
+    ("PATCH /api/v1/alert-rules/{id}", "threshold", "must be between"),
+] + [
+    ("PATCH /api/v1/alert-rules/{id}", field, "does not apply to")
+    for field in ("keywords", "threshold", "window_hours", "baseline_days", "baseline_factor", "repeat_by", "window_days")
 ] + [
     # Statistics and the ledger: a period's ends relate to each other and to the bucket width;
     # region codes must exist.

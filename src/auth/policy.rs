@@ -59,6 +59,14 @@ pub enum Permission {
     ReadStatistics,
     /// Change the statistics settings (the rankings' minimum sample).
     ManageStatistics,
+    /// Read early-warning alerts (object-level: those in the reader's region subtree) and the
+    /// alert rules.
+    ReadAlerts,
+    /// Acknowledge alerts (object-level: those in the caller's region subtree).
+    AcknowledgeAlerts,
+    /// Create, change and deactivate alert rules (object-level: an analyst's rules lie in their
+    /// region subtree).
+    ManageAlertRules,
 }
 
 use Role::*;
@@ -117,6 +125,9 @@ impl Permission {
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
             ],
             Permission::ManageStatistics => &[Admin],
+            Permission::ReadAlerts => &[Supervisor, Leader, Analyst, Admin],
+            Permission::AcknowledgeAlerts => &[Supervisor, Analyst, Admin],
+            Permission::ManageAlertRules => &[Analyst, Admin],
         }
     }
 
@@ -148,6 +159,9 @@ impl Permission {
             Permission::GiveFeedback => "rate replies",
             Permission::ReadStatistics => "read statistics",
             Permission::ManageStatistics => "change the statistics settings",
+            Permission::ReadAlerts => "read early-warning alerts and rules",
+            Permission::AcknowledgeAlerts => "acknowledge alerts",
+            Permission::ManageAlertRules => "manage alert rules",
         }
     }
 }
@@ -458,6 +472,23 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "put_statistics_policy",
         Rule::Requires(Permission::ManageStatistics),
     ),
+    // Early warning.
+    ("list_alert_rules", Rule::Requires(Permission::ReadAlerts)),
+    ("get_alert_rule", Rule::Requires(Permission::ReadAlerts)),
+    (
+        "create_alert_rule",
+        Rule::Requires(Permission::ManageAlertRules),
+    ),
+    (
+        "update_alert_rule",
+        Rule::Requires(Permission::ManageAlertRules),
+    ),
+    ("list_alerts", Rule::Requires(Permission::ReadAlerts)),
+    ("get_alert", Rule::Requires(Permission::ReadAlerts)),
+    (
+        "acknowledge_alert",
+        Rule::Requires(Permission::AcknowledgeAlerts),
+    ),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {
@@ -696,6 +727,27 @@ mod tests {
         assert!(may_intake(viewer(Admin, None, None), m));
         assert!(!may_intake(viewer(Citizen, None, None), m));
         assert!(!may_intake(viewer(Analyst, None, Some("620000")), m));
+    }
+
+    #[test]
+    fn early_warning_is_for_analysts_supervisors_leaders_and_admins() {
+        for role in Role::ALL {
+            assert_eq!(
+                Permission::ManageAlertRules.allows(*role),
+                matches!(role, Analyst | Admin),
+                "{role}"
+            );
+            assert_eq!(
+                Permission::ReadAlerts.allows(*role),
+                matches!(role, Supervisor | Leader | Analyst | Admin),
+                "{role}"
+            );
+            // Whoever acknowledges also reads.
+            assert!(
+                !Permission::AcknowledgeAlerts.allows(*role)
+                    || Permission::ReadAlerts.allows(*role)
+            );
+        }
     }
 
     #[test]

@@ -88,3 +88,11 @@ id_type!(
     /// A return visit or on-site check.
     VisitId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b08"
 );
+id_type!(
+    /// An early-warning rule.
+    AlertRuleId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b09"
+);
+id_type!(
+    /// An alert raised by an early-warning rule.
+    AlertId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b0a"
+);

@@ -85,6 +85,8 @@ crate::text_enum! {
         PlanVisit => "plan_visit",
         /// What the visit found.
         RecordVisit => "record_visit",
+        /// An early-warning rule raised an alert about the message (or linked it to one).
+        AlertRaised => "alert_raised",
     }
 }
 
@@ -164,7 +166,7 @@ pub enum Actor {
     /// Reviewer (or unit admin) of the lead unit or of the liaison office: reviews and publishes
     /// replies (the exact reviewing unit is the reply's).
     Reviewer,
-    /// The service itself (the deadline scheduler).
+    /// The service itself (the deadline scheduler, early warning).
     System,
 }
 
@@ -409,6 +411,8 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
     (A::Rate, &[S::Replied], &[Actor::Author]),
     (A::PlanVisit, ANSWERED_STATUSES, &[Actor::Supervisor]),
     (A::RecordVisit, ANSWERED_STATUSES, &[Actor::Supervisor]),
+    // Early warning looks at messages in every status (spikes and repetitions count them all).
+    (A::AlertRaised, S::ALL, &[Actor::System]),
 ];
 
 #[derive(Debug, PartialEq, Eq)]
@@ -692,6 +696,14 @@ mod tests {
             Some(RejectionReason::Duplicate)
         ));
         assert!(!author_may_amend(S::Submitted, None));
+    }
+
+    #[test]
+    fn alerts_are_recorded_by_the_system_in_every_status() {
+        for s in MessageStatus::ALL {
+            assert_eq!(next_status(*s, A::AlertRaised, &[Actor::System]), Ok(*s));
+            assert!(next_status(*s, A::AlertRaised, &[Actor::Supervisor]).is_err());
+        }
     }
 
     #[test]

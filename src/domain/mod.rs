@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no diesel queries, no HTTP.
 
+pub mod alerts;
 pub mod calendar;
 pub mod handling;
 pub mod ids;

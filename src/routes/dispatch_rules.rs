@@ -36,7 +36,7 @@ const MAX_KEYWORD_CHARS: usize = 20;
 #[schema(value_type = String, min_length = 1, max_length = 20, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$", example = "红绿灯")]
 pub struct Keyword(pub String);
 
-fn validate_keywords(keywords: &[Keyword]) -> Result<(), ValidationError> {
+pub(crate) fn validate_keywords(keywords: &[Keyword]) -> Result<(), ValidationError> {
     if keywords.len() > MAX_KEYWORDS {
         let mut e = ValidationError::new("length");
         e.message = Some(format!("at most {MAX_KEYWORDS} keywords").into());
@@ -61,7 +61,7 @@ fn validate_keywords(keywords: &[Keyword]) -> Result<(), ValidationError> {
 }
 
 /// Trimmed, duplicates dropped, first occurrence kept.
-fn clean_keywords(keywords: &[Keyword]) -> Vec<String> {
+pub(crate) fn clean_keywords(keywords: &[Keyword]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(keywords.len());
     for Keyword(k) in keywords {
         let k = k.trim().to_owned();

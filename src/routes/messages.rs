@@ -514,13 +514,20 @@ pub async fn create_message(
                     ));
                 }
             }
-            store::insert(conn, &new, actor(&p), &prefix, now)
+            // Early warning looks at the message in the same transaction.
+            conn.build_transaction().run(|conn| {
+                let stored = store::insert(conn, &new, actor(&p), &prefix, now)?;
+                let evaluated = crate::store::alerts::evaluate_intake(conn, &stored, now)?;
+                Ok::<_, ApiError>((stored, evaluated))
+            })
         })
         .await?;
+    // The receipt is the first event's hash (alerts may have added events after it).
+    let (stored, message) = message;
     let receipt = Receipt {
-        tracking_no: message.tracking_no.clone(),
-        chain_head: hex::encode(&message.chain_head),
-        issued_at: message.last_activity_at,
+        tracking_no: stored.tracking_no,
+        chain_head: hex::encode(&stored.chain_head),
+        issued_at: stored.last_activity_at,
     };
     let access = message_access(viewer(&principal), facts(&message));
     Ok(HttpResponse::Created()
@@ -802,33 +809,39 @@ async fn run_transition(
     + Send
     + 'static,
 ) -> Result<HttpResponse, ApiError> {
+    run_transition_then(req, db, principal, raw_id, action, decide, None).await
+}
+
+/// What runs after a transition, in its transaction (resubmission: early warning).
+type AfterTransition = Box<
+    dyn FnOnce(&mut diesel::PgConnection, Message, DateTime<Utc>) -> Result<Message, ApiError>
+        + Send,
+>;
+
+/// [`run_transition`], then `after` on the changed message in the same transaction.
+async fn run_transition_then(
+    req: &HttpRequest,
+    db: &Db,
+    principal: &Principal,
+    raw_id: &str,
+    action: MessageAction,
+    decide: impl FnOnce(&mut diesel::PgConnection, &Message) -> Result<Decision, ApiError>
+    + Send
+    + 'static,
+    after: Option<AfterTransition>,
+) -> Result<HttpResponse, ApiError> {
     let id = parse_message_id(raw_id)?;
     let cond = IfMatchCondition::from_request(req, IfMatch::Required)?;
     let now = crate::http::now(req);
     let p = principal.clone();
     let message = db
         .run(move |conn| {
-            store::transition(conn, id, &cond, actor(&p), action, now, |conn, current| {
-                let v = viewer(&p);
-                if message_access(v, facts(current)) == MessageAccess::None {
-                    return Err(ApiError::not_found("message"));
-                }
-                let mut actors = Vec::new();
-                if current.author_id == Some(p.user_id) {
-                    actors.push(Actor::Author);
-                }
-                if may_intake(v, facts(current)) {
-                    actors.push(Actor::Intake);
-                }
-                next_status(current.status, action, &actors).map_err(|e| match e {
-                    crate::domain::message::TransitionError::NotFromStatus { .. } => {
-                        ApiError::Conflict(e.to_string())
-                    }
-                    crate::domain::message::TransitionError::NotForActor { .. } => {
-                        ApiError::Forbidden(e.to_string())
-                    }
-                })?;
-                decide(conn, current)
+            let Some(after) = after else {
+                return transition_checked(conn, &p, id, &cond, action, now, decide);
+            };
+            conn.build_transaction().run(|conn| {
+                let changed = transition_checked(conn, &p, id, &cond, action, now, decide)?;
+                after(conn, changed, now)
             })
         })
         .await?;
@@ -836,6 +849,40 @@ async fn run_transition(
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(message.version)))
         .json(MessageDto::from_message(message, access)))
+}
+
+/// The transition with the object-level checks of [`run_transition`].
+fn transition_checked(
+    conn: &mut diesel::PgConnection,
+    p: &Principal,
+    id: uuid::Uuid,
+    cond: &IfMatchCondition,
+    action: MessageAction,
+    now: DateTime<Utc>,
+    decide: impl FnOnce(&mut diesel::PgConnection, &Message) -> Result<Decision, ApiError>,
+) -> Result<Message, ApiError> {
+    store::transition(conn, id, cond, actor(p), action, now, |conn, current| {
+        let v = viewer(p);
+        if message_access(v, facts(current)) == MessageAccess::None {
+            return Err(ApiError::not_found("message"));
+        }
+        let mut actors = Vec::new();
+        if current.author_id == Some(p.user_id) {
+            actors.push(Actor::Author);
+        }
+        if may_intake(v, facts(current)) {
+            actors.push(Actor::Intake);
+        }
+        next_status(current.status, action, &actors).map_err(|e| match e {
+            crate::domain::message::TransitionError::NotFromStatus { .. } => {
+                ApiError::Conflict(e.to_string())
+            }
+            crate::domain::message::TransitionError::NotForActor { .. } => {
+                ApiError::Forbidden(e.to_string())
+            }
+        })?;
+        decide(conn, current)
+    })
 }
 
 /// A free label on a message.
@@ -1189,7 +1236,10 @@ pub async fn resubmit_message(
             "must be 10 to 5000 characters",
         ));
     }
-    run_transition(&req, &db, &principal, &id, MessageAction::Resubmit, move |_, current| {
+    // Early warning looks at the amended message in the same transaction.
+    let after: AfterTransition =
+        Box::new(|conn, changed, now| crate::store::alerts::evaluate_intake(conn, &changed, now));
+    run_transition_then(&req, &db, &principal, &id, MessageAction::Resubmit, move |_, current| {
         if !author_may_amend(current.status, current.rejection_reason) {
             return Err(ApiError::Conflict(
                 "only a message rejected for insufficient information can be amended and resubmitted".into(),
@@ -1215,7 +1265,7 @@ pub async fn resubmit_message(
                 ..Default::default()
             },
         })
-    })
+    }, Some(after))
     .await
 }
 

@@ -1,6 +1,7 @@
 //! HTTP handlers, thin: parse → authorize → call the store → map to a wire DTO.
 //! [`api_scope`] is the one list of API operations: the router and the spec are built from it.
 
+pub mod alerts;
 pub mod auth;
 pub mod categories;
 pub mod deadlines;
@@ -142,6 +143,13 @@ where
         .service(statistics::export_ledger)
         .service(statistics::get_statistics_policy)
         .service(statistics::put_statistics_policy)
+        .service(alerts::list_alert_rules)
+        .service(alerts::create_alert_rule)
+        .service(alerts::get_alert_rule)
+        .service(alerts::update_alert_rule)
+        .service(alerts::list_alerts)
+        .service(alerts::get_alert)
+        .service(alerts::acknowledge_alert)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

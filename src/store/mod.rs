@@ -1,6 +1,7 @@
 //! Storage: diesel models next to their queries, one module per table. Nothing above this layer
 //! writes SQL.
 
+pub mod alerts;
 pub mod assignments;
 pub mod categories;
 pub mod clarifications;

@@ -2,6 +2,7 @@
 
 mod helpers;
 
+mod alerts;
 mod auth;
 mod bench_data;
 mod cli;

@@ -259,3 +259,79 @@ fn reverting_statistics_keeps_every_message_and_its_facts_sources() {
         messages
     );
 }
+
+/// Reverting early warning (000006) drops its tables and function and keeps every message, with
+/// the `alert_raised` events in their (append-only) ledgers.
+#[test]
+fn reverting_alerts_keeps_every_message_and_its_ledger() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM alert_rules"),
+        liuyan::seed::ALERT_RULES.len() as i64
+    );
+    // An alert about a demo message, as intake raises them.
+    let message: liuyan::store::messages::Message = {
+        use diesel::prelude::*;
+        use liuyan::schema::messages as m;
+        m::table
+            .order(m::id)
+            .select(liuyan::store::messages::Message::as_select())
+            .first(&mut conn)
+            .unwrap()
+    };
+    diesel::sql_query("UPDATE messages SET body = body || ' 工人们准备集体上访。' WHERE id = $1")
+        .bind::<diesel::sql_types::Uuid, _>(message.id)
+        .execute(&mut conn)
+        .unwrap();
+    let reread = liuyan::store::messages::get(&mut conn, message.id)
+        .unwrap()
+        .unwrap();
+    liuyan::store::alerts::evaluate_intake(&mut conn, &reread, chrono::Utc::now()).unwrap();
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM alerts"), 1);
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    let events = count(&mut conn, "SELECT count(*) AS n FROM message_events");
+
+    revert_through(&mut conn, "2026-11-26-000006");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name IN ('alert_rules', 'alerts', 'alert_messages')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_proc WHERE proname = 'alert_address_key'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'messages_address_key_idx'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM message_events"),
+        events
+    );
+    // And it applies again.
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM alert_rules"), 0);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'messages_address_key_idx'"
+        ),
+        1
+    );
+}
