@@ -126,6 +126,68 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
     .unwrap();
     assert_eq!(orphans.handled, 0, "rows whose references do not hold");
 
+    // The statistics facts on each message are what their sources say (the same expressions
+    // as the migration's backfill), and the aggregates the seed rebuilt equal counting the rows.
+    let wrong_facts: N = diesel::sql_query(
+        "WITH latest AS ( \
+             SELECT DISTINCT ON (r.message_id) r.message_id, r.id, r.assignment_id, r.published_at \
+             FROM replies r WHERE r.kind = 'final' AND r.status = 'published' \
+             ORDER BY r.message_id, r.published_at DESC), \
+         truth AS ( \
+             SELECT m.id, \
+               (SELECT count(*)::int FROM deadlines d WHERE d.message_id = m.id \
+                  AND d.state = 'open' AND d.overdue_raised_at IS NOT NULL) AS overdue_deadlines, \
+               (SELECT d.state = 'met' FROM deadlines d WHERE d.assignment_id = l.assignment_id \
+                  AND d.kind = 'reply' AND d.state IN ('met', 'missed') \
+                  ORDER BY d.closed_at DESC LIMIT 1) AS reply_on_time, \
+               (SELECT count(*)::int FROM generate_series( \
+                    (m.submitted_at AT TIME ZONE 'Asia/Shanghai')::date + 1, \
+                    (l.published_at AT TIME ZONE 'Asia/Shanghai')::date, interval '1 day') AS g(day) \
+                  LEFT JOIN calendar_days c ON c.day = g.day::date \
+                  WHERE coalesce(c.working, extract(isodow FROM g.day) < 6)) AS handling_days, \
+               (SELECT f.rating FROM feedback f WHERE f.reply_id = l.id \
+                  ORDER BY f.updated_at DESC LIMIT 1) AS rating \
+             FROM messages m LEFT JOIN latest l ON l.message_id = m.id) \
+         SELECT count(*) AS n FROM messages m JOIN truth t ON t.id = m.id \
+         WHERE m.overdue_deadlines <> t.overdue_deadlines \
+            OR m.reply_on_time IS DISTINCT FROM t.reply_on_time \
+            OR (m.handling_days IS DISTINCT FROM t.handling_days AND m.replied_at IS NOT NULL) \
+            OR m.rating IS DISTINCT FROM t.rating",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(
+        wrong_facts.n, 0,
+        "messages whose statistics facts differ from their sources"
+    );
+    let overdue: N =
+        diesel::sql_query("SELECT count(*) AS n FROM messages WHERE overdue_deadlines > 0")
+            .get_result(&mut conn)
+            .unwrap();
+    assert!(overdue.n > 0, "some generated messages are overdue");
+    let mismatched: N = diesel::sql_query(
+        "WITH raw AS ( \
+             SELECT sum(s.received) AS received, sum(s.replied) AS replied, sum(s.pending) AS pending, \
+                    sum(s.overdue) AS overdue, sum(s.judged) AS judged, sum(s.on_time) AS on_time, \
+                    sum(s.rated) AS rated, sum(s.satisfied) AS satisfied, \
+                    sum(s.handling_days) AS days \
+             FROM messages m CROSS JOIN LATERAL stat_measures(m) s), \
+         cells AS ( \
+             SELECT sum(received) AS received, sum(replied) AS replied, sum(pending) AS pending, \
+                    sum(overdue) AS overdue, sum(judged) AS judged, sum(on_time) AS on_time, \
+                    sum(rated) AS rated, sum(satisfied) AS satisfied, \
+                    (SELECT sum((h.i - 1) * h.n) FROM stat_cells c2, unnest(c2.hist) WITH ORDINALITY AS h(n, i) \
+                        WHERE c2.cube = 0 AND c2.grain = 'm') AS days \
+             FROM stat_cells WHERE cube = 0 AND grain = 'm') \
+         SELECT count(*) AS n FROM raw, cells WHERE (raw.*)::text <> (cells.*)::text",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(
+        mismatched.n, 0,
+        "the rebuilt aggregates differ from the rows"
+    );
+
     // Alarms already due were raised in the generated ledgers: the scheduler has (next to)
     // nothing to catch up on (a deadline may fall due while the test runs).
     let raised = liuyan::scheduler::run_once(&mut conn, chrono::Utc::now()).unwrap();
