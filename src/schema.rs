@@ -605,6 +605,51 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    assessment_weights (id) {
+        id -> Bool,
+        reply_rate -> Int4,
+        on_time_rate -> Int4,
+        satisfaction_rate -> Int4,
+        overdue -> Int4,
+        verification_rate -> Int4,
+        reopen -> Int4,
+        version -> Int4,
+        updated_by -> Nullable<Uuid>,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    assessment_periods (period) {
+        period -> Text,
+        period_from -> Date,
+        period_to -> Date,
+        content -> Text,
+        content_hash -> Text,
+        revision -> Int4,
+        closed_by -> Uuid,
+        closed_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
+    assessment_restatements (id) {
+        id -> Uuid,
+        period -> Text,
+        revision -> Int4,
+        reason -> Text,
+        restated_by -> Uuid,
+        restated_at -> Timestamptz,
+        previous_hash -> Text,
+        content_hash -> Text,
+        changes -> Jsonb,
+    }
+}
+
+diesel::joinable!(assessment_restatements -> assessment_periods (period));
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     units,
@@ -636,4 +681,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     alert_rules,
     alerts,
     alert_messages,
+    assessment_weights,
+    assessment_periods,
+    assessment_restatements,
 );

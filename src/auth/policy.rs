@@ -59,6 +59,11 @@ pub enum Permission {
     ReadStatistics,
     /// Change the statistics settings (the rankings' minimum sample).
     ManageStatistics,
+    /// Read unit assessments (object-level: unit staff their own unit's scorecard; supervisors,
+    /// analysts and leaders the units of their region subtree).
+    ReadAssessments,
+    /// Close and restate assessment periods and set the score's weights.
+    ManageAssessments,
     /// Read early-warning alerts (object-level: those in the reader's region subtree) and the
     /// alert rules.
     ReadAlerts,
@@ -125,6 +130,10 @@ impl Permission {
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
             ],
             Permission::ManageStatistics => &[Admin],
+            Permission::ReadAssessments => &[
+                Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
+            ],
+            Permission::ManageAssessments => &[Admin],
             Permission::ReadAlerts => &[Supervisor, Leader, Analyst, Admin],
             Permission::AcknowledgeAlerts => &[Supervisor, Analyst, Admin],
             Permission::ManageAlertRules => &[Analyst, Admin],
@@ -159,6 +168,8 @@ impl Permission {
             Permission::GiveFeedback => "rate replies",
             Permission::ReadStatistics => "read statistics",
             Permission::ManageStatistics => "change the statistics settings",
+            Permission::ReadAssessments => "read unit assessments",
+            Permission::ManageAssessments => "close and restate assessments and set their weights",
             Permission::ReadAlerts => "read early-warning alerts and rules",
             Permission::AcknowledgeAlerts => "acknowledge alerts",
             Permission::ManageAlertRules => "manage alert rules",
@@ -471,6 +482,31 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     (
         "put_statistics_policy",
         Rule::Requires(Permission::ManageStatistics),
+    ),
+    // Assessments.
+    (
+        "get_assessment",
+        Rule::Requires(Permission::ReadAssessments),
+    ),
+    (
+        "close_assessment",
+        Rule::Requires(Permission::ManageAssessments),
+    ),
+    (
+        "restate_assessment",
+        Rule::Requires(Permission::ManageAssessments),
+    ),
+    (
+        "list_restatements",
+        Rule::Requires(Permission::ReadAssessments),
+    ),
+    (
+        "get_assessment_weights",
+        Rule::Requires(Permission::ReadAssessments),
+    ),
+    (
+        "put_assessment_weights",
+        Rule::Requires(Permission::ManageAssessments),
     ),
     // Early warning.
     ("list_alert_rules", Rule::Requires(Permission::ReadAlerts)),

@@ -180,14 +180,35 @@ impl TableWriter for CsvWriter {
     }
 }
 
+/// Rows of an Excel worksheet, header included: longer tables continue on further sheets,
+/// each starting with the header again.
+const XLSX_MAX_ROWS: u32 = 1_048_576;
+
 struct XlsxWriter {
     workbook: rust_xlsxwriter::Workbook,
+    /// Rows per sheet (`XLSX_MAX_ROWS`; smaller in tests).
+    max_rows: u32,
+    sheet: usize,
     row: u32,
+    /// The first row written, repeated at the top of every further sheet.
+    header: Option<Vec<Cell>>,
 }
 
-impl TableWriter for XlsxWriter {
-    fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError> {
-        let sheet = self.workbook.worksheet_from_index(0).map_err(io)?;
+impl XlsxWriter {
+    fn new(max_rows: u32) -> Result<Self, ApiError> {
+        let mut workbook = rust_xlsxwriter::Workbook::new();
+        workbook.add_worksheet_with_constant_memory().map_err(io)?;
+        Ok(XlsxWriter {
+            workbook,
+            max_rows,
+            sheet: 0,
+            row: 0,
+            header: None,
+        })
+    }
+
+    fn write(&mut self, cells: &[Cell]) -> Result<(), ApiError> {
+        let sheet = self.workbook.worksheet_from_index(self.sheet).map_err(io)?;
         for (col, c) in cells.iter().enumerate() {
             let col = u16::try_from(col).map_err(io)?;
             match c {
@@ -200,6 +221,25 @@ impl TableWriter for XlsxWriter {
         }
         self.row += 1;
         Ok(())
+    }
+}
+
+impl TableWriter for XlsxWriter {
+    fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError> {
+        match &self.header {
+            None => self.header = Some(cells.to_vec()),
+            Some(header) if self.row >= self.max_rows => {
+                let header = header.clone();
+                self.workbook
+                    .add_worksheet_with_constant_memory()
+                    .map_err(io)?;
+                self.sheet += 1;
+                self.row = 0;
+                self.write(&header)?;
+            }
+            Some(_) => {}
+        }
+        self.write(cells)
     }
 
     fn take(&mut self) -> Option<Vec<u8>> {
@@ -219,11 +259,7 @@ fn new_writer(
     lang: HeaderLanguage,
 ) -> Result<Box<dyn TableWriter>, ApiError> {
     Ok(match format {
-        ExportFormat::Xlsx => {
-            let mut workbook = rust_xlsxwriter::Workbook::new();
-            workbook.add_worksheet_with_constant_memory().map_err(io)?;
-            Box::new(XlsxWriter { workbook, row: 0 })
-        }
+        ExportFormat::Xlsx => Box::new(XlsxWriter::new(XLSX_MAX_ROWS)?),
         _ => {
             let mut bom = Vec::new();
             if lang == HeaderLanguage::Zh {
@@ -417,6 +453,33 @@ pub fn csv_string(columns: &[Column], rows: &[Vec<Cell>]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_xlsx_tables_continue_on_further_sheets_under_the_header() {
+        use std::io::Read;
+        let mut w = XlsxWriter::new(3).unwrap();
+        w.row(&[Cell::Text("tracking_no".into())]).unwrap();
+        for i in 0..5 {
+            w.row(&[Cell::Int(i)]).unwrap();
+        }
+        let file = Box::new(w).finish().unwrap().unwrap();
+        let mut zip = zip::ZipArchive::new(file).unwrap();
+        let mut sheets: Vec<String> = zip
+            .file_names()
+            .filter_map(Result::ok)
+            .filter(|n| n.starts_with("xl/worksheets/sheet"))
+            .map(|n| n.into_owned())
+            .collect();
+        sheets.sort();
+        let mut rows = Vec::new();
+        for name in &sheets {
+            let mut xml = String::new();
+            zip.by_name(name).unwrap().read_to_string(&mut xml).unwrap();
+            rows.push(xml.matches("<row ").count());
+        }
+        // header + 2 rows, header + 2 rows, header + 1 row.
+        assert_eq!(rows, vec![3, 3, 2], "{sheets:?}");
+    }
 
     #[test]
     fn csv_quotes_what_needs_quoting() {

@@ -2,6 +2,7 @@
 //! [`api_scope`] is the one list of API operations: the router and the spec are built from it.
 
 pub mod alerts;
+pub mod assessments;
 pub mod auth;
 pub mod categories;
 pub mod deadlines;
@@ -143,6 +144,12 @@ where
         .service(statistics::export_ledger)
         .service(statistics::get_statistics_policy)
         .service(statistics::put_statistics_policy)
+        .service(assessments::get_assessment_weights)
+        .service(assessments::put_assessment_weights)
+        .service(assessments::get_assessment)
+        .service(assessments::close_assessment)
+        .service(assessments::restate_assessment)
+        .service(assessments::list_restatements)
         .service(alerts::list_alert_rules)
         .service(alerts::create_alert_rule)
         .service(alerts::get_alert_rule)

@@ -2,6 +2,7 @@
 //! writes SQL.
 
 pub mod alerts;
+pub mod assessments;
 pub mod assignments;
 pub mod categories;
 pub mod clarifications;

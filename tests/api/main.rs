@@ -3,6 +3,7 @@
 mod helpers;
 
 mod alerts;
+mod assessments;
 mod auth;
 mod bench_data;
 mod cli;

@@ -335,3 +335,57 @@ fn reverting_alerts_keeps_every_message_and_its_ledger() {
         1
     );
 }
+
+/// Reverting assessments (000007) drops the weights, the closed periods and the restatements,
+/// and touches nothing else; it applies again with the default weights.
+#[test]
+fn reverting_assessments_drops_only_its_tables() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    diesel::sql_query("UPDATE assessment_weights SET reply_rate = 40")
+        .execute(&mut conn)
+        .unwrap();
+    diesel::sql_query(
+        "INSERT INTO assessment_periods (period, period_from, period_to, content, content_hash, \
+           closed_by, closed_at, updated_at) \
+         SELECT '2025-10', '2025-10-01', '2025-10-31', '{}', repeat('a', 64), id, now(), now() \
+         FROM users WHERE email = 'admin@liuyan.example'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    let before: Vec<String> = tables(&mut conn)
+        .into_iter()
+        .filter(|t| !t.starts_with("assessment_"))
+        .collect();
+
+    revert_through(&mut conn, "2026-11-26-000007");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name LIKE 'assessment%'"
+        ),
+        0
+    );
+    let after: Vec<String> = tables(&mut conn);
+    // Whatever later migrations made is gone too; everything before 000007 is still there.
+    assert!(after.iter().all(|t| before.contains(t)), "{after:?}");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM assessment_weights WHERE reply_rate = 25"
+        ),
+        1
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM assessment_periods"),
+        0
+    );
+}

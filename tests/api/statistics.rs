@@ -253,7 +253,7 @@ impl Filter {
 }
 
 /// The reference data random messages draw from.
-struct Pools {
+pub(crate) struct Pools {
     regions: Vec<(String, String)>,
     units: Vec<Uuid>,
     leaders: Vec<Uuid>,
@@ -262,7 +262,7 @@ struct Pools {
     intake: Uuid,
 }
 
-fn pools(conn: &mut PgConnection) -> Pools {
+pub(crate) fn pools(conn: &mut PgConnection) -> Pools {
     use liuyan::schema::{categories as c, leaders as l, regions as r, units as u, users};
     Pools {
         regions: r::table
@@ -310,7 +310,13 @@ fn opt_sql(v: Option<String>) -> String {
 }
 
 /// Random messages written straight into the table (the trigger sees them like any insert).
-fn insert_random(conn: &mut PgConnection, rng: &mut StdRng, p: &Pools, n: usize, start: usize) {
+pub(crate) fn insert_random(
+    conn: &mut PgConnection,
+    rng: &mut StdRng,
+    p: &Pools,
+    n: usize,
+    start: usize,
+) {
     let base = DateTime::parse_from_rfc3339("2025-10-01T00:00:00Z")
         .unwrap()
         .with_timezone(&Utc);

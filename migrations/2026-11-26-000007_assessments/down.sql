@@ -1,0 +1,3 @@
+DROP TABLE assessment_restatements;
+DROP TABLE assessment_periods;
+DROP TABLE assessment_weights;
