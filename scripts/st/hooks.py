@@ -123,6 +123,11 @@ BUSINESS_RULES = [
         ("interval", "buckets: choose a wider interval"),
     )
 ] + [
+    # Assessments: exactly one of `period` and `year` (OpenAPI cannot say "one of two
+    # parameters"); weights may not all be 0.
+    ("GET /api/v1/assessments", "period", "give exactly one of"),
+    ("PUT /api/v1/assessments/weights", "reply_rate", "at least one weight must be above 0"),
+] + [
     # Which placement a role needs (src/domain/role.rs check_placement).
     (op, field, fragment)
     for op in ("POST /api/v1/users", "PATCH /api/v1/users/{id}")

@@ -329,7 +329,7 @@ pub struct AssessmentQuery {
     #[param(
         min_length = 7,
         max_length = 7,
-        pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$",
+        pattern = "^(20[0-9]{2}|2100)-(0[1-9]|1[0-2])$",
         example = "2026-10"
     )]
     pub period: Option<String>,
@@ -681,7 +681,7 @@ pub async fn get_assessment(
 #[utoipa::path(
     operation_id = "close_assessment",
     tag = "assessments",
-    params(("period" = String, Path, description = "`YYYY-MM` or `YYYY`", example = "2026-10", min_length = 4, max_length = 7, pattern = "^[0-9]{4}(-(0[1-9]|1[0-2]))?$")),
+    params(("period" = String, Path, description = "`YYYY-MM` or `YYYY`", example = "2026-10", min_length = 4, max_length = 7, pattern = "^(20[0-9]{2}|2100)(-(0[1-9]|1[0-2]))?$")),
     responses(
         (status = 201, description = "Closed", body = Assessment),
         (status = 404, description = "The path names no period", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -739,7 +739,7 @@ fn query_of(p: AssessmentPeriod) -> String {
 #[utoipa::path(
     operation_id = "restate_assessment",
     tag = "assessments",
-    params(("period" = String, Path, description = "`YYYY-MM` or `YYYY`", example = "2026-10", min_length = 4, max_length = 7, pattern = "^[0-9]{4}(-(0[1-9]|1[0-2]))?$")),
+    params(("period" = String, Path, description = "`YYYY-MM` or `YYYY`", example = "2026-10", min_length = 4, max_length = 7, pattern = "^(20[0-9]{2}|2100)(-(0[1-9]|1[0-2]))?$")),
     request_body = NewRestatement,
     responses(
         (status = 201, description = "Restated", body = RestatementDto),
@@ -798,7 +798,7 @@ pub async fn restate_assessment(
 #[utoipa::path(
     operation_id = "list_restatements",
     tag = "assessments",
-    params(("period" = String, Path, description = "`YYYY-MM` or `YYYY`", example = "2026-10", min_length = 4, max_length = 7, pattern = "^[0-9]{4}(-(0[1-9]|1[0-2]))?$")),
+    params(("period" = String, Path, description = "`YYYY-MM` or `YYYY`", example = "2026-10", min_length = 4, max_length = 7, pattern = "^(20[0-9]{2}|2100)(-(0[1-9]|1[0-2]))?$")),
     responses(
         (status = 200, description = "The restatements (empty when none, or the period is not closed)", body = RestatementList),
         (status = 404, description = "The path names no period", body = crate::error::Problem, content_type = "application/problem+json")
