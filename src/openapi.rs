@@ -221,7 +221,10 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     add_ref(op, "401", "Unauthorized");
                     add_ref(op, "403", "Forbidden");
                 }
-                Some(Rule::Public) => op.security = Some(vec![SecurityRequirement::default()]),
+                // `[]`, not `[{}]`: both say "no authentication" here (there is no global requirement),
+                // but generators read a non-empty list as "needs credentials" (openapi-python-client
+                // then demands an AuthenticatedClient for logging in).
+                Some(Rule::Public) => op.security = Some(Vec::new()),
                 None => {}
             }
             if op.responses.responses.contains_key("304") {
