@@ -650,6 +650,25 @@ diesel::table! {
 
 diesel::joinable!(assessment_restatements -> assessment_periods (period));
 
+diesel::table! {
+    integration_clients (id) {
+        id -> Uuid,
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Bytea,
+        scopes -> Array<Text>,
+        active -> Bool,
+        version -> Int4,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+        secret_rotated_at -> Timestamptz,
+        last_used_at -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(integration_clients -> users (id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     units,
@@ -684,4 +703,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     assessment_weights,
     assessment_periods,
     assessment_restatements,
+    integration_clients,
 );

@@ -123,6 +123,18 @@ BUSINESS_RULES = [
         ("interval", "buckets: choose a wider interval"),
     )
 ] + [
+    # The token endpoint: which fields belong to which grant (one schema for both grants).
+    ("POST /api/v1/auth/token", field, fragment)
+    for field in ("email", "password", "client_id", "client_secret", "scope")
+    for fragment in ("the password grant needs", "the client_credentials grant needs",
+                     "belongs to the client_credentials grant", "belongs to the password grant")
+] + [
+    ("POST /api/v1/auth/token", "scope", "unknown scope"),
+    ("POST /api/v1/auth/token", "scope", "is not granted to this client"),
+    # Integration clients: a name must have something besides spaces.
+    (op, "name", "must be 1 to 100 characters")
+    for op in ("POST /api/v1/integration-clients", "PATCH /api/v1/integration-clients/{id}")
+] + [
     # Assessments: exactly one of `period` and `year` (OpenAPI cannot say "one of two
     # parameters"); weights may not all be 0.
     ("GET /api/v1/assessments", "period", "give exactly one of"),

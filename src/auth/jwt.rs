@@ -34,6 +34,9 @@ pub struct Claims {
     pub unit: Option<UnitId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Integration clients: the granted scopes, space-separated (RFC 8693 `scope`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 /// What an access token is issued for.
@@ -42,6 +45,8 @@ pub struct Subject {
     pub role: Role,
     pub unit_id: Option<UnitId>,
     pub scope_region: Option<String>,
+    /// Integration clients' scopes (empty for people).
+    pub scopes: Vec<crate::domain::client_scope::ClientScope>,
 }
 
 pub struct JwtKeys {
@@ -137,6 +142,8 @@ impl JwtKeys {
             role: subject.role,
             unit: subject.unit_id,
             region: subject.scope_region.clone(),
+            scope: (!subject.scopes.is_empty())
+                .then(|| crate::domain::client_scope::format_list(&subject.scopes)),
         };
         let mut header = Header::new(ALGORITHM);
         header.kid = Some(self.signing_kid.clone());
@@ -180,6 +187,7 @@ mod tests {
             role: Role::Admin,
             unit_id: None,
             scope_region: None,
+            scopes: Vec::new(),
         }
     }
 

@@ -59,6 +59,8 @@ pub enum Permission {
     ReadStatistics,
     /// Change the statistics settings (the rankings' minimum sample).
     ManageStatistics,
+    /// Create, change and rotate the secrets of integration clients (service accounts).
+    ManageIntegrationClients,
     /// Read unit assessments (object-level: unit staff their own unit's scorecard; supervisors,
     /// analysts and leaders the units of their region subtree).
     ReadAssessments,
@@ -130,6 +132,7 @@ impl Permission {
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
             ],
             Permission::ManageStatistics => &[Admin],
+            Permission::ManageIntegrationClients => &[Admin],
             Permission::ReadAssessments => &[
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
             ],
@@ -168,6 +171,7 @@ impl Permission {
             Permission::GiveFeedback => "rate replies",
             Permission::ReadStatistics => "read statistics",
             Permission::ManageStatistics => "change the statistics settings",
+            Permission::ManageIntegrationClients => "manage integration clients",
             Permission::ReadAssessments => "read unit assessments",
             Permission::ManageAssessments => "close and restate assessments and set their weights",
             Permission::ReadAlerts => "read early-warning alerts and rules",
@@ -482,6 +486,27 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     (
         "put_statistics_policy",
         Rule::Requires(Permission::ManageStatistics),
+    ),
+    // Integration clients.
+    (
+        "create_integration_client",
+        Rule::Requires(Permission::ManageIntegrationClients),
+    ),
+    (
+        "list_integration_clients",
+        Rule::Requires(Permission::ManageIntegrationClients),
+    ),
+    (
+        "get_integration_client",
+        Rule::Requires(Permission::ManageIntegrationClients),
+    ),
+    (
+        "update_integration_client",
+        Rule::Requires(Permission::ManageIntegrationClients),
+    ),
+    (
+        "rotate_integration_client_secret",
+        Rule::Requires(Permission::ManageIntegrationClients),
     ),
     // Assessments.
     (

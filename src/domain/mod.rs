@@ -3,6 +3,7 @@
 pub mod alerts;
 pub mod assessments;
 pub mod calendar;
+pub mod client_scope;
 pub mod handling;
 pub mod ids;
 pub mod ledger;

@@ -157,25 +157,42 @@ pub async fn register(
         .json(Account::from(user)))
 }
 
-/// Log in with e-mail and password.
+/// Get an access token: people log in with e-mail and password (`grant_type=password`);
+/// integration clients with their client id and secret (`grant_type=client_credentials`,
+/// RFC 6749 §4.4), optionally asking for fewer scopes than they hold.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"grant_type": "password", "email": "admin@liuyan.example", "password": "Demo-Admin-2026"}))]
 pub struct TokenRequest {
-    /// Only `password` for people; service accounts use `client_credentials` (liaison platform).
     pub grant_type: GrantType,
-    #[schema(min_length = 1, max_length = 254)]
+    /// `password` grant: the account's e-mail address.
+    #[schema(min_length = 1, max_length = 254, nullable = false)]
     #[validate(length(min = 1, max = 254))]
-    pub email: String,
-    #[schema(min_length = 1, max_length = 128)]
+    pub email: Option<String>,
+    /// `password` grant.
+    #[schema(min_length = 1, max_length = 128, nullable = false)]
     #[validate(length(min = 1, max = 128))]
-    pub password: String,
+    pub password: Option<String>,
+    /// `client_credentials` grant.
+    #[schema(min_length = 1, max_length = 64, nullable = false)]
+    #[validate(length(min = 1, max = 64))]
+    pub client_id: Option<String>,
+    /// `client_credentials` grant.
+    #[schema(min_length = 1, max_length = 128, nullable = false)]
+    #[validate(length(min = 1, max = 128))]
+    pub client_secret: Option<String>,
+    /// `client_credentials` grant: the scopes wanted, space-separated (default: all the
+    /// client holds), e.g. `sync:read`.
+    #[schema(max_length = 200, nullable = false, example = "sync:read sync:write")]
+    #[validate(length(max = 200))]
+    pub scope: Option<String>,
 }
 
 crate::text_enum! {
     /// OAuth 2.0 grant types this token endpoint accepts.
     pub enum GrantType {
         Password => "password",
+        ClientCredentials => "client_credentials",
     }
 }
 
@@ -207,10 +224,17 @@ pub struct TokenResponse {
     /// Seconds until the access token expires.
     #[schema(format = Int64, minimum = 1)]
     pub expires_in: i64,
-    /// Single use: exchange at `POST /auth/refresh` for the next pair.
+    /// Single use: exchange at `POST /auth/refresh` for the next pair. Absent for integration
+    /// clients, which ask for a new token with their credentials (RFC 6749 §4.4.3).
     #[schema(max_length = 200)]
-    pub refresh_token: String,
-    pub refresh_expires_at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_expires_at: Option<DateTime<Utc>>,
+    /// Integration clients: the scopes granted, space-separated.
+    #[schema(max_length = 200)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
 }
 
 fn token_response(
@@ -224,6 +248,7 @@ fn token_response(
             role: user.role,
             unit_id: user.unit_id,
             scope_region: user.scope_region_code.clone(),
+            scopes: Vec::new(),
         })
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
@@ -232,42 +257,73 @@ fn token_response(
             access_token: access,
             token_type: "Bearer".into(),
             expires_in: keys.access_ttl_secs,
-            refresh_token: refresh.token,
-            refresh_expires_at: refresh.expires_at,
+            refresh_token: Some(refresh.token),
+            refresh_expires_at: Some(refresh.expires_at),
+            scope: None,
         }))
 }
 
 const BAD_CREDENTIALS: &str = "the e-mail address or the password is wrong";
 
 /// Log in: e-mail and password for a short-lived access token and a refresh token. Unknown
-/// e-mail and wrong password get the same answer in the same time. Rate limited per client
-/// address.
+/// e-mail and wrong password get the same answer in the same time. Integration clients use
+/// `grant_type=client_credentials` with their client id and secret and get an access token
+/// with their scopes (no refresh token). Rate limited per client address.
 #[utoipa::path(
     operation_id = "issue_token",
     tag = "auth",
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail address or password (the same answer for both)",
+        (status = 401, description = "Wrong e-mail address or password (the same answer for both), or wrong client id or secret",
             body = crate::error::Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"liuyan\"`"))),
-        (status = 403, description = "The account is deactivated", body = crate::error::Problem,
+        (status = 403, description = "The account or the integration client is deactivated", body = crate::error::Problem,
             content_type = "application/problem+json")
     )
 )]
 #[post("/auth/token")]
 pub async fn issue_token(
+    req: HttpRequest,
     db: web::Data<Db>,
     keys: web::Data<JwtKeys>,
     settings: web::Data<Settings>,
     body: ApiJson<TokenRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
-    let email = body.email.trim().to_lowercase();
+    if body.grant_type == GrantType::ClientCredentials {
+        return client_credentials(&req, &db, &keys, body).await;
+    }
+    for (field, present) in [
+        ("email", body.email.is_some()),
+        ("password", body.password.is_some()),
+    ] {
+        if !present {
+            return Err(ApiError::field(
+                field,
+                "required",
+                "the password grant needs `email` and `password`",
+            ));
+        }
+    }
+    for (field, present) in [
+        ("client_id", body.client_id.is_some()),
+        ("client_secret", body.client_secret.is_some()),
+        ("scope", body.scope.is_some()),
+    ] {
+        if present {
+            return Err(ApiError::field(
+                field,
+                "unexpected",
+                "belongs to the client_credentials grant",
+            ));
+        }
+    }
+    let email = body.email.unwrap_or_default().trim().to_lowercase();
     let user = db
         .run(move |conn| users::find_by_email(conn, &email))
         .await?;
-    let password = body.password;
+    let password = body.password.unwrap_or_default();
     let user = web::block(move || match user {
         Some(u) if password::verify_password(&password, &u.password_hash) => Some(u),
         Some(_) => None,
@@ -290,6 +346,79 @@ pub async fn issue_token(
         })
         .await?;
     token_response(&keys, &user, refresh)
+}
+
+const BAD_CLIENT: &str = "the client id or the client secret is wrong";
+
+/// The client credentials grant: a token for an integration client, with the scopes asked for
+/// (all it holds by default), and no refresh token.
+async fn client_credentials(
+    req: &HttpRequest,
+    db: &Db,
+    keys: &JwtKeys,
+    body: TokenRequest,
+) -> Result<HttpResponse, ApiError> {
+    for (field, present) in [
+        ("client_id", body.client_id.is_some()),
+        ("client_secret", body.client_secret.is_some()),
+    ] {
+        if !present {
+            return Err(ApiError::field(
+                field,
+                "required",
+                "the client_credentials grant needs `client_id` and `client_secret`",
+            ));
+        }
+    }
+    for (field, present) in [
+        ("email", body.email.is_some()),
+        ("password", body.password.is_some()),
+    ] {
+        if present {
+            return Err(ApiError::field(
+                field,
+                "unexpected",
+                "belongs to the password grant",
+            ));
+        }
+    }
+    let (client_id, secret) = (
+        body.client_id.unwrap_or_default(),
+        body.client_secret.unwrap_or_default(),
+    );
+    let now = crate::http::now(req);
+    let client = db
+        .run(move |conn| {
+            crate::store::integration_clients::authenticate(conn, &client_id, &secret, now)
+        })
+        .await?
+        .ok_or_else(|| ApiError::unauthorized(BAD_CLIENT))?;
+    if !client.active {
+        return Err(ApiError::Forbidden(
+            "this integration client is deactivated".into(),
+        ));
+    }
+    let scopes = crate::domain::client_scope::grant(body.scope.as_deref(), &client.scopes())
+        .map_err(|why| ApiError::field("scope", "invalid_scope", why))?;
+    let access = keys
+        .issue(&Subject {
+            user_id: UserId(client.id),
+            role: Role::Integration,
+            unit_id: None,
+            scope_region: None,
+            scopes: scopes.clone(),
+        })
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(TokenResponse {
+            access_token: access,
+            token_type: "Bearer".into(),
+            expires_in: keys.access_ttl_secs,
+            refresh_token: None,
+            refresh_expires_at: None,
+            scope: Some(crate::domain::client_scope::format_list(&scopes)),
+        }))
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token. Each refresh token

@@ -9,6 +9,7 @@ pub mod deadlines;
 pub mod feedback;
 pub mod handling;
 pub mod health;
+pub mod integration_clients;
 pub mod leaders;
 pub mod messages;
 pub mod public;
@@ -144,6 +145,11 @@ where
         .service(statistics::export_ledger)
         .service(statistics::get_statistics_policy)
         .service(statistics::put_statistics_policy)
+        .service(integration_clients::create_integration_client)
+        .service(integration_clients::list_integration_clients)
+        .service(integration_clients::get_integration_client)
+        .service(integration_clients::update_integration_client)
+        .service(integration_clients::rotate_integration_client_secret)
         .service(assessments::get_assessment_weights)
         .service(assessments::put_assessment_weights)
         .service(assessments::get_assessment)

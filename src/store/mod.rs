@@ -10,6 +10,7 @@ pub mod deadlines;
 pub mod extensions;
 pub mod feedback;
 pub mod idempotency;
+pub mod integration_clients;
 pub mod leaders;
 pub mod ledger;
 pub mod messages;

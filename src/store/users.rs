@@ -162,6 +162,12 @@ pub fn update(
             .first(conn)
             .optional()?
             .ok_or_else(|| ApiError::not_found("user"))?;
+        if current.role == Role::Integration {
+            return Err(ApiError::Conflict(
+                "this is an integration client's account: change it at /api/v1/integration-clients"
+                    .into(),
+            ));
+        }
         let role = changes.role.unwrap_or(current.role);
         let scope_region = match &changes.scope_region_code {
             Some(v) => v.as_deref(),

@@ -12,6 +12,7 @@ mod handling;
 mod handling_catalogues;
 mod health;
 mod idempotency;
+mod integration_clients;
 mod jwt;
 mod local_db;
 mod messages;

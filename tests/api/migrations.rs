@@ -389,3 +389,58 @@ fn reverting_assessments_drops_only_its_tables() {
         0
     );
 }
+
+/// Reverting integration clients (000009) works while there are none, and refuses, losing
+/// nothing, once a client's account exists (it may be an actor in the append-only ledger).
+#[test]
+fn reverting_integration_clients_refuses_to_lose_their_accounts() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    let users = count(&mut conn, "SELECT count(*) AS n FROM users");
+    revert_through(&mut conn, "2026-11-26-000009");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name = 'integration_clients'"
+        ),
+        0
+    );
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM users"), users);
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+
+    let admin: uuid::Uuid = {
+        use diesel::prelude::*;
+        liuyan::schema::users::table
+            .filter(liuyan::schema::users::email.eq("admin@liuyan.example"))
+            .select(liuyan::schema::users::id)
+            .first(&mut conn)
+            .unwrap()
+    };
+    liuyan::store::integration_clients::create(
+        &mut conn,
+        "联络平台",
+        &[liuyan::domain::client_scope::ClientScope::SyncRead],
+        liuyan::domain::ids::UserId(admin),
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let refused = loop {
+        match conn.revert_last_migration(liuyan::db::MIGRATIONS) {
+            Ok(v) if v.to_string().starts_with("2026-11-26-000009") => break None,
+            Ok(_) => continue,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    let why = refused.expect("000009 refuses to revert");
+    assert!(why.contains("integration clients exist"), "{why}");
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM integration_clients"),
+        1
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM users"),
+        users + 1
+    );
+}
