@@ -1,6 +1,7 @@
 //! Pure domain types and rules: no I/O, no diesel queries, no HTTP.
 
 pub mod alerts;
+pub mod briefings;
 pub mod calendar;
 pub mod handling;
 pub mod ids;
