@@ -37,6 +37,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "public", description = "The public board: accepted public messages with their published replies, and leaders' counters. No account, nobody's personal data; cacheable (ETag, Cache-Control)"),
         (name = "statistics", description = "Statistics and rankings of the messages received in a period: summary, breakdowns by unit, region, leader, category or kind, timeseries; from maintained aggregates"),
         (name = "alerts", description = "Early warning (预警): rules on keywords, spikes and repeated messages (analysts and admins write), and the alerts they raise"),
+        (name = "briefings", description = "Weekly briefings (摘报): ranked candidates for a period, items with summaries picked by the liaison office, leaders' instructions per item, and the briefing as a Word document"),
         (name = "handling catalogues", description = "Working-day calendar, deadline policies and the dispatch catalogue (admins write, staff read)"),
         (name = "operations", description = "Probes, metrics and this document")
     ),

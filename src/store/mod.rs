@@ -3,6 +3,7 @@
 
 pub mod alerts;
 pub mod assignments;
+pub mod briefings;
 pub mod categories;
 pub mod clarifications;
 pub mod deadlines;

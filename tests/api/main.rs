@@ -5,6 +5,7 @@ mod helpers;
 mod alerts;
 mod auth;
 mod bench_data;
+mod briefings;
 mod cli;
 mod errors;
 mod handling;
