@@ -677,7 +677,7 @@ pub async fn get_briefing(
 // Edit
 
 /// One selected item.
-#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[derive(Debug, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"message_id": "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0c01", "position": 1, "summary": "城关区庆阳路口信号灯损坏三天，已督办交通运输局限期修复。"}))]
 pub struct BriefingItemSelection {

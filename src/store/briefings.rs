@@ -657,6 +657,15 @@ pub fn instructions(
         .load(conn)?)
 }
 
+/// A message id with its contact name and phone and its author's name and e-mail.
+type PersonalRow = (
+    Uuid,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+    Option<String>,
+);
+
 /// The personal data of each message (contact name and phone, the author's name and e-mail):
 /// only so the document can mask it wherever someone typed it into a text.
 pub fn personal_data(
@@ -664,13 +673,7 @@ pub fn personal_data(
     ids: &[MessageId],
 ) -> Result<HashMap<MessageId, Vec<String>>, ApiError> {
     use crate::schema::users as u;
-    let rows: Vec<(
-        Uuid,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-    )> = m::table
+    let rows: Vec<PersonalRow> = m::table
         .left_join(u::table.on(m::author_id.eq(u::id.nullable())))
         .filter(m::id.eq_any(ids.to_vec()))
         .select((

@@ -17,7 +17,6 @@ use liuyan::clock::Clock;
 const URBAN: &str = "01930000-0000-7000-8000-000000000001";
 const EDUCATION: &str = "01930000-0000-7000-8000-000000000003";
 const HEALTH: &str = "01930000-0000-7000-8000-000000000004";
-const SOCIAL: &str = "01930000-0000-7000-8000-000000000006";
 const ENVIRONMENT: &str = "01930000-0000-7000-8000-000000000007";
 const AGRICULTURE: &str = "01930000-0000-7000-8000-000000000008";
 const REPLY: &str = "经核实，该路口信号灯因线路老化损坏，已于11月24日更换线路并恢复正常运行。感谢您对城市交通工作的关心和监督。";
@@ -626,7 +625,7 @@ async fn who_may_do_what() {
                 &[("if-match", "\"3\"")],
             )
             .await;
-        let expected = if *method == Method::PUT || path.ends_with("/submit") {
+        let expected: u16 = if *method == Method::PUT || path.ends_with("/submit") {
             403
         } else {
             404
