@@ -39,6 +39,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "integration-clients", description = "Service accounts of machine clients such as the provincial liaison platform: client id and secret (hashed at rest, shown once, rotatable) and scopes; tokens via `grant_type=client_credentials`"),
         (name = "assessments", description = "Unit assessments (考核): monthly and annual scorecards per unit with a weighted score and a ranking; closed periods are frozen with a content hash and corrected only by explicit restatements"),
         (name = "alerts", description = "Early warning (预警): rules on keywords, spikes and repeated messages (analysts and admins write), and the alerts they raise"),
+        (name = "briefings", description = "Weekly briefings (摘报): ranked candidates for a period, items with summaries picked by the liaison office, leaders' instructions per item, and the briefing as a Word document"),
         (name = "handling catalogues", description = "Working-day calendar, deadline policies and the dispatch catalogue (admins write, staff read)"),
         (name = "operations", description = "Probes, metrics and this document")
     ),

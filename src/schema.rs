@@ -669,6 +669,47 @@ diesel::table! {
 
 diesel::joinable!(integration_clients -> users (id));
 
+diesel::table! {
+    briefings (id) {
+        id -> Uuid,
+        title -> Text,
+        period_from -> Date,
+        period_to -> Date,
+        region_code -> Varchar,
+        region_path -> Text,
+        status -> Text,
+        candidates_found -> Int4,
+        created_by -> Uuid,
+        created_at -> Timestamptz,
+        updated_by -> Uuid,
+        updated_at -> Timestamptz,
+        submitted_by -> Nullable<Uuid>,
+        submitted_at -> Nullable<Timestamptz>,
+        reviewed_by -> Nullable<Uuid>,
+        reviewed_at -> Nullable<Timestamptz>,
+        version -> Int4,
+    }
+}
+
+diesel::table! {
+    briefing_items (briefing_id, message_id) {
+        briefing_id -> Uuid,
+        message_id -> Uuid,
+        rank -> Int4,
+        score -> Int4,
+        reasons -> Array<Text>,
+        cluster_label -> Nullable<Text>,
+        overdue_days -> Nullable<Int4>,
+        selected -> Bool,
+        position -> Nullable<Int4>,
+        summary -> Nullable<Text>,
+        instruction_id -> Nullable<Uuid>,
+    }
+}
+
+diesel::joinable!(briefing_items -> briefings (briefing_id));
+diesel::joinable!(briefing_items -> messages (message_id));
+
 diesel::allow_tables_to_appear_in_same_query!(
     regions,
     units,
@@ -704,4 +745,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     assessment_periods,
     assessment_restatements,
     integration_clients,
+    briefings,
+    briefing_items,
 );

@@ -102,6 +102,13 @@ BUSINESS_RULES = [
     ("PATCH /api/v1/alert-rules/{id}", "region_code", "a spike rule watches a category, a region or both"),
     # The schema allows the thresholds of both kinds (spike 1–100000, repeat 2–1000).
     ("PATCH /api/v1/alert-rules/{id}", "threshold", "must be between"),
+    # Weekly briefings: a period's ends relate to each other and to today; a selection names each
+    # message and position once (whether a message is a candidate is `not_found`).
+    ("POST /api/v1/briefings", "period_to", "must not be before `period_from`"),
+    ("POST /api/v1/briefings", "period_to", "a briefing covers at most"),
+    ("POST /api/v1/briefings", "period_from", "must not be in the future"),
+    ("PUT /api/v1/briefings/{id}/items", "items[", "names a message twice"),
+    ("PUT /api/v1/briefings/{id}/items", "items[", "uses a position twice"),
 ] + [
     ("PATCH /api/v1/alert-rules/{id}", field, "does not apply to")
     for field in ("keywords", "threshold", "window_hours", "baseline_days", "baseline_factor", "repeat_by", "window_days")
@@ -203,7 +210,12 @@ def _inexpressible(label: str, error: dict) -> bool:
     if error.get("field") == "cursor" or error.get("code") in ("not_found", "inactive"):
         return True
     message = str(error.get("message", ""))
-    return any(label == op and error.get("field") == field and frag in message for op, field, frag in BUSINESS_RULES)
+    field_name = str(error.get("field", ""))
+    # A rule's field ending in "[" stands for every element of that list (`items[3].position`).
+    return any(
+        label == op and (field_name == field or (field.endswith("[") and field_name.startswith(field))) and frag in message
+        for op, field, frag in BUSINESS_RULES
+    )
 
 
 _tokens: dict[str, str] = {}

@@ -74,6 +74,16 @@ pub enum Permission {
     /// Create, change and deactivate alert rules (object-level: an analyst's rules lie in their
     /// region subtree).
     ManageAlertRules,
+    /// Read weekly briefings (object-level: editors those of their territory; leaders the
+    /// submitted ones of their region subtree).
+    ReadBriefings,
+    /// Compile briefings: create, pick items, write summaries, submit (object-level: staff of a
+    /// liaison office — a leader's intake unit — for its territory, supervisors for their region,
+    /// administrators everywhere).
+    EditBriefings,
+    /// Record instructions on a briefing's items and mark it reviewed (object-level: leaders of
+    /// the briefing's region).
+    ReviewBriefings,
 }
 
 use Role::*;
@@ -140,6 +150,9 @@ impl Permission {
             Permission::ReadAlerts => &[Supervisor, Leader, Analyst, Admin],
             Permission::AcknowledgeAlerts => &[Supervisor, Analyst, Admin],
             Permission::ManageAlertRules => &[Analyst, Admin],
+            Permission::ReadBriefings => &[Handler, UnitAdmin, Reviewer, Supervisor, Leader, Admin],
+            Permission::EditBriefings => &[Handler, UnitAdmin, Reviewer, Supervisor, Admin],
+            Permission::ReviewBriefings => &[Leader],
         }
     }
 
@@ -177,6 +190,9 @@ impl Permission {
             Permission::ReadAlerts => "read early-warning alerts and rules",
             Permission::AcknowledgeAlerts => "acknowledge alerts",
             Permission::ManageAlertRules => "manage alert rules",
+            Permission::ReadBriefings => "read briefings",
+            Permission::EditBriefings => "compile briefings",
+            Permission::ReviewBriefings => "review briefings",
         }
     }
 }
@@ -550,6 +566,27 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "acknowledge_alert",
         Rule::Requires(Permission::AcknowledgeAlerts),
     ),
+    // Weekly briefings.
+    ("create_briefing", Rule::Requires(Permission::EditBriefings)),
+    ("list_briefings", Rule::Requires(Permission::ReadBriefings)),
+    ("get_briefing", Rule::Requires(Permission::ReadBriefings)),
+    (
+        "put_briefing_items",
+        Rule::Requires(Permission::EditBriefings),
+    ),
+    ("submit_briefing", Rule::Requires(Permission::EditBriefings)),
+    (
+        "instruct_briefing_item",
+        Rule::Requires(Permission::ReviewBriefings),
+    ),
+    (
+        "review_briefing",
+        Rule::Requires(Permission::ReviewBriefings),
+    ),
+    (
+        "get_briefing_document",
+        Rule::Requires(Permission::ReadBriefings),
+    ),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {
@@ -808,6 +845,31 @@ mod tests {
                 !Permission::AcknowledgeAlerts.allows(*role)
                     || Permission::ReadAlerts.allows(*role)
             );
+        }
+    }
+
+    #[test]
+    fn briefings_are_for_liaison_staff_supervisors_admins_and_leaders() {
+        for role in Role::ALL {
+            assert_eq!(
+                Permission::EditBriefings.allows(*role),
+                matches!(role, Handler | UnitAdmin | Reviewer | Supervisor | Admin),
+                "{role}"
+            );
+            assert_eq!(
+                Permission::ReviewBriefings.allows(*role),
+                *role == Leader,
+                "{role}"
+            );
+            // Whoever edits or reviews also reads; citizens, analysts and service accounts
+            // do neither.
+            if Permission::EditBriefings.allows(*role) || Permission::ReviewBriefings.allows(*role)
+            {
+                assert!(Permission::ReadBriefings.allows(*role), "{role}");
+            }
+            if matches!(role, Citizen | Analyst | Integration) {
+                assert!(!Permission::ReadBriefings.allows(*role), "{role}");
+            }
         }
     }
 

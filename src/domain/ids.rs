@@ -96,3 +96,7 @@ id_type!(
     /// An alert raised by an early-warning rule.
     AlertId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b0a"
 );
+id_type!(
+    /// A weekly briefing (摘报).
+    BriefingId, "0193a1b2-7c3d-7e4f-8a5b-6c7d8e9f0b0b"
+);

@@ -2,6 +2,7 @@
 
 pub mod alerts;
 pub mod assessments;
+pub mod briefings;
 pub mod calendar;
 pub mod client_scope;
 pub mod handling;

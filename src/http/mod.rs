@@ -1,6 +1,7 @@
 //! HTTP plumbing shared by every route: extractors, pagination, preconditions, and the
 //! middleware for request ids, problem bodies, metrics, rate limits and idempotency.
 
+pub mod docx;
 pub mod export;
 pub mod extract;
 pub mod fallback;

@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod assessments;
 pub mod auth;
+pub mod briefings;
 pub mod categories;
 pub mod deadlines;
 pub mod feedback;
@@ -163,6 +164,14 @@ where
         .service(alerts::list_alerts)
         .service(alerts::get_alert)
         .service(alerts::acknowledge_alert)
+        .service(briefings::list_briefings)
+        .service(briefings::create_briefing)
+        .service(briefings::get_briefing)
+        .service(briefings::put_briefing_items)
+        .service(briefings::submit_briefing)
+        .service(briefings::instruct_briefing_item)
+        .service(briefings::review_briefing)
+        .service(briefings::get_briefing_document)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both

@@ -581,64 +581,84 @@ pub async fn create_instruction(
     let now = crate::http::now(&req);
     let p = principal.clone();
     let i = db
-        .run(move |conn| {
-            let (_, i) = step(
-                conn,
-                &p,
-                id,
-                MessageAction::Instruct,
-                now,
-                None,
-                |conn, m, actors, _| {
-                    let leader_id = if actors.contains(&Actor::Leader) {
-                        let own = crate::store::users::get(conn, p.user_id)?
-                            .leader_id
-                            .ok_or_else(|| ApiError::Forbidden("no leader record".into()))?;
-                        if body.leader_id.is_some_and(|l| l != own) {
-                            return Err(ApiError::Forbidden(
-                                "leaders record their own instructions".into(),
-                            ));
-                        }
-                        own
-                    } else {
-                        let l = body.leader_id.ok_or_else(|| {
-                            ApiError::field(
-                                "leader_id",
-                                "required",
-                                "name the leader whose instruction you record",
-                            )
-                        })?;
-                        crate::store::leaders::get(conn, l).map_err(|_| {
-                            ApiError::field("leader_id", "not_found", "no such leader")
-                        })?;
-                        l
-                    };
-                    let i = Instruction {
-                        id: uuid::Uuid::now_v7(),
-                        message_id: m.id,
-                        leader_id,
-                        body: body.body.trim().to_owned(),
-                        recorded_by: p.user_id,
-                        created_at: now,
-                    };
-                    store::add_instruction(conn, &i)?;
-                    Ok(StepOutcome {
-                        changes: MessageChanges {
-                            priority: Some(Some(Priority::Important)),
-                            ..Default::default()
-                        },
-                        payload: json!({
-                            "instruction_id": i.id, "leader_id": leader_id, "body": i.body,
-                            "notify_unit_id": m.unit_id, "priority_before": m.priority,
-                        }),
-                        result: i,
-                    })
-                },
-            )?;
-            Ok::<_, ApiError>(i)
-        })
+        .run(move |conn| record_instruction(conn, &p, id, body.leader_id, &body.body, now, None))
         .await?;
     Ok(HttpResponse::Created().json(InstructionDto::from(i)))
+}
+
+/// Record a leader's instruction on a message as one handling step (action `instruct`): by the
+/// leader (`leader_id` omitted or their own), or by the message's liaison office naming the
+/// leader. The message becomes important and the ledger event tells the units handling it.
+/// `briefing` names the briefing the instruction was given on, when it was.
+///
+/// `POST /messages/{id}/instructions` and the briefings' instructions both go through here, so
+/// an instruction is the same record and the same ledger event whichever way it came.
+pub(crate) fn record_instruction(
+    conn: &mut PgConnection,
+    p: &Principal,
+    message_id: uuid::Uuid,
+    leader: Option<LeaderId>,
+    text: &str,
+    now: DateTime<Utc>,
+    briefing: Option<crate::domain::ids::BriefingId>,
+) -> Result<Instruction, ApiError> {
+    let (_, i) = step(
+        conn,
+        p,
+        message_id,
+        MessageAction::Instruct,
+        now,
+        None,
+        |conn, m, actors, _| {
+            let leader_id = if actors.contains(&Actor::Leader) {
+                let own = crate::store::users::get(conn, p.user_id)?
+                    .leader_id
+                    .ok_or_else(|| ApiError::Forbidden("no leader record".into()))?;
+                if leader.is_some_and(|l| l != own) {
+                    return Err(ApiError::Forbidden(
+                        "leaders record their own instructions".into(),
+                    ));
+                }
+                own
+            } else {
+                let l = leader.ok_or_else(|| {
+                    ApiError::field(
+                        "leader_id",
+                        "required",
+                        "name the leader whose instruction you record",
+                    )
+                })?;
+                crate::store::leaders::get(conn, l)
+                    .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+                l
+            };
+            let i = Instruction {
+                id: uuid::Uuid::now_v7(),
+                message_id: m.id,
+                leader_id,
+                body: text.trim().to_owned(),
+                recorded_by: p.user_id,
+                created_at: now,
+            };
+            store::add_instruction(conn, &i)?;
+            let mut payload = json!({
+                "instruction_id": i.id, "leader_id": leader_id, "body": i.body,
+                "notify_unit_id": m.unit_id, "priority_before": m.priority,
+            });
+            if let (Some(b), Some(obj)) = (briefing, payload.as_object_mut()) {
+                obj.insert("briefing_id".into(), json!(b));
+            }
+            Ok(StepOutcome {
+                changes: MessageChanges {
+                    priority: Some(Some(Priority::Important)),
+                    ..Default::default()
+                },
+                payload,
+                result: i,
+            })
+        },
+    )?;
+    Ok(i)
 }
 
 /// The instructions on a message, oldest first (staff of the message and its units, and the

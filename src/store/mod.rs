@@ -4,6 +4,7 @@
 pub mod alerts;
 pub mod assessments;
 pub mod assignments;
+pub mod briefings;
 pub mod categories;
 pub mod clarifications;
 pub mod deadlines;

@@ -6,6 +6,7 @@ mod alerts;
 mod assessments;
 mod auth;
 mod bench_data;
+mod briefings;
 mod cli;
 mod errors;
 mod handling;

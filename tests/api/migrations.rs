@@ -444,3 +444,72 @@ fn reverting_integration_clients_refuses_to_lose_their_accounts() {
         users + 1
     );
 }
+
+/// Reverting weekly briefings (000008) drops its tables and the candidate-search indexes; the
+/// messages and the instructions briefings produced (ordinary leader instructions) stay.
+#[test]
+fn reverting_briefings_keeps_messages_and_instructions() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    diesel::sql_query(
+        "INSERT INTO briefings (id, title, period_from, period_to, region_code, region_path, \
+           candidates_found, created_by, created_at, updated_by, updated_at) \
+         SELECT gen_random_uuid(), '摘报', date '2026-11-02', date '2026-11-08', r.code, r.path, 1, \
+           u.id, now(), u.id, now() \
+         FROM regions r, (SELECT id FROM users ORDER BY id LIMIT 1) u WHERE r.parent_code IS NULL",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    diesel::sql_query(
+        "INSERT INTO briefing_items (briefing_id, message_id, rank, score, reasons, selected, \
+           position, summary) \
+         SELECT b.id, m.id, 1, 110, ARRAY['important'], true, 1, '摘要' \
+         FROM briefings b, (SELECT id FROM messages ORDER BY id LIMIT 1) m",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    // The schema's rules hold: a cluster reason needs its label.
+    assert!(
+        diesel::sql_query("UPDATE briefing_items SET reasons = ARRAY['cluster'] WHERE rank = 1")
+            .execute(&mut conn)
+            .is_err()
+    );
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    let instructions = count(&mut conn, "SELECT count(*) AS n FROM instructions");
+
+    revert_through(&mut conn, "2026-11-26-000008");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.tables WHERE table_name IN ('briefings', 'briefing_items')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_indexes WHERE indexname IN ('messages_important_activity_idx', 'feedback_unsatisfied_idx', 'supervisions_closed_idx')"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM instructions"),
+        instructions
+    );
+    // And it applies again.
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(count(&mut conn, "SELECT count(*) AS n FROM briefings"), 0);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_indexes WHERE indexname IN ('messages_important_activity_idx', 'feedback_unsatisfied_idx', 'supervisions_closed_idx')"
+        ),
+        3
+    );
+}
