@@ -79,7 +79,7 @@ impl From<IntegrationClient> for IntegrationClientDto {
         "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z",
         "secret_rotated_at": "2026-11-26T08:00:00Z", "last_used_at": null
     },
-    "client_secret": "lys_Xq3Z0m9V7n2Lk4Jh6Gf8Ds1Aa5Ss3Dd7Ff9Gg2Hh4J"
+    "client_secret": "lys_Xq3Z0m9V7n2Lk4Jh6Gf8Ds1Aa5Ss3Dd7Ff9Gg2Hh4Jk"
 }))]
 pub struct IssuedClientSecret {
     pub client: IntegrationClientDto,
