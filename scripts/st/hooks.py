@@ -136,8 +136,9 @@ BUSINESS_RULES = [
     for fragment in ("the password grant needs", "the client_credentials grant needs",
                      "belongs to the client_credentials grant", "belongs to the password grant")
 ] + [
-    ("POST /api/v1/auth/token", "scope", "unknown scope"),
-    ("POST /api/v1/auth/token", "scope", "is not granted to this client"),
+    ("POST /api/v1/auth/token", "scope", fragment)
+    for fragment in ("unknown scope", "is not granted to this client")
+] + [
     # Integration clients: a name must have something besides spaces.
     (op, "name", "must be 1 to 100 characters")
     for op in ("POST /api/v1/integration-clients", "PATCH /api/v1/integration-clients/{id}")

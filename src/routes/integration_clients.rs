@@ -93,7 +93,11 @@ pub struct IssuedClientSecret {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"name": "甘肃省网上群众工作联络平台", "scopes": ["sync:read", "sync:write"]}))]
 pub struct NewIntegrationClient {
-    #[schema(min_length = 1, max_length = 100)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_line")
@@ -109,7 +113,12 @@ pub struct NewIntegrationClient {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"scopes": ["sync:read"], "active": false}))]
 pub struct UpdateIntegrationClient {
-    #[schema(min_length = 1, max_length = 100, nullable = false)]
+    #[schema(
+        min_length = 1,
+        max_length = 100,
+        nullable = false,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*[^\s\u0000-\u001F\u007F-\u009F][^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     #[validate(
         length(min = 1, max = 100),
         custom(function = "crate::domain::validate_line")
