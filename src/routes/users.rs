@@ -239,6 +239,8 @@ pub async fn get_user(
         (status = 200, description = "The changed account", body = Account,
             headers(("ETag" = String, description = "New version of the account"))),
         (status = 404, description = "No such account (or not yours to see)",
+            body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The account is an integration client's: change it at /api/v1/integration-clients",
             body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
