@@ -372,26 +372,44 @@ fn scope(conn: &mut PgConnection, p: &Principal) -> Result<Scope, ApiError> {
     }
 }
 
+/// Which of `units` the caller may see; `None` = all of them.
+fn allowed_units(
+    conn: &mut PgConnection,
+    scope: &Scope,
+    units: &[Uuid],
+) -> Result<Option<Vec<Uuid>>, ApiError> {
+    Ok(match scope {
+        Scope::All => None,
+        Scope::Unit(u) => Some(vec![*u]),
+        Scope::Regions(codes) => {
+            let regions = store::unit_regions(conn, units)?;
+            Some(
+                units
+                    .iter()
+                    .copied()
+                    .filter(|id| {
+                        regions
+                            .get(id)
+                            .is_some_and(|r| codes.iter().any(|c| c == r))
+                    })
+                    .collect(),
+            )
+        }
+    })
+}
+
 fn visible(
     conn: &mut PgConnection,
     scope: &Scope,
     cards: Vec<Scorecard>,
 ) -> Result<Vec<Scorecard>, ApiError> {
-    Ok(match scope {
-        Scope::All => cards,
-        Scope::Unit(u) => cards.into_iter().filter(|c| c.unit_id == *u).collect(),
-        Scope::Regions(codes) => {
-            let ids: Vec<Uuid> = cards.iter().map(|c| c.unit_id).collect();
-            let regions = store::unit_regions(conn, &ids)?;
-            cards
-                .into_iter()
-                .filter(|c| {
-                    regions
-                        .get(&c.unit_id)
-                        .is_some_and(|r| codes.iter().any(|code| code == r))
-                })
-                .collect()
-        }
+    let ids: Vec<Uuid> = cards.iter().map(|c| c.unit_id).collect();
+    Ok(match allowed_units(conn, scope, &ids)? {
+        None => cards,
+        Some(allowed) => cards
+            .into_iter()
+            .filter(|c| allowed.contains(&c.unit_id))
+            .collect(),
     })
 }
 
@@ -406,7 +424,7 @@ fn compute(
     weights: Weights,
     min_sample: i32,
 ) -> Result<Vec<Scorecard>, ApiError> {
-    let (counts, info) = store::unit_counts(conn, period)?;
+    let (counts, names) = store::unit_counts(conn, period)?;
     let mut cards: Vec<Scorecard> = counts
         .into_iter()
         .map(|(unit_id, counts)| {
@@ -415,10 +433,7 @@ fn compute(
             let components = Components::of(&f);
             Scorecard {
                 unit_id,
-                unit_name: info
-                    .get(&unit_id)
-                    .map(|u| u.name.clone())
-                    .unwrap_or_default(),
+                unit_name: names.get(&unit_id).cloned().unwrap_or_default(),
                 rank: None,
                 score: score(&components, &weights),
                 received: c.received,
@@ -586,23 +601,8 @@ fn restatement_dto(
 ) -> Result<RestatementDto, ApiError> {
     let all: Vec<FigureChange> = serde_json::from_value(r.changes)
         .map_err(|e| ApiError::Internal(format!("stored restatement: {e}")))?;
-    let allowed: Option<Vec<Uuid>> = match scope {
-        Scope::All => None,
-        Scope::Unit(u) => Some(vec![*u]),
-        Scope::Regions(codes) => {
-            let ids: Vec<Uuid> = all.iter().map(|c| c.unit_id).collect();
-            let regions = store::unit_regions(conn, &ids)?;
-            Some(
-                ids.into_iter()
-                    .filter(|id| {
-                        regions
-                            .get(id)
-                            .is_some_and(|r| codes.iter().any(|c| c == r))
-                    })
-                    .collect(),
-            )
-        }
-    };
+    let ids: Vec<Uuid> = all.iter().map(|c| c.unit_id).collect();
+    let allowed = allowed_units(conn, scope, &ids)?;
     Ok(RestatementDto {
         id: r.id,
         period: r.period,

@@ -80,18 +80,11 @@ pub fn set_weights(
     })
 }
 
-/// A unit that may appear on a scorecard.
-#[derive(Debug, Clone)]
-pub struct UnitInfo {
-    pub name: String,
-    pub region_code: String,
-}
-
-/// Counts per unit, and what names and places the units.
-pub type UnitCounts = (Vec<(Uuid, Counts)>, HashMap<Uuid, UnitInfo>);
+/// Counts per unit, and the units' names.
+pub type UnitCounts = (Vec<(Uuid, Counts)>, HashMap<Uuid, String>);
 
 /// Every unit's counts for the messages submitted in the period (from the aggregates, exact
-/// at this moment), with the units' names and regions. Messages without a lead unit are left
+/// at this moment), with the units' names. Messages without a lead unit are left
 /// out: nobody is assessed for them.
 pub fn unit_counts(
     conn: &mut PgConnection,
@@ -116,17 +109,16 @@ pub fn unit_counts(
         by_unit.entry(id).or_default().add(&row.counts);
     }
     let ids: Vec<Uuid> = by_unit.keys().copied().collect();
-    let info: HashMap<Uuid, UnitInfo> = units::table
+    let names: HashMap<Uuid, String> = units::table
         .filter(units::id.eq_any(&ids))
-        .select((units::id, units::name, units::region_code))
-        .load::<(Uuid, String, String)>(conn)?
+        .select((units::id, units::name))
+        .load::<(Uuid, String)>(conn)?
         .into_iter()
-        .map(|(id, name, region_code)| (id, UnitInfo { name, region_code }))
         .collect();
     let mut counts: Vec<(Uuid, Counts)> =
         by_unit.into_iter().filter(|(_, c)| !c.is_zero()).collect();
     counts.sort_by_key(|(id, _)| *id);
-    Ok((counts, info))
+    Ok((counts, names))
 }
 
 /// Regions of units, for scoping scorecards read from a frozen period.
