@@ -87,6 +87,12 @@ crate::text_enum! {
         RecordVisit => "record_visit",
         /// An early-warning rule raised an alert about the message (or linked it to one).
         AlertRaised => "alert_raised",
+        /// The external platform sent a newer version of an imported message.
+        ImportUpdate => "import_update",
+        /// A reply written on the external platform was imported (or a newer version of it).
+        ImportReply => "import_reply",
+        /// The board acknowledged a published reply (its id and URL there).
+        AcknowledgeReply => "acknowledge_reply",
     }
 }
 

@@ -4,6 +4,7 @@ pub mod alerts;
 pub mod assessments;
 pub mod briefings;
 pub mod calendar;
+pub mod change_type;
 pub mod client_scope;
 pub mod handling;
 pub mod ids;
