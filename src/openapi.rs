@@ -36,6 +36,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "feedback", description = "Citizens' ratings of final replies; reopening and closing messages; return visits (回访)"),
         (name = "public", description = "The public board: accepted public messages with their published replies, and leaders' counters. No account, nobody's personal data; cacheable (ETag, Cache-Control)"),
         (name = "statistics", description = "Statistics and rankings of the messages received in a period: summary, breakdowns by unit, region, leader, category or kind, timeseries; from maintained aggregates"),
+        (name = "sync", description = "The liaison platform's sync API (integration clients): batch imports of messages and replies with per-item results, the gap-free change feed with long polling, and the board's acknowledgements of published replies"),
         (name = "integration-clients", description = "Service accounts of machine clients such as the provincial liaison platform: client id and secret (hashed at rest, shown once, rotatable) and scopes; tokens via `grant_type=client_credentials`"),
         (name = "assessments", description = "Unit assessments (考核): monthly and annual scorecards per unit with a weighted score and a ranking; closed periods are frozen with a content hash and corrected only by explicit restatements"),
         (name = "alerts", description = "Early warning (预警): rules on keywords, spikes and repeated messages (analysts and admins write), and the alerts they raise"),

@@ -61,6 +61,9 @@ pub enum Permission {
     ManageStatistics,
     /// Create, change and rotate the secrets of integration clients (service accounts).
     ManageIntegrationClients,
+    /// Use the sync API: imports, the change feed, acknowledgements (integration clients; each
+    /// operation also checks the token's scope).
+    Synchronise,
     /// Read unit assessments (object-level: unit staff their own unit's scorecard; supervisors,
     /// analysts and leaders the units of their region subtree).
     ReadAssessments,
@@ -143,6 +146,7 @@ impl Permission {
             ],
             Permission::ManageStatistics => &[Admin],
             Permission::ManageIntegrationClients => &[Admin],
+            Permission::Synchronise => &[Integration],
             Permission::ReadAssessments => &[
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
             ],
@@ -185,6 +189,7 @@ impl Permission {
             Permission::ReadStatistics => "read statistics",
             Permission::ManageStatistics => "change the statistics settings",
             Permission::ManageIntegrationClients => "manage integration clients",
+            Permission::Synchronise => "use the sync API",
             Permission::ReadAssessments => "read unit assessments",
             Permission::ManageAssessments => "close and restate assessments and set their weights",
             Permission::ReadAlerts => "read early-warning alerts and rules",
@@ -524,6 +529,15 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "rotate_integration_client_secret",
         Rule::Requires(Permission::ManageIntegrationClients),
     ),
+    // The sync API (integration clients; scopes checked in the handlers).
+    ("import_messages", Rule::Requires(Permission::Synchronise)),
+    ("import_replies", Rule::Requires(Permission::Synchronise)),
+    ("list_changes", Rule::Requires(Permission::Synchronise)),
+    (
+        "list_unacknowledged_replies",
+        Rule::Requires(Permission::Synchronise),
+    ),
+    ("acknowledge_reply", Rule::Requires(Permission::Synchronise)),
     // Assessments.
     (
         "get_assessment",

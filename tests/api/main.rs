@@ -23,4 +23,5 @@ mod reference_data;
 mod replies;
 mod spec;
 mod statistics;
+mod sync;
 mod users;
