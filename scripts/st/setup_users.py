@@ -137,6 +137,37 @@ def main() -> None:
     if not decoy:
         sys.exit(f"setup_users: decoy account {DECOY_EMAIL} not found")
 
+    # The liaison platform: an integration client holding every scope, for the sync API.
+    status, body = call(
+        base,
+        "POST",
+        "/api/v1/integration-clients",
+        {"name": "schemathesis 联络平台", "scopes": ["sync:read", "sync:write", "webhooks:manage"]},
+        token=admin,
+    )
+    if status != 201:
+        sys.exit(f"setup_users: creating the integration client failed: {status} {body}")
+    client_id, client_secret = body["client"]["client_id"], body["client_secret"]
+    log(f"created integration client {client_id}")
+
+    def token_entry(name: str, payload: dict) -> dict:
+        return {
+            "name": name,
+            "loginEndpointAuth": {
+                "endpoint": TOKEN_PATH,
+                "verb": "POST",
+                "contentType": "application/json",
+                "payloadRaw": json.dumps(payload),
+                "token": {
+                    "extractFrom": "body",
+                    "extractSelector": "/access_token",
+                    "sendIn": "header",
+                    "sendName": "Authorization",
+                    "sendTemplate": "Bearer {token}",
+                },
+            },
+        }
+
     def entry(name: str, email: str, password: str) -> dict:
         return {
             "name": name,
@@ -155,7 +186,14 @@ def main() -> None:
             },
         }
 
-    doc = {"schemaVersion": "0.2.0", "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B), entry(*CITIZEN)]}
+    integration = token_entry(
+        "integration",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
+    )
+    doc = {
+        "schemaVersion": "0.2.0",
+        "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B), entry(*CITIZEN), integration],
+    }
     with open(auth_file, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=2)
     log(f"wrote {auth_file}")

@@ -374,7 +374,6 @@ fn check_batch(len: usize) -> Result<(), ApiError> {
     operation_id = "import_messages",
     tag = "sync",
     request_body = ImportMessages,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried batch safe (see the idempotency section)")),
     responses(
         (status = 200, description = "Each item's outcome, in the batch's order", body = MessageImportReport),
         (status = 403, description = "Not an integration client, or the token lacks `sync:write`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -551,7 +550,6 @@ fn read_reply_item(raw: Value, now: DateTime<Utc>) -> Result<ImportedReply, ApiE
     operation_id = "import_replies",
     tag = "sync",
     request_body = ImportReplies,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Makes a retried batch safe")),
     responses(
         (status = 200, description = "Each item's outcome, in the batch's order", body = ReplyImportReport),
         (status = 403, description = "Not an integration client, or the token lacks `sync:write`", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -621,14 +619,18 @@ pub struct ChangesQuery {
     )]
     pub after: Option<String>,
     /// Only these kinds of change, comma-separated (all when absent).
-    #[param(max_length = 200, example = "reply.published,message.status_changed")]
+    #[param(
+        max_length = 200,
+        pattern = r"^(message\.(created|updated|status_changed)|reply\.(published|imported|acknowledged)|feedback\.received)(,(message\.(created|updated|status_changed)|reply\.(published|imported|acknowledged)|feedback\.received))*$",
+        example = "reply.published,message.status_changed"
+    )]
     pub types: Option<String>,
     /// Changes per page (1 to 1000, default 100).
     #[param(minimum = 1, maximum = 1000, format = Int32)]
     pub limit: Option<u32>,
     /// Long poll: when nothing is new, wait up to this long for a change (`30` or `30s`; at
     /// most 60 s). The answer comes as soon as a change is readable.
-    #[param(max_length = 3, pattern = "^[0-9]{1,2}s?$", example = "30s")]
+    #[param(max_length = 3, pattern = "^([0-5]?[0-9]|60)s?$", example = "30s")]
     pub wait: Option<String>,
 }
 
@@ -755,7 +757,7 @@ fn to_dto(c: store::Change) -> ChangeDto {
 }
 
 fn parse_wait(raw: Option<&str>) -> Result<Duration, ApiError> {
-    let Some(raw) = raw.filter(|r| !r.is_empty()) else {
+    let Some(raw) = raw else {
         return Ok(Duration::ZERO);
     };
     let digits = raw.strip_suffix('s').unwrap_or(raw);
@@ -795,7 +797,7 @@ pub async fn list_changes(
     require(&principal, ClientScope::SyncRead)?;
     let q = query.0;
     let mut errors = Vec::new();
-    let after = match q.after.as_deref().filter(|a| !a.is_empty()) {
+    let after = match q.after.as_deref() {
         None => FeedPosition::default(),
         Some(a) => FeedPosition::decode(a).unwrap_or_else(|| {
             errors.push(FieldError::new(
@@ -981,15 +983,19 @@ pub struct AcknowledgeReply {
     #[validate(custom(function = "validate_external_id"))]
     pub board_reply_id: String,
     /// Where the board shows it.
-    #[schema(min_length = 10, max_length = 2048, pattern = "^https?://[^\\s]+$")]
+    #[schema(
+        min_length = 10,
+        max_length = 2048,
+        pattern = r"^https?://[^\s\u0000-\u001F\u007F-\u009F]+$"
+    )]
     #[validate(custom(function = "validate_board_url"))]
     pub url: String,
 }
 
 fn validate_board_url(url: &str) -> Result<(), ValidationError> {
-    let ok = url.len() <= 2048
+    let chars = url.chars().count();
+    let ok = (10..=2048).contains(&chars)
         && (url.starts_with("https://") || url.starts_with("http://"))
-        && url.len() > "https://".len()
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if ok {
         Ok(())
@@ -1006,10 +1012,7 @@ fn validate_board_url(url: &str) -> Result<(), ValidationError> {
 #[utoipa::path(
     operation_id = "acknowledge_reply",
     tag = "sync",
-    params(
-        ("id" = String, Path, format = Uuid, description = "Reply id"),
-        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe")
-    ),
+    params(("id" = String, Path, format = Uuid, description = "Reply id")),
     request_body = AcknowledgeReply,
     responses(
         (status = 200, description = "The reply with the board's record", body = PublishedReplyDto),
@@ -1035,4 +1038,54 @@ pub async fn acknowledge_reply(
         .run(move |conn| store::acknowledge(conn, id, &b.board_reply_id, &b.url, who, now))
         .await?;
     Ok(HttpResponse::Ok().json(PublishedReplyDto::from(reply)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `types` pattern in the spec names exactly the change types there are.
+    #[test]
+    fn the_types_pattern_knows_every_change_type() {
+        let spec = crate::startup::openapi_spec();
+        let json = serde_json::to_value(&spec).unwrap();
+        let params = json["paths"]["/api/v1/sync/changes"]["get"]["parameters"]
+            .as_array()
+            .unwrap();
+        let pattern = params.iter().find(|p| p["name"] == "types").unwrap()["schema"]["pattern"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let re = regex::Regex::new(&pattern).unwrap();
+        for t in ChangeType::ALL {
+            assert!(re.is_match(t.as_str()), "{t}");
+        }
+        let all: Vec<&str> = ChangeType::ALL.iter().map(|t| t.as_str()).collect();
+        assert!(re.is_match(&all.join(",")));
+        assert!(!re.is_match("message.created,nope"));
+        assert!(!re.is_match(""));
+    }
+
+    #[test]
+    fn waits_are_seconds_up_to_a_minute() {
+        assert_eq!(parse_wait(None).unwrap(), Duration::ZERO);
+        assert_eq!(parse_wait(Some("30s")).unwrap(), Duration::from_secs(30));
+        assert_eq!(parse_wait(Some("60")).unwrap(), Duration::from_secs(60));
+        for bad in ["61", "", "s", "-1", "1.5", "30ss", "999"] {
+            assert!(parse_wait(Some(bad)).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn board_urls_are_http_without_spaces() {
+        assert!(validate_board_url("https://board.example.gov.cn/r/1").is_ok());
+        for bad in [
+            "ftp://x.example/1",
+            "https://0",
+            "https://a b.cn/x",
+            "board.example.gov.cn/r/1",
+        ] {
+            assert!(validate_board_url(bad).is_err(), "{bad}");
+        }
+    }
 }
