@@ -1329,6 +1329,13 @@ fn event_row(
     out.timestamp(e.at);
     out.field(head);
     out.field(&hash);
+    // The change feed's order (the trigger that sets it does not run during the bulk load):
+    // transaction id 2 (PostgreSQL's "frozen": older than every real one), so the seeded history
+    // reads in id order, which is each message's chain order.
+    out.field(&2u64.to_be_bytes());
+    out.text(
+        crate::domain::change_type::ChangeType::of_event(e.action, e.from, Some(e.to)).as_str(),
+    );
     hash
 }
 
@@ -1454,6 +1461,8 @@ fn copy(conn: &mut PgConnection, g: &Generated, times: &mut CopyTimes) -> anyhow
                     ev::created_at,
                     ev::prev_hash,
                     ev::hash,
+                    ev::feed_txid,
+                    ev::feed_type,
                 ),
                 |w: &mut dyn std::io::Write| send(w, &g.events),
             )

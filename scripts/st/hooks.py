@@ -9,6 +9,8 @@ Request shaping (before_call):
    must keep their role, unit, password and activity for the whole run, or later requests and the
    object-level authorization probes would test something else. A PATCH aimed at one of them is
    redirected to a decoy account (ST_DECOY_USER_ID).
+   Long polls of the change feed (`wait`) are cut to 1 s: a valid wait of up to 60 s with nothing
+   new would hold each case that long.
 
 False positives dropped (filter_failure); each rule is narrow and everything else is reported:
 3. ST202 "schema-valid request rejected" when the request was not schema-valid after all: one
@@ -192,6 +194,10 @@ def before_call(ctx, case, **kwargs):
         and str(case.path_parameters.get("id", "")).lower() in PROTECTED_USERS
     ):
         case.path_parameters["id"] = DECOY_USER
+    # Long polls: a valid `wait` of up to 60 s would make each such case wait that long when
+    # nothing changes (and trip the response-time check); one second exercises the same path.
+    if case.operation.path == "/api/v1/sync/changes" and case.query and re.fullmatch(r"[0-9]{1,2}s?", str(case.query.get("wait", ""))):
+        case.query["wait"] = "1"
 
 
 # --- false positives ---------------------------------------------------------------------------

@@ -808,6 +808,13 @@ pub async fn list_changes(
             FeedPosition::default()
         }),
     };
+    if q.types.as_deref() == Some("") {
+        errors.push(FieldError::new(
+            "types",
+            "invalid_value",
+            "name at least one type, or leave the parameter out for all",
+        ));
+    }
     let types = ChangeType::parse_list(q.types.as_deref().unwrap_or("")).unwrap_or_else(|bad| {
         errors.push(FieldError::new(
             "types",

@@ -126,6 +126,20 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
     .unwrap();
     assert_eq!(orphans.handled, 0, "rows whose references do not hold");
 
+    // The load also skips the trigger that places events in the change feed: each event has
+    // its type, and each message's events read in chain order.
+    let misplaced: Counts = diesel::sql_query(
+        "SELECT \
+           (SELECT count(*) FROM message_events \
+             WHERE feed_txid IS NULL OR feed_type IS DISTINCT FROM feed_event_type(action, from_status, to_status)) \
+         + (SELECT count(*) FROM (SELECT seq, lag(seq) OVER (PARTITION BY message_id ORDER BY feed_txid, id) AS before \
+                                  FROM message_events) x WHERE x.before IS NOT NULL AND x.before <> x.seq - 1) AS handled, \
+         0::bigint AS with_lead, 0::bigint AS replies, 0::bigint AS in_progress",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert_eq!(misplaced.handled, 0, "events out of the change feed's order");
+
     // The statistics facts on each message are what their sources say (the same expressions
     // as the migration's backfill), and the aggregates the seed rebuilt equal counting the rows.
     let wrong_facts: N = diesel::sql_query(
