@@ -24,6 +24,7 @@ pub mod supervision;
 pub mod units;
 pub mod users;
 pub mod visits;
+pub mod webhooks;
 
 // The handling stage's catalogues.
 pub mod calendar;
