@@ -253,7 +253,9 @@ impl Settings {
             anyhow::bail!("LIUYAN_WEBHOOK_BATCH must be 1 to 1000");
         }
         if self.webhook_lease_secs < 15 {
-            anyhow::bail!("LIUYAN_WEBHOOK_LEASE_SECS must be at least 15 (requests time out after 10 s)");
+            anyhow::bail!(
+                "LIUYAN_WEBHOOK_LEASE_SECS must be at least 15 (requests time out after 10 s)"
+            );
         }
         if !(self.webhook_backoff_scale.is_finite() && self.webhook_backoff_scale > 0.0) {
             anyhow::bail!("LIUYAN_WEBHOOK_BACKOFF_SCALE must be a positive number");

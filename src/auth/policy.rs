@@ -535,10 +535,22 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     ("get_webhook", Rule::Requires(Permission::ManageWebhooks)),
     ("update_webhook", Rule::Requires(Permission::ManageWebhooks)),
     ("delete_webhook", Rule::Requires(Permission::ManageWebhooks)),
-    ("rotate_webhook_secret", Rule::Requires(Permission::ManageWebhooks)),
-    ("list_webhook_deliveries", Rule::Requires(Permission::ManageWebhooks)),
-    ("get_webhook_delivery", Rule::Requires(Permission::ManageWebhooks)),
-    ("redeliver_webhook_delivery", Rule::Requires(Permission::ManageWebhooks)),
+    (
+        "rotate_webhook_secret",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
+    (
+        "list_webhook_deliveries",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
+    (
+        "get_webhook_delivery",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
+    (
+        "redeliver_webhook_delivery",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
     // Assessments.
     (
         "get_assessment",

@@ -179,12 +179,7 @@ fn classify_v6(ip: Ipv6Addr) -> Option<Refusal> {
     }
     // IPv4-compatible (deprecated ::a.b.c.d) and NAT64 (64:ff9b::/96) carry an IPv4 address.
     if s[..6] == [0, 0, 0, 0, 0, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new(
-            (s[6] >> 8) as u8,
-            s[6] as u8,
-            (s[7] >> 8) as u8,
-            s[7] as u8,
-        );
+        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
         return classify_v4(v4).or(Some(Refusal::Special).filter(|_| s[0] == 0));
     }
     let special = s[0] == 0x2001 && s[1] == 0x0db8          // documentation
@@ -277,10 +272,7 @@ mod tests {
         }
         // Nonsense jitter stays in range; the scale shrinks it for tests.
         assert_eq!(retry_delay(1, 7.0, 1.0), Some(Duration::from_secs(5)));
-        assert_eq!(
-            retry_delay(1, f64::NAN, 1.0),
-            Some(Duration::from_secs(5))
-        );
+        assert_eq!(retry_delay(1, f64::NAN, 1.0), Some(Duration::from_secs(5)));
         assert_eq!(
             retry_delay(3, 1.0, 0.001),
             Some(Duration::from_secs_f64(0.12))

@@ -352,7 +352,10 @@ pub async fn get_webhook(
 ) -> Result<HttpResponse, ApiError> {
     let owner = authorize(&principal)?;
     let id = id.into_inner();
-    let dto: WebhookSubscriptionDto = db.run(move |conn| store::get(conn, owner, id)).await?.into();
+    let dto: WebhookSubscriptionDto = db
+        .run(move |conn| store::get(conn, owner, id))
+        .await?
+        .into();
     crate::http::preconditions::respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
 }
 

@@ -13,7 +13,9 @@ use crate::domain::webhooks::{SECRET_BYTES, encode_secret};
 use crate::error::ApiError;
 use crate::http::pagination::PageRequest;
 use crate::http::preconditions::IfMatchCondition;
-use crate::schema::{webhook_attempts as wa, webhook_deliveries as wd, webhook_subscriptions as ws};
+use crate::schema::{
+    webhook_attempts as wa, webhook_deliveries as wd, webhook_subscriptions as ws,
+};
 
 crate::text_enum! {
     /// Where a delivery stands.
@@ -351,20 +353,22 @@ pub fn claim(
     lease_secs: i64,
 ) -> Result<Vec<Claimed>, ApiError> {
     Ok(diesel::sql_query(
-        "UPDATE webhook_deliveries d \
+        "WITH due AS ( \
+             SELECT q.id FROM webhook_deliveries q JOIN webhook_subscriptions qs \
+               ON qs.id = q.subscription_id AND qs.active \
+             WHERE q.status = 'pending' AND q.next_attempt_at <= clock_timestamp() \
+             ORDER BY q.next_attempt_at LIMIT $1 FOR UPDATE OF q SKIP LOCKED), \
+         stale AS ( \
+             SELECT q.id FROM webhook_deliveries q JOIN webhook_subscriptions qs \
+               ON qs.id = q.subscription_id AND qs.active \
+             WHERE q.status = 'delivering' AND q.lease_until < clock_timestamp() \
+             ORDER BY q.lease_until LIMIT $1 FOR UPDATE OF q SKIP LOCKED) \
+         UPDATE webhook_deliveries d \
          SET status = 'delivering', attempts = d.attempts + 1, \
              lease_until = clock_timestamp() + make_interval(secs => $2) \
          FROM webhook_subscriptions s \
-         WHERE s.id = d.subscription_id AND d.id IN ( \
-             (SELECT q.id FROM webhook_deliveries q JOIN webhook_subscriptions qs \
-                ON qs.id = q.subscription_id AND qs.active \
-              WHERE q.status = 'pending' AND q.next_attempt_at <= clock_timestamp() \
-              ORDER BY q.next_attempt_at LIMIT $1 FOR UPDATE OF q SKIP LOCKED) \
-             UNION ALL \
-             (SELECT q.id FROM webhook_deliveries q JOIN webhook_subscriptions qs \
-                ON qs.id = q.subscription_id AND qs.active \
-              WHERE q.status = 'delivering' AND q.lease_until < clock_timestamp() \
-              ORDER BY q.lease_until LIMIT $1 FOR UPDATE OF q SKIP LOCKED)) \
+         WHERE s.id = d.subscription_id \
+           AND d.id IN (SELECT id FROM due UNION ALL SELECT id FROM stale) \
          RETURNING d.id, d.attempts AS attempt, d.attempts - d.schedule_from AS scheduled_attempt, \
                    d.payload, s.url, s.secret",
     )

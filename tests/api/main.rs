@@ -24,3 +24,4 @@ mod replies;
 mod spec;
 mod statistics;
 mod users;
+mod webhooks;
