@@ -28,6 +28,8 @@ PEER_A = ("unitadmin-transport", "unitadmin@liuyan.example", "Demo-UnitAdmin-202
 PEER_B = ("unitadmin-education", "unitadmin.edu@liuyan.example", "Demo-UnitAdmin-Edu-2026")
 # A citizen: the only role that writes, withdraws and resubmits its own messages.
 CITIZEN = ("citizen", "citizen@liuyan.example", "Demo-Citizen-2026")
+# An integration client (service account) with every scope, created at run time.
+INTEGRATION = "integration"
 PEER_B_UNIT = "兰州市教育局"
 # A PATCH aimed at a protected identity goes to this seeded account instead (see hooks.py).
 DECOY_EMAIL = "reviewer@liuyan.example"
@@ -155,7 +157,31 @@ def main() -> None:
             },
         }
 
-    doc = {"schemaVersion": "0.2.0", "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B), entry(*CITIZEN)]}
+    # An integration client with every scope (webhooks are theirs alone), logging in with the
+    # client_credentials grant.
+    status, issued = call(
+        base,
+        "POST",
+        "/api/v1/integration-clients",
+        {"name": "schemathesis 集成客户端", "scopes": ["sync:read", "sync:write", "webhooks:manage"]},
+        token=admin,
+    )
+    if status != 201:
+        sys.exit(f"setup_users: creating the integration client failed: {status} {issued}")
+    integration = entry(INTEGRATION, "", "")
+    integration["loginEndpointAuth"]["payloadRaw"] = json.dumps(
+        {
+            "grant_type": "client_credentials",
+            "client_id": issued["client"]["client_id"],
+            "client_secret": issued["client_secret"],
+        }
+    )
+    log(f"{INTEGRATION}: client {issued['client']['client_id']}")
+
+    doc = {
+        "schemaVersion": "0.2.0",
+        "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B), entry(*CITIZEN), integration],
+    }
     with open(auth_file, "w", encoding="utf-8") as f:
         json.dump(doc, f, ensure_ascii=False, indent=2)
     log(f"wrote {auth_file}")
