@@ -9,6 +9,20 @@ use base64::engine::general_purpose::STANDARD;
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
+crate::text_enum! {
+    /// Where a delivery stands.
+    pub enum DeliveryStatus {
+        /// Waiting for its next attempt (`next_attempt_at`).
+        Pending => "pending",
+        /// A dispatcher is sending it right now.
+        Delivering => "delivering",
+        /// The receiver answered 2xx.
+        Delivered => "delivered",
+        /// Every attempt of the retry schedule failed; redeliver to try again.
+        Failed => "failed",
+    }
+}
+
 /// Upper bound of the wait before each retry, seconds: retry 1 waits at most 5 s, retry 2 at
 /// most 30 s, … After the last one the delivery is marked failed.
 pub const RETRY_STEPS_SECS: &[u64] = &[

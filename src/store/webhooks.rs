@@ -9,6 +9,7 @@ use rand::RngCore;
 use uuid::Uuid;
 
 use crate::domain::change_type::ChangeType;
+pub use crate::domain::webhooks::DeliveryStatus;
 use crate::domain::webhooks::{SECRET_BYTES, encode_secret};
 use crate::error::ApiError;
 use crate::http::pagination::PageRequest;
@@ -16,20 +17,6 @@ use crate::http::preconditions::IfMatchCondition;
 use crate::schema::{
     webhook_attempts as wa, webhook_deliveries as wd, webhook_subscriptions as ws,
 };
-
-crate::text_enum! {
-    /// Where a delivery stands.
-    pub enum DeliveryStatus {
-        /// Waiting for its next attempt (`next_attempt_at`).
-        Pending => "pending",
-        /// A dispatcher is sending it right now.
-        Delivering => "delivering",
-        /// The receiver answered 2xx.
-        Delivered => "delivered",
-        /// Every attempt of the retry schedule failed; redeliver to try again.
-        Failed => "failed",
-    }
-}
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = ws)]

@@ -738,7 +738,7 @@ async fn only_clients_with_the_scope_manage_and_only_their_own() {
 async fn the_outbox_commits_with_the_event_or_not_at_all() {
     let app = TestApp::spawn_with(settings(0, 1.0, true)).await;
     let (_, a) = client(&app, "平台甲", &["webhooks:manage"]).await;
-    let (_, b) = client(&app, "平台乙", &["webhooks:manage"]).await;
+    let (b_id, b) = client(&app, "平台乙", &["webhooks:manage"]).await;
     let (sa, _) = subscribe(&app, &a, "http://127.0.0.1:9/a", &["message.created"]).await;
     let (sb, _) = subscribe(
         &app,
@@ -817,4 +817,56 @@ async fn the_outbox_commits_with_the_event_or_not_at_all() {
         before + 4,
         "each its own webhook-id"
     );
+
+    // Through the API: a published reply reaches the `reply.published` subscribers only.
+    let of_type = |conn: &mut PgConnection, sub: &str, t: &str| {
+        count(
+            conn,
+            &format!(
+                "SELECT count(*) AS n FROM webhook_deliveries WHERE subscription_id = '{sub}' AND event_type = '{t}'"
+            ),
+        )
+    };
+    let liaison = crate::messages::lanzhou_liaison(&app).await;
+    let id = crate::replies::in_progress(&app, &liaison, "routine").await;
+    crate::replies::publish(
+        &app,
+        &id,
+        "final",
+        "经核实，该路口信号灯因线路老化损坏，已于11月24日更换线路并恢复正常运行。感谢您对城市交通工作的关心和监督。",
+    )
+    .await;
+    assert_eq!(of_type(&mut conn, &other, "reply.published"), 1);
+    assert_eq!(of_type(&mut conn, &sb, "reply.published"), 1);
+    assert_eq!(of_type(&mut conn, &sa, "reply.published"), 0);
+    let d = deliveries(&app, &b, &other, "").await;
+    let detail = app
+        .get(
+            &format!(
+                "/api/v1/webhooks/{other}/deliveries/{}",
+                d[0]["id"].as_str().unwrap()
+            ),
+            &b,
+        )
+        .await;
+    assert_eq!(detail.body["payload"]["type"], "reply.published");
+    assert_eq!(detail.body["payload"]["data"]["message_id"], id.as_str());
+    assert_eq!(detail.body["payload"]["data"]["action"], "publish_reply");
+
+    // A deactivated client's subscriptions get nothing new.
+    let admin = app.token(Demo::Admin).await;
+    let r = app
+        .send_with(
+            Method::PATCH,
+            &format!("/api/v1/integration-clients/{b_id}"),
+            Some(&admin),
+            Some(json!({"active": false})),
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let (sb_before, sa_before) = (per_sub(&mut conn, &sb), per_sub(&mut conn, &sa));
+    submit(&app, &citizen, message_body("楼道灯坏")).await;
+    assert_eq!(per_sub(&mut conn, &sb), sb_before);
+    assert_eq!(per_sub(&mut conn, &sa), sa_before + 1);
 }
