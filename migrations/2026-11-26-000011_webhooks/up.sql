@@ -92,7 +92,7 @@ BEGIN
            clock_timestamp(), clock_timestamp()
     FROM new_events e
     JOIN messages m ON m.id = e.message_id
-    JOIN webhook_subscriptions s ON s.active AND e.feed_type = ANY (s.event_types)
+    JOIN webhook_subscriptions s ON s.active AND s.event_types @> ARRAY[e.feed_type]
     -- A deactivated integration client's subscriptions get nothing new.
     JOIN users u ON u.id = s.owner_id AND u.active;
     RETURN NULL;
