@@ -107,6 +107,10 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_BODY_LIMIT", default_value_t = 1024 * 1024)]
     pub body_limit_bytes: usize,
 
+    /// Largest accepted body of the sync API's batch imports, bytes.
+    #[arg(long, env = "LIUYAN_SYNC_BODY_LIMIT", default_value_t = 16 * 1024 * 1024)]
+    pub sync_body_limit_bytes: usize,
+
     /// Token-endpoint attempts per client address per minute (login, refresh, register).
     #[arg(long, env = "LIUYAN_AUTH_RATE_PER_MINUTE", default_value_t = 20)]
     pub auth_rate_per_minute: u32,

@@ -158,6 +158,9 @@ diesel::table! {
         handling_days -> Nullable<Int4>,
         rating -> Nullable<Text>,
         visit_finding -> Nullable<Text>,
+        external_source -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        external_updated_at -> Nullable<Timestamptz>,
     }
 }
 
@@ -405,6 +408,13 @@ diesel::table! {
         published_at -> Nullable<Timestamptz>,
         unit_name -> Nullable<Text>,
         version -> Int4,
+        external_source -> Nullable<Text>,
+        external_id -> Nullable<Text>,
+        external_updated_at -> Nullable<Timestamptz>,
+        board_reply_id -> Nullable<Text>,
+        board_url -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamptz>,
+        acknowledged_by -> Nullable<Uuid>,
     }
 }
 

@@ -132,7 +132,10 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
     let db_data = web::Data::new(db.clone());
     let settings_data = web::Data::new(settings.clone());
     let cors_origins = Arc::new(settings.cors_origin_list());
-    let body_limit = settings.body_limit_bytes;
+    let body_limit = BodyLimit {
+        default: settings.body_limit_bytes,
+        sync: settings.sync_body_limit_bytes,
+    };
 
     if settings.scheduler_interval_secs > 0 {
         crate::scheduler::spawn(
@@ -170,8 +173,8 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
                     .app_data(limits.clone())
                     .app_data(db_data.clone())
                     .app_data(settings_data.clone())
-                    .app_data(BodyLimit(body_limit))
-                    .app_data(web::PayloadConfig::new(body_limit))
+                    .app_data(body_limit)
+                    .app_data(web::PayloadConfig::new(body_limit.default))
                     .into_utoipa_app(),
             )
             .split_for_parts();

@@ -20,7 +20,9 @@ False positives dropped (filter_failure); each rule is narrow and everything els
    - code `not_found`: a well-formed id or code of something that does not exist (a leader's
      unit, a region's parent, ...);
    - BUSINESS_RULES below: relations between values and stored data.
-5. ST402 "object-level authorization bypass" when the peer can list the object itself: the
+5. ST201 on the sync API's batch imports when the 200 reports the invalid items `rejected`
+   (per-item validation is the documented contract: BATCH_IMPORTS).
+6. ST402 "object-level authorization bypass" when the peer can list the object itself: the
    check only looks at the first page of the peer's listing, so shared reference data on a later
    page (or pushed there by objects created meanwhile) looks private. The hook pages through the
    whole collection as the peer (ST_BASE_URL, ST_AUTH_FILE) and drops the finding only when the
@@ -48,6 +50,11 @@ BASE_URL = os.environ.get("ST_BASE_URL", "").rstrip("/")
 AUTH_FILE = os.environ.get("ST_AUTH_FILE", "")
 # Every dropped failure is written here (one line each) so the filtering can be audited.
 FILTER_LOG = os.environ.get("ST_FILTER_LOG", "")
+
+# Batch imports read their items one by one: an item that violates the schema is answered with a
+# per-item `rejected` result inside a 200 (a bad item never rejects the good ones), so ST201
+# "schema-violating request accepted" is expected there whenever the body reports a rejection.
+BATCH_IMPORTS = {"POST /api/v1/sync/messages", "POST /api/v1/sync/replies"}
 
 # (operation, field, message fragment) of 422 answers for rules between values and stored data,
 # which JSON Schema cannot state. Keep this list short; anything a schema can say (formats,
@@ -319,6 +326,11 @@ def filter_failure(ctx, failure, case, response):
         if errors and all(_inexpressible(label, e) for e in errors):
             detail = "; ".join(f"{e.get('field')}: {e.get('code')}: {e.get('message')}" for e in errors)
             return _dropped(failure, case, response, f"not expressible in a schema ({detail})")
+    if failure.code == "ST201" and label in BATCH_IMPORTS and response.status_code == 200:
+        body = _json(response.content)
+        summary = body.get("summary", {}) if isinstance(body, dict) else {}
+        if summary.get("rejected", 0) > 0:
+            return _dropped(failure, case, response, "a batch import rejects an invalid item alone, as documented (200 with `rejected`)")
     if failure.code == "ST402" and BASE_URL and AUTH_FILE and case.path_parameters:
         collection, _, last = case.operation.path.rpartition("/")
         if last.startswith("{") and last.endswith("}"):

@@ -28,8 +28,6 @@ PEER_A = ("unitadmin-transport", "unitadmin@liuyan.example", "Demo-UnitAdmin-202
 PEER_B = ("unitadmin-education", "unitadmin.edu@liuyan.example", "Demo-UnitAdmin-Edu-2026")
 # A citizen: the only role that writes, withdraws and resubmits its own messages.
 CITIZEN = ("citizen", "citizen@liuyan.example", "Demo-Citizen-2026")
-# An integration client (service account) with every scope, created at run time.
-INTEGRATION = "integration"
 PEER_B_UNIT = "兰州市教育局"
 # A PATCH aimed at a protected identity goes to this seeded account instead (see hooks.py).
 DECOY_EMAIL = "reviewer@liuyan.example"
@@ -139,6 +137,37 @@ def main() -> None:
     if not decoy:
         sys.exit(f"setup_users: decoy account {DECOY_EMAIL} not found")
 
+    # The liaison platform: an integration client holding every scope, for the sync API.
+    status, body = call(
+        base,
+        "POST",
+        "/api/v1/integration-clients",
+        {"name": "schemathesis 联络平台", "scopes": ["sync:read", "sync:write", "webhooks:manage"]},
+        token=admin,
+    )
+    if status != 201:
+        sys.exit(f"setup_users: creating the integration client failed: {status} {body}")
+    client_id, client_secret = body["client"]["client_id"], body["client_secret"]
+    log(f"created integration client {client_id}")
+
+    def token_entry(name: str, payload: dict) -> dict:
+        return {
+            "name": name,
+            "loginEndpointAuth": {
+                "endpoint": TOKEN_PATH,
+                "verb": "POST",
+                "contentType": "application/json",
+                "payloadRaw": json.dumps(payload),
+                "token": {
+                    "extractFrom": "body",
+                    "extractSelector": "/access_token",
+                    "sendIn": "header",
+                    "sendName": "Authorization",
+                    "sendTemplate": "Bearer {token}",
+                },
+            },
+        }
+
     def entry(name: str, email: str, password: str) -> dict:
         return {
             "name": name,
@@ -157,27 +186,10 @@ def main() -> None:
             },
         }
 
-    # An integration client with every scope (webhooks are theirs alone), logging in with the
-    # client_credentials grant.
-    status, issued = call(
-        base,
-        "POST",
-        "/api/v1/integration-clients",
-        {"name": "schemathesis 集成客户端", "scopes": ["sync:read", "sync:write", "webhooks:manage"]},
-        token=admin,
+    integration = token_entry(
+        "integration",
+        {"grant_type": "client_credentials", "client_id": client_id, "client_secret": client_secret},
     )
-    if status != 201:
-        sys.exit(f"setup_users: creating the integration client failed: {status} {issued}")
-    integration = entry(INTEGRATION, "", "")
-    integration["loginEndpointAuth"]["payloadRaw"] = json.dumps(
-        {
-            "grant_type": "client_credentials",
-            "client_id": issued["client"]["client_id"],
-            "client_secret": issued["client_secret"],
-        }
-    )
-    log(f"{INTEGRATION}: client {issued['client']['client_id']}")
-
     doc = {
         "schemaVersion": "0.2.0",
         "auth": [entry(*ADMIN), entry(*PEER_A), entry(*PEER_B), entry(*CITIZEN), integration],

@@ -64,6 +64,9 @@ pub enum Permission {
     /// Subscribe to webhooks and read their delivery logs (integration clients with the
     /// `webhooks:manage` scope; object-level: their own subscriptions only).
     ManageWebhooks,
+    /// Use the sync API: imports, the change feed, acknowledgements (integration clients; each
+    /// operation also checks the token's scope).
+    Synchronise,
     /// Read unit assessments (object-level: unit staff their own unit's scorecard; supervisors,
     /// analysts and leaders the units of their region subtree).
     ReadAssessments,
@@ -147,6 +150,7 @@ impl Permission {
             Permission::ManageStatistics => &[Admin],
             Permission::ManageIntegrationClients => &[Admin],
             Permission::ManageWebhooks => &[Integration],
+            Permission::Synchronise => &[Integration],
             Permission::ReadAssessments => &[
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
             ],
@@ -190,6 +194,7 @@ impl Permission {
             Permission::ManageStatistics => "change the statistics settings",
             Permission::ManageIntegrationClients => "manage integration clients",
             Permission::ManageWebhooks => "manage webhook subscriptions",
+            Permission::Synchronise => "use the sync API",
             Permission::ReadAssessments => "read unit assessments",
             Permission::ManageAssessments => "close and restate assessments and set their weights",
             Permission::ReadAlerts => "read early-warning alerts and rules",
@@ -551,6 +556,15 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "redeliver_webhook_delivery",
         Rule::Requires(Permission::ManageWebhooks),
     ),
+    // The sync API (integration clients; scopes checked in the handlers).
+    ("import_messages", Rule::Requires(Permission::Synchronise)),
+    ("import_replies", Rule::Requires(Permission::Synchronise)),
+    ("list_changes", Rule::Requires(Permission::Synchronise)),
+    (
+        "list_unacknowledged_replies",
+        Rule::Requires(Permission::Synchronise),
+    ),
+    ("acknowledge_reply", Rule::Requires(Permission::Synchronise)),
     // Assessments.
     (
         "get_assessment",

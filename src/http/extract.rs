@@ -13,9 +13,32 @@ use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
 use crate::error::{ApiError, FieldError};
 
-/// The configured body limit, shared through app data.
+/// The configured body limits, shared through app data: one for every request, a larger one for
+/// the sync API's batches (500 messages of up to 5000 characters each).
 #[derive(Clone, Copy)]
-pub struct BodyLimit(pub usize);
+pub struct BodyLimit {
+    pub default: usize,
+    pub sync: usize,
+}
+
+impl BodyLimit {
+    pub const SYNC_PREFIX: &'static str = "/api/v1/sync/";
+
+    /// The limit of a request to `path`.
+    pub fn for_path(&self, path: &str) -> usize {
+        if path.starts_with(Self::SYNC_PREFIX) {
+            self.sync.max(self.default)
+        } else {
+            self.default
+        }
+    }
+}
+
+/// The body limit of a request (1 MiB when the app has none configured).
+pub fn body_limit(req: &HttpRequest) -> usize {
+    req.app_data::<BodyLimit>()
+        .map_or(1024 * 1024, |l| l.for_path(req.path()))
+}
 
 /// Fields the server owns. A client that sends one is told so plainly (no mass assignment).
 const SERVER_OWNED_FIELDS: &[&str] = &[
@@ -55,7 +78,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiJson<T> {
     type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let limit = req.app_data::<BodyLimit>().map_or(1024 * 1024, |l| l.0);
+        let limit = body_limit(req);
         let content_type_ok = is_json_content_type(req);
         let declared_len = req
             .headers()
@@ -132,6 +155,14 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             }
         }
     }
+}
+
+/// Strict parsing of one JSON value (an item of a batch) with the path of the failing field.
+pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+        let path = err.path().to_string();
+        ApiError::validation(vec![data_error(&path, err.inner())])
+    })
 }
 
 /// Turn serde's data error into a field error: unknown and server-owned fields, missing fields,

@@ -77,7 +77,8 @@ pub async fn idempotency(
     };
     let (Some(db), limit) = (
         req.app_data::<web::Data<Db>>().cloned(),
-        req.app_data::<BodyLimit>().map_or(1024 * 1024, |l| l.0),
+        req.app_data::<BodyLimit>()
+            .map_or(1024 * 1024, |l| l.for_path(req.path())),
     ) else {
         return Ok(next.call(req).await?.map_into_boxed_body());
     };

@@ -18,6 +18,7 @@ pub mod regions;
 pub mod replies;
 pub mod statistics;
 pub mod supervision;
+pub mod sync;
 pub mod units;
 pub mod users;
 pub mod visits;
@@ -161,6 +162,11 @@ where
         .service(integration_clients::get_integration_client)
         .service(integration_clients::update_integration_client)
         .service(integration_clients::rotate_integration_client_secret)
+        .service(sync::import_messages)
+        .service(sync::import_replies)
+        .service(sync::list_changes)
+        .service(sync::list_unacknowledged_replies)
+        .service(sync::acknowledge_reply)
         .service(assessments::get_assessment_weights)
         .service(assessments::put_assessment_weights)
         .service(assessments::get_assessment)

@@ -533,7 +533,22 @@ pub fn evaluate_intake(
     message: &Message,
     now: DateTime<Utc>,
 ) -> Result<Message, ApiError> {
-    let rules = active_rules(conn, &[AlertRuleKind::Keyword, AlertRuleKind::Repeat])?;
+    let rules = intake_rules(conn)?;
+    evaluate_intake_with(conn, &rules, message, now)
+}
+
+/// The rules intake evaluates (keyword and repeat), loaded once for a batch of messages.
+pub fn intake_rules(conn: &mut PgConnection) -> Result<Vec<AlertRule>, ApiError> {
+    active_rules(conn, &[AlertRuleKind::Keyword, AlertRuleKind::Repeat])
+}
+
+/// [`evaluate_intake`] with rules the caller loaded.
+pub fn evaluate_intake_with(
+    conn: &mut PgConnection,
+    rules: &[AlertRule],
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<Message, ApiError> {
     let mut priority = message.priority;
     let mut touched = false;
     for rule in rules.iter().filter(|r| r.covers(message)) {

@@ -21,6 +21,7 @@ pub mod regions;
 pub mod replies;
 pub mod statistics;
 pub mod supervision;
+pub mod sync;
 pub mod units;
 pub mod users;
 pub mod visits;

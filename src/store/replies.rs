@@ -92,7 +92,7 @@ pub fn insert(conn: &mut PgConnection, new: &Reply) -> Result<(), ApiError> {
 }
 
 /// Record the reply's current text as its revision `new.revision`.
-fn add_revision(conn: &mut PgConnection, reply: &Reply) -> Result<(), ApiError> {
+pub(crate) fn add_revision(conn: &mut PgConnection, reply: &Reply) -> Result<(), ApiError> {
     diesel::insert_into(v::table)
         .values(&Revision {
             reply_id: reply.id,

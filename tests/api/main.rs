@@ -23,5 +23,6 @@ mod reference_data;
 mod replies;
 mod spec;
 mod statistics;
+mod sync;
 mod users;
 mod webhooks;

@@ -518,6 +518,12 @@ fn reverting_briefings_keeps_messages_and_instructions() {
 /// trigger; the ledger keeps every event and takes new ones without it; it applies again.
 #[test]
 fn reverting_webhooks_drops_only_its_tables_and_trigger() {
+/// Reverting sync (000010) keeps every message and ledger event; applying it again fills the
+/// feed order of the events already there. Once messages were imported, it refuses (their
+/// external ids would be lost and a later import would duplicate them).
+#[test]
+fn reverting_sync_keeps_the_ledger_and_refuses_to_lose_external_ids() {
+    use diesel::prelude::*;
     let db = ScratchDb::new(None);
     let mut conn = db.connect();
     conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
@@ -555,6 +561,48 @@ fn reverting_webhooks_drops_only_its_tables_and_trigger() {
         count(
             &mut conn,
             "SELECT count(*) AS n FROM information_schema.triggers WHERE trigger_name = 'webhook_enqueue'"
+    let admin: uuid::Uuid = liuyan::schema::users::table
+        .filter(liuyan::schema::users::email.eq("admin@liuyan.example"))
+        .select(liuyan::schema::users::id)
+        .first(&mut conn)
+        .unwrap();
+    let actor = liuyan::store::messages::EventActor::SYSTEM;
+    let new = |ext: &str| liuyan::store::sync::ImportedMessage {
+        source: "board".into(),
+        external_id: ext.into(),
+        updated_at: chrono::Utc::now(),
+        new: liuyan::store::messages::NewMessage {
+            author_id: None,
+            registered_by: Some(liuyan::domain::ids::UserId(admin)),
+            source: liuyan::domain::message::MessageSource::Web,
+            leader_id: liuyan::seed::leader_id("孙海洋"),
+            category_id: liuyan::domain::ids::CategoryId(
+                "01930000-0000-7000-8000-000000000002".parse().unwrap(),
+            ),
+            kind: liuyan::domain::message::MessageKind::Complaint,
+            title: "迁移回退检查".into(),
+            body: "迁移回退时不得丢失任何留言和台账事件。".into(),
+            region_code: None,
+            address: String::new(),
+            location: None,
+            visibility: liuyan::domain::message::Visibility::Public,
+            contact_name: None,
+            contact_phone: None,
+            attachments: serde_json::json!([]),
+            submitted_at: None,
+        },
+    };
+    // Messages written before the sync columns existed look like any other message.
+    liuyan::store::messages::insert(&mut conn, &new("x").new, actor, "GS", chrono::Utc::now())
+        .unwrap();
+    let events = count(&mut conn, "SELECT count(*) AS n FROM message_events");
+    let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
+    revert_through(&mut conn, "2026-11-26-000010");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.columns \
+             WHERE column_name IN ('feed_txid', 'feed_type', 'external_source', 'board_url')"
         ),
         0
     );
@@ -567,5 +615,43 @@ fn reverting_webhooks_drops_only_its_tables_and_trigger() {
     assert_eq!(
         count(&mut conn, "SELECT count(*) AS n FROM webhook_subscriptions"),
         0
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM messages"),
+        messages
+    );
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM message_events WHERE feed_txid IS NULL OR feed_type IS NULL"
+        ),
+        0,
+        "the events already there are in the feed"
+    );
+
+    let out = liuyan::store::sync::import_messages(
+        &mut conn,
+        vec![Ok(new("E-1"))],
+        actor,
+        "GS",
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    assert!(matches!(out[0], liuyan::store::sync::Outcome::Created(_)));
+    let refused = loop {
+        match conn.revert_last_migration(liuyan::db::MIGRATIONS) {
+            Ok(v) if v.to_string().starts_with("2026-11-26-000010") => break None,
+            Ok(_) => continue,
+            Err(e) => break Some(e.to_string()),
+        }
+    };
+    let why = refused.expect("000010 refuses to revert");
+    assert!(why.contains("would lose their external ids"), "{why}");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM messages WHERE external_id = 'E-1'"
+        ),
+        1
     );
 }
