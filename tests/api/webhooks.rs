@@ -2,7 +2,8 @@
 //! event once it recovers, each with one `webhook-id` across its attempts and a signature that
 //! verifies (checked here with hmac + sha2 + base64 directly, not the service's signer); two
 //! dispatchers never send the same attempt; an exhausted schedule fails and redelivery keeps
-//! the id; the SSRF guard; scopes and ownership; the transactional outbox.
+//! the id; the SSRF guard; scopes and ownership; the transactional outbox (also for a batch
+//! import: one statement, hundreds of events).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::TcpListener;
@@ -869,4 +870,60 @@ async fn the_outbox_commits_with_the_event_or_not_at_all() {
     submit(&app, &citizen, message_body("楼道灯坏")).await;
     assert_eq!(per_sub(&mut conn, &sb), sb_before);
     assert_eq!(per_sub(&mut conn, &sa), sa_before + 1);
+}
+
+#[actix_web::test]
+async fn a_batch_import_enqueues_one_delivery_per_event_without_contact_data() {
+    let app = TestApp::spawn_with(settings(0, 1.0, true)).await;
+    let (_, token) = client(&app, "联络平台", &["sync:write", "webhooks:manage"]).await;
+    let (sub, _) = subscribe(&app, &token, "http://127.0.0.1:9/h", &["message.created"]).await;
+    const N: usize = 200;
+    let items: Vec<Value> = (0..N)
+        .map(|i| {
+            json!({
+                "source": "gansu-board", "external_id": format!("B-{i}"),
+                "updated_at": "2026-11-21T00:00:00Z", "submitted_at": "2026-11-20T01:02:03Z",
+                "leader_id": crate::messages::leader("孙海洋"),
+                "category_id": "01930000-0000-7000-8000-000000000002", "kind": "complaint",
+                "title": format!("导入留言 {i}"),
+                "body": "城关区庆阳路与酒泉路交叉口的红绿灯已经坏了三天，早晚高峰非常拥堵，请尽快修理。",
+                "visibility": "public", "contact_name": "王先生", "contact_phone": "13800138000"
+            })
+        })
+        .collect();
+    let r = app
+        .post("/api/v1/sync/messages", &token, json!({ "items": items }))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["summary"]["created"], N, "{}", r.body["summary"]);
+    let mut conn = app.db.connect();
+    assert_eq!(
+        count(
+            &mut conn,
+            &format!(
+                "SELECT count(*) AS n FROM webhook_deliveries WHERE subscription_id = '{sub}'"
+            )
+        ),
+        N as i64
+    );
+    #[derive(QueryableByName)]
+    struct P {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        p: String,
+    }
+    let bodies: Vec<P> = diesel::sql_query("SELECT payload::text AS p FROM webhook_deliveries")
+        .load(&mut conn)
+        .unwrap();
+    let mut ids = BTreeSet::new();
+    for b in &bodies {
+        assert!(
+            !b.p.contains("13800138000") && !b.p.contains("王先生"),
+            "{}",
+            b.p
+        );
+        let v: Value = serde_json::from_str(&b.p).unwrap();
+        assert_eq!(v["data"]["external_source"], "gansu-board");
+        ids.insert(v["data"]["external_id"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(ids.len(), N);
 }
