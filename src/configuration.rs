@@ -146,6 +146,30 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_STATS_FOLD_INTERVAL_MS", default_value_t = 2000)]
     pub stats_fold_interval_ms: u64,
 
+    /// How often the webhook dispatcher looks for due deliveries, milliseconds (0 turns it off
+    /// in this process; other replicas still deliver).
+    #[arg(long, env = "LIUYAN_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+
+    /// Deliveries a dispatcher claims per pass (and sends concurrently).
+    #[arg(long, env = "LIUYAN_WEBHOOK_BATCH", default_value_t = 16)]
+    pub webhook_batch: u32,
+
+    /// How long a claimed delivery stays with its dispatcher, seconds; after that (a crashed
+    /// replica) another one takes it. Longer than the 10 s request timeout.
+    #[arg(long, env = "LIUYAN_WEBHOOK_LEASE_SECS", default_value_t = 60)]
+    pub webhook_lease_secs: u64,
+
+    /// Factor applied to the retry schedule (1 = 5 s, 30 s, 2 min … 8 h, at least 24 h in all;
+    /// tests use a tiny one).
+    #[arg(long, env = "LIUYAN_WEBHOOK_BACKOFF_SCALE", default_value_t = 1.0)]
+    pub webhook_backoff_scale: f64,
+
+    /// Allow webhook targets on loopback, private, link-local and other non-public addresses
+    /// (cloud metadata addresses stay refused). Off: such targets are refused (SSRF guard).
+    #[arg(long, env = "LIUYAN_WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private_targets: bool,
+
     /// The time source: the system clock, or a manual clock in tests.
     #[arg(skip)]
     pub clock: crate::clock::Clock,
@@ -228,6 +252,20 @@ impl Settings {
         }
         if self.rate_per_second == 0 || self.rate_burst == 0 || self.auth_rate_per_minute == 0 {
             anyhow::bail!("rate limits must be at least 1");
+        }
+        if self.webhook_batch == 0 || self.webhook_batch > 1000 {
+            anyhow::bail!("LIUYAN_WEBHOOK_BATCH must be 1 to 1000");
+        }
+        if self.webhook_lease_secs < 15 {
+            anyhow::bail!(
+                "LIUYAN_WEBHOOK_LEASE_SECS must be at least 15 (requests time out after 10 s)"
+            );
+        }
+        if !(self.webhook_backoff_scale.is_finite() && self.webhook_backoff_scale > 0.0) {
+            anyhow::bail!("LIUYAN_WEBHOOK_BACKOFF_SCALE must be a positive number");
+        }
+        if self.profile == Profile::Production && self.webhook_backoff_scale < 1.0 {
+            anyhow::bail!("LIUYAN_WEBHOOK_BACKOFF_SCALE below 1 would give up in less than 24 h");
         }
         Ok(())
     }

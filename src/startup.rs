@@ -150,6 +150,12 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
             Duration::from_millis(settings.stats_fold_interval_ms),
         );
     }
+    if settings.webhook_poll_ms > 0 {
+        crate::webhooks::spawn(
+            crate::webhooks::Dispatcher::new(db.clone(), &settings)?,
+            Duration::from_millis(settings.webhook_poll_ms),
+        );
+    }
     spawn_housekeeping(
         db,
         limits.clone().into_inner(),

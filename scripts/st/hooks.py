@@ -152,6 +152,14 @@ BUSINESS_RULES = [
     (op, "name", "must be 1 to 100 characters")
     for op in ("POST /api/v1/integration-clients", "PATCH /api/v1/integration-clients/{id}")
 ] + [
+    # Webhooks: the target URL's host is resolved and must be public (SSRF guard), and its form
+    # is checked beyond `maxLength` (scheme, host, no credentials, no fragment).
+    (op, "url", fragment)
+    for op in ("POST /api/v1/webhooks", "PATCH /api/v1/webhooks/{id}")
+    for fragment in ("does not resolve", "timed out", "has no address",
+                     "webhook targets must be public", "credentials in the URL", "the scheme must be",
+                     "not a URL", "a fragment is not sent", "has no host", "at most 2048")
+] + [
     # Assessments: exactly one of `period` and `year` (OpenAPI cannot say "one of two
     # parameters"); weights may not all be 0.
     ("GET /api/v1/assessments", "period", "give exactly one of"),

@@ -61,6 +61,9 @@ pub enum Permission {
     ManageStatistics,
     /// Create, change and rotate the secrets of integration clients (service accounts).
     ManageIntegrationClients,
+    /// Subscribe to webhooks and read their delivery logs (integration clients with the
+    /// `webhooks:manage` scope; object-level: their own subscriptions only).
+    ManageWebhooks,
     /// Use the sync API: imports, the change feed, acknowledgements (integration clients; each
     /// operation also checks the token's scope).
     Synchronise,
@@ -146,6 +149,7 @@ impl Permission {
             ],
             Permission::ManageStatistics => &[Admin],
             Permission::ManageIntegrationClients => &[Admin],
+            Permission::ManageWebhooks => &[Integration],
             Permission::Synchronise => &[Integration],
             Permission::ReadAssessments => &[
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
@@ -189,6 +193,7 @@ impl Permission {
             Permission::ReadStatistics => "read statistics",
             Permission::ManageStatistics => "change the statistics settings",
             Permission::ManageIntegrationClients => "manage integration clients",
+            Permission::ManageWebhooks => "manage webhook subscriptions",
             Permission::Synchronise => "use the sync API",
             Permission::ReadAssessments => "read unit assessments",
             Permission::ManageAssessments => "close and restate assessments and set their weights",
@@ -528,6 +533,28 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     (
         "rotate_integration_client_secret",
         Rule::Requires(Permission::ManageIntegrationClients),
+    ),
+    // Webhooks.
+    ("create_webhook", Rule::Requires(Permission::ManageWebhooks)),
+    ("list_webhooks", Rule::Requires(Permission::ManageWebhooks)),
+    ("get_webhook", Rule::Requires(Permission::ManageWebhooks)),
+    ("update_webhook", Rule::Requires(Permission::ManageWebhooks)),
+    ("delete_webhook", Rule::Requires(Permission::ManageWebhooks)),
+    (
+        "rotate_webhook_secret",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
+    (
+        "list_webhook_deliveries",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
+    (
+        "get_webhook_delivery",
+        Rule::Requires(Permission::ManageWebhooks),
+    ),
+    (
+        "redeliver_webhook_delivery",
+        Rule::Requires(Permission::ManageWebhooks),
     ),
     // The sync API (integration clients; scopes checked in the handlers).
     ("import_messages", Rule::Requires(Permission::Synchronise)),

@@ -17,6 +17,7 @@ pub mod role;
 pub mod search;
 pub mod statistics;
 pub mod text;
+pub mod webhooks;
 
 /// Declare a string-backed enum that serialises as snake_case in JSON, is a `text` column in
 /// PostgreSQL (guarded there by a CHECK constraint) and an `enum` in the OpenAPI spec.

@@ -22,6 +22,7 @@ pub mod sync;
 pub mod units;
 pub mod users;
 pub mod visits;
+pub mod webhooks;
 
 // The handling stage's catalogues.
 pub mod calendar;
@@ -79,6 +80,15 @@ where
         .service(messages::verify_message_events)
         .service(messages::list_message_events)
         .service(public::list_public_messages)
+        .service(webhooks::create_webhook)
+        .service(webhooks::list_webhooks)
+        .service(webhooks::get_webhook)
+        .service(webhooks::update_webhook)
+        .service(webhooks::delete_webhook)
+        .service(webhooks::rotate_webhook_secret)
+        .service(webhooks::list_webhook_deliveries)
+        .service(webhooks::get_webhook_delivery)
+        .service(webhooks::redeliver_webhook_delivery)
         .service(public::get_public_message)
         .service(public::get_public_leader_stats)
         .service(handling::create_assignment)

@@ -25,6 +25,7 @@ pub mod sync;
 pub mod units;
 pub mod users;
 pub mod visits;
+pub mod webhooks;
 
 // The handling stage's catalogues.
 pub mod calendar;

@@ -191,6 +191,8 @@ pub fn test_settings() -> Settings {
     // Tests run the scheduler themselves (`liuyan::scheduler::run_once`), at times they choose.
     s.scheduler_interval_secs = 0;
     s.stats_fold_interval_ms = 0;
+    // Webhook tests turn the dispatcher on themselves.
+    s.webhook_poll_ms = 0;
     s
 }
 

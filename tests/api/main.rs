@@ -25,3 +25,4 @@ mod spec;
 mod statistics;
 mod sync;
 mod users;
+mod webhooks;

@@ -613,3 +613,59 @@ fn reverting_sync_keeps_the_ledger_and_refuses_to_lose_external_ids() {
         1
     );
 }
+
+/// Reverting webhooks (000011) drops the subscriptions, the outbox and its log and the ledger's
+/// trigger; the ledger keeps every event and takes new ones without it; it applies again.
+#[test]
+fn reverting_webhooks_drops_only_its_tables_and_trigger() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    diesel::sql_query(
+        "INSERT INTO webhook_subscriptions (id, owner_id, url, event_types, secret, created_at, updated_at) \
+         SELECT gen_random_uuid(), id, 'https://board.example.org/h', '{message.created}', \
+                'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw', now(), now() \
+         FROM users WHERE email = 'admin@liuyan.example'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let insert_event = "INSERT INTO message_events (message_id, seq, actor_role, action, from_status, \
+           to_status, created_at, prev_hash, hash) \
+         SELECT id, 1000 + (SELECT count(*) FROM message_events)::int, 'system', 'submit', NULL, \
+           'submitted', now(), '\\x00', '\\x00' FROM messages ORDER BY id LIMIT 1";
+    assert_eq!(
+        diesel::sql_query(insert_event).execute(&mut conn).unwrap(),
+        1,
+        "the seed has a message"
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM webhook_deliveries"),
+        1
+    );
+    let events = count(&mut conn, "SELECT count(*) AS n FROM message_events");
+    let before: Vec<String> = tables(&mut conn)
+        .into_iter()
+        .filter(|t| !t.starts_with("webhook_"))
+        .collect();
+
+    revert_through(&mut conn, "2026-11-26-000011");
+    assert_eq!(tables(&mut conn), before);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.triggers WHERE trigger_name = 'webhook_enqueue'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM message_events"),
+        events
+    );
+    diesel::sql_query(insert_event).execute(&mut conn).unwrap();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM webhook_subscriptions"),
+        0
+    );
+}
