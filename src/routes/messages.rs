@@ -100,7 +100,7 @@ fn validate_https_url(url: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn validate_phone(phone: &str) -> Result<(), ValidationError> {
+pub(crate) fn validate_phone(phone: &str) -> Result<(), ValidationError> {
     let digits: Vec<char> = phone.chars().filter(|c| *c != '-').collect();
     let mobile = digits.len() == 11 && digits[0] == '1' && ('3'..='9').contains(&digits[1]);
     let landline = digits.first() == Some(&'0') && (10..=12).contains(&digits.len());

@@ -299,7 +299,7 @@ fn bigram_share(conn: &mut PgConnection, bigrams: &[String]) -> Result<f32, ApiE
 /// partial index `messages_public_board_idx` (migration 000004): diesel caches prepared
 /// statements, and a cached generic plan sees bound values only as `$n`, so with bind
 /// parameters PostgreSQL could not prove that the index covers the query.
-fn on_public_board() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+pub(crate) fn on_public_board() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     let statuses: Vec<String> = PUBLICLY_VISIBLE
         .iter()
         .map(|s| format!("'{}'", s.as_str()))
