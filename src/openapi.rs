@@ -255,10 +255,10 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             if op.responses.responses.contains_key("304") {
                 add_if_none_match_header(op);
             }
+            normalise_precondition_headers(op);
             if is_open311 {
                 continue;
             }
-            normalise_precondition_headers(op);
             // The precondition answers follow from the If-Match header an operation declares.
             if let Some(required) = if_match_required(op) {
                 add_ref(op, "412", "PreconditionFailed");

@@ -714,7 +714,7 @@ pub async fn open311_discovery(req: HttpRequest) -> Open311Result {
 #[utoipa::path(
     operation_id = "open311_list_services",
     tag = "open311",
-    params(("jurisdiction_id" = Option<String>, Query, max_length = 36, description = "Accepted and ignored: every jurisdiction (leader) offers every service")),
+    params(("jurisdiction_id" = Option<String>, Query, description = "Accepted and ignored: every jurisdiction (leader) offers every service")),
     responses(
         (status = 200, description = "The services", body = [Open311Service],
             headers(("ETag" = String, description = "Entity tag of the body"), ("Cache-Control" = String, description = "`public, max-age=60`"))),
@@ -774,7 +774,7 @@ fn definition(code: String) -> ServiceDefinition {
     tag = "open311",
     params(
         ("service_code" = String, Path, max_length = 50, description = "A service's code"),
-        ("jurisdiction_id" = Option<String>, Query, max_length = 36, description = "Accepted and ignored")
+        ("jurisdiction_id" = Option<String>, Query, description = "Accepted and ignored")
     ),
     responses(
         (status = 200, description = "The definition", body = ServiceDefinition,
@@ -1145,6 +1145,14 @@ pub async fn open311_list_requests(
             rules::MAX_IDS
         ));
     }
+    if p.all("service_request_id").map(str::len).sum::<usize>() > 6200 {
+        errors.push("service_request_id may have at most 6200 characters".into());
+    }
+    if p.get("service_code")
+        .is_some_and(|c| c.chars().count() > 50)
+    {
+        errors.push("service_code may have at most 50 characters".into());
+    }
     let start = parse_date(&p, "start_date", &mut errors);
     let end = parse_date(&p, "end_date", &mut errors);
     let status = match p.get("status") {
@@ -1222,7 +1230,7 @@ pub async fn open311_list_requests(
     tag = "open311",
     params(
         ("service_request_id" = String, Path, max_length = 30, description = "Tracking number, e.g. GS-2026-000123"),
-        ("jurisdiction_id" = Option<String>, Query, max_length = 36, description = "Accepted and ignored")
+        ("jurisdiction_id" = Option<String>, Query, description = "Accepted and ignored")
     ),
     responses(
         (status = 200, description = "The request", body = [ServiceRequest],
@@ -1272,7 +1280,7 @@ pub async fn open311_get_request(
     params(
         ("start_date" = Option<DateTime<Utc>>, Query, description = "Earliest update (W3C date-time)"),
         ("end_date" = Option<DateTime<Utc>>, Query, description = "Latest update (W3C date-time)"),
-        ("jurisdiction_id" = Option<String>, Query, max_length = 36, description = "Accepted and ignored"),
+        ("jurisdiction_id" = Option<String>, Query, description = "Accepted and ignored"),
         ("limit" = Option<u32>, Query, minimum = 1, maximum = 200, format = Int32, description = "At most this many (default 50, at most 200)")
     ),
     responses(
