@@ -180,6 +180,11 @@ pub fn parse_location(lat: Option<&str>, long: Option<&str>) -> Result<Option<(f
         (None, None) => Ok(None),
         (Some(_), None) | (None, Some(_)) => Err("lat and long must be sent together".into()),
         (Some(a), Some(o)) => {
+            for (name, v) in [("lat", a), ("long", o)] {
+                if !is_decimal(v) {
+                    return Err(format!("{name} `{v}` is not a number in decimal degrees"));
+                }
+            }
             let a: f64 = a
                 .parse()
                 .map_err(|_| format!("lat `{a}` is not a number"))?;
@@ -197,6 +202,18 @@ pub fn parse_location(lat: Option<&str>, long: Option<&str>) -> Result<Option<(f
     }
 }
 
+/// `[+-]ddd[.ddd…]`: at most three integer digits, at most 20 decimals.
+fn is_decimal(s: &str) -> bool {
+    let digits = s.strip_prefix(['+', '-']).unwrap_or(s);
+    let (int, frac) = match digits.split_once('.') {
+        Some((i, f)) => (i, Some(f)),
+        None => (digits, None),
+    };
+    (1..=3).contains(&int.len())
+        && int.bytes().all(|b| b.is_ascii_digit())
+        && frac.is_none_or(|f| (1..=20).contains(&f.len()) && f.bytes().all(|b| b.is_ascii_digit()))
+}
+
 /// The attachment media type of a `media_url`, from its file extension (query and fragment
 /// ignored); `None` for a URL that is not `https://` or a type we do not take.
 pub fn media_type_of(url: &str) -> Option<&'static str> {
@@ -210,7 +227,12 @@ pub fn media_type_of(url: &str) -> Option<&'static str> {
         return None;
     }
     let path = rest.split(['?', '#']).next().unwrap_or_default();
-    let ext = path.rsplit_once('.')?.1.to_ascii_lowercase();
+    let ext = path.rsplit_once('.')?.1;
+    // One case throughout (`jpg` or `JPG`).
+    if ext != ext.to_ascii_lowercase() && ext != ext.to_ascii_uppercase() {
+        return None;
+    }
+    let ext = ext.to_ascii_lowercase();
     Some(match ext.as_str() {
         "jpg" | "jpeg" => "image/jpeg",
         "png" => "image/png",
@@ -302,6 +324,8 @@ mod tests {
         assert!(parse_location(Some("0"), Some("-181")).is_err());
         assert!(parse_location(Some("abc"), Some("0")).is_err());
         assert!(parse_location(Some("NaN"), Some("0")).is_err());
+        assert!(parse_location(Some("1e1"), Some("0")).is_err());
+        assert!(parse_location(Some("+1.5"), Some("-0.25")).is_ok());
         assert!(parse_location(Some("1"), None).is_err());
     }
 
@@ -313,6 +337,7 @@ mod tests {
         );
         assert_eq!(media_type_of("http://city.gov/m/1.jpg"), None);
         assert_eq!(media_type_of("https://city.gov/m/1.exe"), None);
+        assert_eq!(media_type_of("https://city.gov/m/1.Jpg"), None);
         assert_eq!(media_type_of("https:///1.png"), None);
     }
 }

@@ -321,7 +321,7 @@ pub struct ServiceDefinition {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "api_key": "eyJhbGciOiJFZERTQSIsImtpZCI6IjEifQ.eyJzdWIiOiIwMTkzNmYwMCJ9.c2lnbmF0dXJl",
-    "jurisdiction_id": "b0f2e9a4-5c1d-5e6f-8a7b-9c0d1e2f3a4b",
+    "jurisdiction_id": "151424a0-df58-5f74-b5e3-44df75c0934f",
     "service_code": "transport",
     "lat": "36.0611", "long": "103.8343",
     "address_string": "城关区庆阳路与酒泉路交叉口",
@@ -333,51 +333,65 @@ pub struct ServiceDefinition {
 pub struct CreateServiceRequest {
     /// Access token of an integration client with `sync:write` (or send it as
     /// `Authorization: Bearer`).
-    #[schema(max_length = 4096)]
+    #[schema(nullable = false, max_length = 4096)]
     pub api_key: Option<String>,
     /// The id of the leader the message is addressed to.
-    #[schema(format = Uuid)]
+    #[schema(nullable = false, format = Uuid)]
     pub jurisdiction_id: String,
     /// A service's code (`services.json`).
-    #[schema(max_length = 50)]
+    #[schema(min_length = 1, max_length = 50)]
     pub service_code: String,
-    /// Decimal degrees (WGS 84); with `long`. Either `lat` and `long` or `address_string`.
-    #[schema(max_length = 30)]
+    /// Decimal degrees (WGS 84), -90 to 90; with `long`. Either `lat` and `long` or
+    /// `address_string`.
+    #[schema(max_length = 30, pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$")]
     pub lat: Option<String>,
-    #[schema(max_length = 30)]
+    /// Decimal degrees (WGS 84), -180 to 180; with `lat`.
+    #[schema(nullable = false, max_length = 30, pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$")]
     pub long: Option<String>,
-    /// Where the matter is (at most 200 characters).
-    #[schema(max_length = 200)]
+    /// Where the matter is.
+    #[schema(nullable = false, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub address_string: Option<String>,
     /// Accepted and ignored.
-    #[schema(max_length = 100)]
+    #[schema(nullable = false, max_length = 100)]
     pub address_id: Option<String>,
     /// Accepted and never stored nor shown (we keep no contact e-mail).
-    #[schema(max_length = 254)]
+    #[schema(nullable = false, max_length = 254)]
     pub email: Option<String>,
-    #[schema(max_length = 100)]
+    /// Accepted and ignored.
+    #[schema(nullable = false, max_length = 100)]
     pub device_id: Option<String>,
-    #[schema(max_length = 100)]
+    /// Accepted and ignored.
+    #[schema(nullable = false, max_length = 100)]
     pub account_id: Option<String>,
     /// With `last_name`, stored as the contact name: seen only by the staff handling it.
-    #[schema(max_length = 50)]
+    #[schema(nullable = false, max_length = 24, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub first_name: Option<String>,
-    #[schema(max_length = 50)]
+    #[schema(nullable = false, max_length = 24, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
     pub last_name: Option<String>,
     /// A mainland mobile or landline number: seen only by the staff handling it.
-    #[schema(max_length = 13)]
+    #[schema(nullable = false, 
+        max_length = 13,
+        pattern = "^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$"
+    )]
     pub phone: Option<String>,
     /// 10 to 4,000 characters; its first line becomes the message's title.
-    #[schema(min_length = 10, max_length = 4000)]
+    #[schema(nullable = false, 
+        min_length = 10,
+        max_length = 4000,
+        pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
+    )]
     pub description: String,
-    /// An `https://` URL of a JPEG, PNG, WebP, PDF, MP4 or MP3 file, shown publicly.
-    #[schema(max_length = 500)]
+    /// An `https://` URL (at most 500 characters) of a JPEG, PNG, WebP, PDF, MP4 or MP3 file,
+    /// shown publicly.
+    #[schema(
+        max_length = 500,
+        pattern = r"^https://[^/\s\[\]?#][^\s\[\]?#]*\.(jpg|jpeg|png|webp|pdf|mp4|mp3|JPG|JPEG|PNG|WEBP|PDF|MP4|MP3)([?#][^\s\[\]]*)?$"
+    )]
     pub media_url: Option<String>,
-    /// The `kind` attribute: `consultation`, `suggestion`, `complaint` or `help_request`
-    /// (default).
+    /// The `kind` attribute (default `help_request`).
     #[serde(rename = "attribute[kind]")]
-    #[schema(max_length = 20)]
-    pub attribute_kind: Option<String>,
+    #[schema(nullable = false)]
+    pub attribute_kind: Option<MessageKind>,
 }
 
 /// The answer to a filed request.
@@ -922,7 +936,17 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
             t
         }
     };
-    let phone = form.get("phone").map(|p| p.trim().replace(' ', ""));
+    for (field, max) in [
+        ("address_id", 100),
+        ("device_id", 100),
+        ("account_id", 100),
+        ("service_code", 50),
+    ] {
+        if form.get(field).is_some_and(|v| v.chars().count() > max) {
+            errors.push(format!("{field} may have at most {max} characters"));
+        }
+    }
+    let phone = form.get("phone").map(|p| p.trim().to_owned());
     if let Some(p) = &phone
         && crate::routes::messages::validate_phone(p).is_err()
     {
@@ -931,12 +955,17 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
                 .into(),
         );
     }
-    let contact_name = rules::contact_name(form.get("first_name"), form.get("last_name"));
-    if let Some(n) = &contact_name
-        && (n.chars().count() > 50 || n.chars().any(char::is_control))
-    {
-        errors.push("first_name and last_name together may have at most 50 characters".into());
+    for field in ["first_name", "last_name"] {
+        if form
+            .get(field)
+            .is_some_and(|n| n.chars().count() > 24 || n.chars().any(char::is_control))
+        {
+            errors.push(format!(
+                "{field} must be one line of at most 24 characters"
+            ));
+        }
     }
+    let contact_name = rules::contact_name(form.get("first_name"), form.get("last_name"));
     if form.get("email").is_some_and(|e| e.len() > 254) {
         errors.push("email may have at most 254 characters".into());
     }
