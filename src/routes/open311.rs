@@ -346,10 +346,18 @@ pub struct CreateServiceRequest {
     #[schema(max_length = 30, pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$")]
     pub lat: Option<String>,
     /// Decimal degrees (WGS 84), -180 to 180; with `lat`.
-    #[schema(nullable = false, max_length = 30, pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$")]
+    #[schema(
+        nullable = false,
+        max_length = 30,
+        pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$"
+    )]
     pub long: Option<String>,
     /// Where the matter is.
-    #[schema(nullable = false, max_length = 200, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        nullable = false,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub address_string: Option<String>,
     /// Accepted and ignored.
     #[schema(nullable = false, max_length = 100)]
@@ -364,18 +372,28 @@ pub struct CreateServiceRequest {
     #[schema(nullable = false, max_length = 100)]
     pub account_id: Option<String>,
     /// With `last_name`, stored as the contact name: seen only by the staff handling it.
-    #[schema(nullable = false, max_length = 24, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        nullable = false,
+        max_length = 24,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub first_name: Option<String>,
-    #[schema(nullable = false, max_length = 24, pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$")]
+    #[schema(
+        nullable = false,
+        max_length = 24,
+        pattern = r"^[^\u0000-\u001F\u007F-\u009F]*$"
+    )]
     pub last_name: Option<String>,
     /// A mainland mobile or landline number: seen only by the staff handling it.
-    #[schema(nullable = false, 
+    #[schema(
+        nullable = false,
         max_length = 13,
         pattern = "^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$"
     )]
     pub phone: Option<String>,
     /// 10 to 4,000 characters; its first line becomes the message's title.
-    #[schema(nullable = false, 
+    #[schema(
+        nullable = false,
         min_length = 10,
         max_length = 4000,
         pattern = r"^[^\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F-\u009F]*$"
@@ -960,9 +978,7 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
             .get(field)
             .is_some_and(|n| n.chars().count() > 24 || n.chars().any(char::is_control))
         {
-            errors.push(format!(
-                "{field} must be one line of at most 24 characters"
-            ));
+            errors.push(format!("{field} must be one line of at most 24 characters"));
         }
     }
     let contact_name = rules::contact_name(form.get("first_name"), form.get("last_name"));
