@@ -829,3 +829,36 @@ async fn bad_input_and_bad_keys_are_open311_error_arrays_and_store_nothing() {
             .assert_errors(404);
     }
 }
+
+#[actix_web::test]
+async fn rate_limits_answer_in_open311_format_too() {
+    let mut settings = crate::helpers::test_settings();
+    settings.rate_per_second = 1;
+    settings.rate_burst = 1;
+    let app = TestApp::spawn_with(settings).await;
+    let mut limited = None;
+    for _ in 0..5 {
+        let r = get(&app, "/services.json").await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let r = limited.expect("the limit is reached");
+    r.assert_errors(429);
+    assert!(r.headers.get("retry-after").is_some());
+}
+
+#[actix_web::test]
+async fn forms_over_the_body_limit_are_413_error_arrays() {
+    let mut settings = crate::helpers::test_settings();
+    settings.body_limit_bytes = 2048;
+    let app = TestApp::spawn_with(settings).await;
+    let (key, _) = client_token(&app, "城市服务热线平台", &["sync:write"]).await;
+    let mut f = form(&mayor());
+    f.retain(|(k, _)| *k != "description");
+    f.push(("description", "长".repeat(3000)));
+    post_form(&app, &with_key(&f, &key), None)
+        .await
+        .assert_errors(413);
+}
