@@ -72,8 +72,7 @@ impl Raw {
     }
 }
 
-async fn raw(app: &TestApp, req: reqwest::RequestBuilder) -> Raw {
-    let _ = app;
+async fn raw(req: reqwest::RequestBuilder) -> Raw {
     let r = req.send().await.expect("request sent");
     let status = r.status();
     let headers = r.headers().clone();
@@ -86,7 +85,7 @@ async fn raw(app: &TestApp, req: reqwest::RequestBuilder) -> Raw {
 }
 
 async fn get(app: &TestApp, path: &str) -> Raw {
-    let r = raw(app, app.client.get(app.url(&format!("{BASE}{path}")))).await;
+    let r = raw(app.client.get(app.url(&format!("{BASE}{path}")))).await;
     r.no_contact_data();
     r
 }
@@ -99,7 +98,7 @@ async fn post_form(app: &TestApp, form: &[(&str, &str)], bearer: Option<&str>) -
     if let Some(t) = bearer {
         req = req.bearer_auth(t);
     }
-    let r = raw(app, req).await;
+    let r = raw(req).await;
     r.no_contact_data();
     r
 }
@@ -332,11 +331,7 @@ async fn discovery_services_and_definitions_have_the_spec_shapes() {
         .await
         .assert_errors(404);
     get(&app, "/nothing-here").await.assert_errors(404);
-    let wrong = raw(
-        &app,
-        app.client.delete(app.url(&format!("{BASE}/requests.json"))),
-    )
-    .await;
+    let wrong = raw(app.client.delete(app.url(&format!("{BASE}/requests.json")))).await;
     wrong.assert_errors(405);
     assert_eq!(
         wrong.headers.get("allow").and_then(|v| v.to_str().ok()),
@@ -786,13 +781,11 @@ async fn bad_input_and_bad_keys_are_open311_error_arrays_and_store_nothing() {
     assert_eq!(why.len(), 3, "{why:?}");
 
     // Not a form.
-    let r = raw(
-        &app,
-        app.client
-            .post(app.url(&format!("{BASE}/requests.json")))
-            .bearer_auth(&key)
-            .json(&json!({"service_code": "transport"})),
-    )
+    let r = raw(app
+        .client
+        .post(app.url(&format!("{BASE}/requests.json")))
+        .bearer_auth(&key)
+        .json(&json!({"service_code": "transport"})))
     .await;
     r.assert_errors(415);
     assert_eq!(count(&app), before, "nothing was stored");
