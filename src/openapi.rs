@@ -43,6 +43,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         (name = "alerts", description = "Early warning (预警): rules on keywords, spikes and repeated messages (analysts and admins write), and the alerts they raise"),
         (name = "briefings", description = "Weekly briefings (摘报): ranked candidates for a period, items with summaries picked by the liaison office, leaders' instructions per item, and the briefing as a Word document"),
         (name = "handling catalogues", description = "Working-day calendar, deadline policies and the dispatch catalogue (admins write, staff read)"),
+        (name = "open311", description = "Open311 GeoReport v2 facade (`/open311/v2`), JSON only, with mySociety's `servicerequestupdates` extension: services are categories, service requests are messages of the public board (`service_request_id` = tracking number), `jurisdiction_id` is a leader's id. Errors are Open311 error arrays `[{\"code\": 400, \"description\": \"…\"}]`, not problem+json, so that unchanged Open311 clients understand them. Filing needs an `api_key`: an integration client's access token with `sync:write`"),
         (name = "operations", description = "Probes, metrics and this document")
     ),
     components(schemas(crate::error::Problem, crate::error::FieldError))
@@ -50,6 +51,9 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
 pub struct ApiDoc;
 
 const BEARER: &str = "bearer";
+/// The Open311 `api_key` (an integration client's access token), as a query parameter; the
+/// facade also takes it as a form field (GeoReport v2) or as a bearer token.
+const OPEN311_API_KEY: &str = "open311_api_key";
 
 /// A standard error response: component name, status, description, problem slug, extra header.
 type StandardResponse = (
@@ -188,6 +192,16 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 .build(),
         ),
     );
+    components.add_security_scheme(
+        OPEN311_API_KEY,
+        SecurityScheme::ApiKey(utoipa::openapi::security::ApiKey::Query(
+            utoipa::openapi::security::ApiKeyValue::with_description(
+                "api_key",
+                "Open311 `api_key`: an access token of an integration client holding `sync:write` \
+                 (also accepted as the `api_key` form field, as GeoReport v2 says, or as a bearer token)",
+            ),
+        )),
+    );
     for (name, status, description, slug, header) in STANDARD {
         components.responses.insert(
             (*name).to_owned(),
@@ -197,6 +211,8 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 
     for (path, item) in doc.paths.paths.iter_mut() {
         let is_api = path.starts_with("/api/v1/");
+        // The Open311 facade documents its own errors (Open311 error arrays, not problem+json).
+        let is_open311 = path.starts_with("/open311/");
         let ops = [
             ("GET", &mut item.get),
             ("POST", &mut item.post),
@@ -222,8 +238,15 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                     }
                     let line = format!("\n\nAllowed roles: {}.", roles.join(", "));
                     op.description = Some(op.description.take().unwrap_or_default() + &line);
-                    add_ref(op, "401", "Unauthorized");
-                    add_ref(op, "403", "Forbidden");
+                    if is_open311 {
+                        op.security = Some(vec![
+                            SecurityRequirement::new(OPEN311_API_KEY, Vec::<String>::new()),
+                            SecurityRequirement::new(BEARER, Vec::<String>::new()),
+                        ]);
+                    } else {
+                        add_ref(op, "401", "Unauthorized");
+                        add_ref(op, "403", "Forbidden");
+                    }
                 }
                 // `[]`, not `[{}]`: both say "no authentication" here (there is no global requirement),
                 // but generators read a non-empty list as "needs credentials" (openapi-python-client
@@ -235,6 +258,9 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
                 add_if_none_match_header(op);
             }
             normalise_precondition_headers(op);
+            if is_open311 {
+                continue;
+            }
             // The precondition answers follow from the If-Match header an operation declares.
             if let Some(required) = if_match_required(op) {
                 add_ref(op, "412", "PreconditionFailed");

@@ -38,6 +38,7 @@ where
         .service(routes::api_scope(
             scope::scope("/api/v1").wrap(from_fn(http::idempotency::idempotency)),
         ))
+        .service(routes::open311_scope(scope::scope(routes::open311::PREFIX)))
 }
 
 /// The OpenAPI document of this build.

@@ -11,20 +11,24 @@ Request shaping (before_call):
    redirected to a decoy account (ST_DECOY_USER_ID).
    Long polls of the change feed (`wait`) are cut to 1 s: a valid wait of up to 60 s with nothing
    new would hold each case that long.
+3. Open311: `POST /open311/v2/requests.json` gets the `api_key` query parameter
+   (ST_OPEN311_API_KEY, an integration client's token with `sync:write`) unless its query was
+   generated invalid, so the form itself is tested rather than only the 403.
 
 False positives dropped (filter_failure); each rule is narrow and everything else is reported:
-3. ST202 "schema-valid request rejected" when the request was not schema-valid after all: one
+4. ST202 "schema-valid request rejected" when the request was not schema-valid after all: one
    of its parts was generated in negative mode (the coverage phase combines a valid path with an
    invalid header and still labels the whole case positive).
-4. ST202 with a 422 whose every error is one no schema can express:
+5. ST202 with a 422 whose every error is one no schema can express:
    - `cursor`: pagination cursors are opaque tokens the server issued (`next_cursor`); made-up
      ones are refused;
    - code `not_found`: a well-formed id or code of something that does not exist (a leader's
      unit, a region's parent, ...);
    - BUSINESS_RULES below: relations between values and stored data.
-5. ST201 on the sync API's batch imports when the 200 reports the invalid items `rejected`
+   The same for the Open311 facade's 400 error arrays (OPEN311_RULES).
+6. ST201 on the sync API's batch imports when the 200 reports the invalid items `rejected`
    (per-item validation is the documented contract: BATCH_IMPORTS).
-6. ST402 "object-level authorization bypass" when the peer can list the object itself: the
+7. ST402 "object-level authorization bypass" when the peer can list the object itself: the
    check only looks at the first page of the peer's listing, so shared reference data on a later
    page (or pushed there by objects created meanwhile) looks private. The hook pages through the
    whole collection as the peer (ST_BASE_URL, ST_AUTH_FILE) and drops the finding only when the
@@ -179,6 +183,24 @@ BUSINESS_RULES = [
 ]
 
 
+# 400 answers of the Open311 facade (Open311 error arrays) for rules no schema can state:
+# references to stored data, and relations between fields.
+OPEN311_RULES = [
+    "is not a service here",
+    "is not a jurisdiction here",
+    "a location is required",
+    "lat and long must be sent together",
+    "lat must be between",
+    "long must be between",
+    # `description` counts its characters after trimming, and its first line becomes the title.
+    "description must have at least",
+    "description is required",
+    "description needs a first line",
+]
+OPEN311_API_KEY = os.environ.get("ST_OPEN311_API_KEY", "").strip()
+OPEN311_CREATE = ("POST", "/open311/v2/requests.json")
+
+
 # --- request shaping ---------------------------------------------------------------------------
 
 
@@ -206,6 +228,12 @@ def before_call(ctx, case, **kwargs):
     # nothing changes (and trip the response-time check); one second exercises the same path.
     if case.operation.path == "/api/v1/sync/changes" and case.query and re.fullmatch(r"[0-9]{1,2}s?", str(case.query.get("wait", ""))):
         case.query["wait"] = "1"
+    if (
+        OPEN311_API_KEY
+        and (case.method.upper(), case.operation.path) == OPEN311_CREATE
+        and not _is_negative(case, ParameterLocation.QUERY)
+    ):
+        case.query = {**(case.query or {}), "api_key": OPEN311_API_KEY}
 
 
 # --- false positives ---------------------------------------------------------------------------
@@ -328,6 +356,13 @@ def filter_failure(ctx, failure, case, response):
             return _dropped(failure, case, response, "part of the request was generated invalid (negative mode)")
         if response.status_code == 400 and _bad_precondition_header(case):
             return _dropped(failure, case, response, "If-Match/If-None-Match does not match its schema")
+        if case.operation.path.startswith("/open311/") and response.status_code == 400:
+            body = _json(response.content)
+            if isinstance(body, list) and body and all(
+                isinstance(e, dict) and any(r in str(e.get("description", "")) for r in OPEN311_RULES) for e in body
+            ):
+                detail = "; ".join(str(e.get("description")) for e in body)
+                return _dropped(failure, case, response, f"Open311 rule not expressible in a schema ({detail})")
         errors = _errors(response) if response.status_code == 422 else None
         if errors and all(_inexpressible(label, e) for e in errors):
             detail = "; ".join(f"{e.get('field')}: {e.get('code')}: {e.get('message')}" for e in errors)

@@ -199,6 +199,35 @@ def main() -> None:
     log(f"wrote {auth_file}")
     print(f"ST_PROTECTED_USER_IDS={','.join(ids)}")
     print(f"ST_DECOY_USER_ID={decoy}")
+    print(f"ST_OPEN311_API_KEY={open311_api_key(base, admin)}")
+
+
+def open311_api_key(base: str, admin: str) -> str:
+    """An access token of an integration client with `sync:write`: the `api_key` the hooks put
+    on `POST /open311/v2/requests.json` (the Open311 facade takes it in the form or the query)."""
+    status, body = call(
+        base,
+        "POST",
+        "/api/v1/integration-clients",
+        {"name": "schemathesis Open311 client", "scopes": ["sync:write"]},
+        token=admin,
+    )
+    if status != 201:
+        sys.exit(f"setup_users: creating the Open311 client failed: {status} {body}")
+    status, token = call(
+        base,
+        "POST",
+        TOKEN_PATH,
+        {
+            "grant_type": "client_credentials",
+            "client_id": body["client"]["client_id"],
+            "client_secret": body["client_secret"],
+        },
+    )
+    if status != 200:
+        sys.exit(f"setup_users: the Open311 client's token failed: {status} {token}")
+    log("created the Open311 integration client (sync:write)")
+    return token["access_token"]
 
 
 if __name__ == "__main__":

@@ -90,6 +90,9 @@ pub enum Permission {
     /// Record instructions on a briefing's items and mark it reviewed (object-level: leaders of
     /// the briefing's region).
     ReviewBriefings,
+    /// File messages through the Open311 facade (`POST /open311/v2/requests.json`): integration
+    /// clients, which must also hold the scope `sync:write`.
+    SubmitOpen311Requests,
 }
 
 use Role::*;
@@ -161,6 +164,7 @@ impl Permission {
             Permission::ReadBriefings => &[Handler, UnitAdmin, Reviewer, Supervisor, Leader, Admin],
             Permission::EditBriefings => &[Handler, UnitAdmin, Reviewer, Supervisor, Admin],
             Permission::ReviewBriefings => &[Leader],
+            Permission::SubmitOpen311Requests => &[Integration],
         }
     }
 
@@ -203,6 +207,7 @@ impl Permission {
             Permission::ReadBriefings => "read briefings",
             Permission::EditBriefings => "compile briefings",
             Permission::ReviewBriefings => "review briefings",
+            Permission::SubmitOpen311Requests => "file Open311 service requests",
         }
     }
 }
@@ -628,6 +633,17 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "get_briefing_document",
         Rule::Requires(Permission::ReadBriefings),
     ),
+    // Open311 GeoReport v2 facade: reads are public (the public board), filing needs an api_key.
+    ("open311_discovery", Rule::Public),
+    ("open311_list_services", Rule::Public),
+    ("open311_get_service_definition", Rule::Public),
+    (
+        "open311_create_request",
+        Rule::Requires(Permission::SubmitOpen311Requests),
+    ),
+    ("open311_list_requests", Rule::Public),
+    ("open311_get_request", Rule::Public),
+    ("open311_list_request_updates", Rule::Public),
 ];
 
 pub fn rule_for(operation_id: &str) -> Option<Rule> {

@@ -10,6 +10,7 @@ pub mod handling;
 pub mod ids;
 pub mod ledger;
 pub mod message;
+pub mod open311;
 pub mod personal_data;
 pub mod reference;
 pub mod reply;

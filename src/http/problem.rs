@@ -39,7 +39,10 @@ pub async fn request_context(
     // Our own middleware answers with responses, never `Err`; an `Err` from elsewhere is
     // rendered by actix from its `ResponseError` (ours are problem+json already).
     let res = next.call(req).await?.map_into_boxed_body();
-    let mut res = if res.status().is_client_error() || res.status().is_server_error() {
+    let failed = res.status().is_client_error() || res.status().is_server_error();
+    let mut res = if failed && path.starts_with(OPEN311_PREFIX) {
+        finish_open311(res, &path).await
+    } else if failed {
         finish_problem(res, &path, &request_id).await
     } else {
         res
@@ -48,6 +51,48 @@ pub async fn request_context(
         res.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
     Ok(res)
+}
+
+/// Under this prefix errors are Open311's arrays (`[{"code": 404, "description": "…"}]`), which
+/// Open311 clients parse, instead of problem+json.
+const OPEN311_PREFIX: &str = "/open311/";
+
+/// Rewrite an error response under [`OPEN311_PREFIX`] as an Open311 error array, unless it is one
+/// already (the facade's handlers answer so themselves). Headers (`Allow`, `Retry-After`) stay.
+async fn finish_open311(res: ServiceResponse<BoxBody>, path: &str) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let (req, response) = res.into_parts();
+    let (mut response, body) = response.into_parts();
+    let body = actix_web::body::to_bytes(body).await.unwrap_or_default();
+    if content_type.starts_with("application/json") && body.first() == Some(&b'[') {
+        return ServiceResponse::new(req, response.set_body(BoxBody::new(body)));
+    }
+    let description = if status == actix_web::http::StatusCode::NOT_FOUND && path.ends_with(".xml")
+    {
+        "This Open311 endpoint serves JSON only: use the .json URL".to_owned()
+    } else if content_type.starts_with(PROBLEM_CONTENT_TYPE) {
+        serde_json::from_slice::<Problem>(&body)
+            .map(|p| p.detail)
+            .unwrap_or_else(|_| describe(status, &body))
+    } else {
+        describe(status, &body)
+    };
+    let errors = serde_json::json!([{"code": status.as_u16(), "description": description}]);
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response.headers_mut().remove(header::CONTENT_LENGTH);
+    let response = response.set_body(BoxBody::new(
+        serde_json::to_vec(&errors).unwrap_or_default(),
+    ));
+    ServiceResponse::new(req, response)
 }
 
 async fn finish_problem(

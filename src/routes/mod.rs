@@ -13,6 +13,7 @@ pub mod health;
 pub mod integration_clients;
 pub mod leaders;
 pub mod messages;
+pub mod open311;
 pub mod public;
 pub mod regions;
 pub mod replies;
@@ -30,6 +31,26 @@ pub mod deadline_policies;
 pub mod dispatch_rules;
 
 use utoipa_actix_web::scope::Scope;
+
+/// Every operation of the Open311 GeoReport v2 facade (mounted at [`open311::PREFIX`]).
+pub fn open311_scope<T>(scope: Scope<T>) -> Scope<T>
+where
+    T: actix_web::dev::ServiceFactory<
+            actix_web::dev::ServiceRequest,
+            Config = (),
+            Error = actix_web::Error,
+            InitError = (),
+        >,
+{
+    scope
+        .service(open311::open311_discovery)
+        .service(open311::open311_list_services)
+        .service(open311::open311_get_service_definition)
+        .service(open311::open311_create_request)
+        .service(open311::open311_list_requests)
+        .service(open311::open311_get_request)
+        .service(open311::open311_list_request_updates)
+}
 
 /// Every operation under `/api/v1`.
 pub fn api_scope<T>(scope: Scope<T>) -> Scope<T>

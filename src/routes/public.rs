@@ -174,7 +174,7 @@ pub struct LeaderStats {
 // From stored rows to the board
 
 /// Whether `url` carries personal data: a phone or ID-card number, or one of `known`.
-fn url_reveals(url: &str, known: &[&str]) -> bool {
+pub(crate) fn url_reveals(url: &str, known: &[&str]) -> bool {
     !personal_data::find(url).is_empty() || known.iter().any(|k| url.contains(k))
 }
 
@@ -235,7 +235,10 @@ fn on_board(m: &Message) -> bool {
 
 /// 200 with the body, a strong ETag over its bytes and the caching headers; 304 (same headers,
 /// no body) when `If-None-Match` names the ETag.
-fn cacheable<T: Serialize>(req: &HttpRequest, body: &T) -> Result<HttpResponse, ApiError> {
+pub(crate) fn cacheable<T: Serialize>(
+    req: &HttpRequest,
+    body: &T,
+) -> Result<HttpResponse, ApiError> {
     let held = parse_tags(req.headers(), header::IF_NONE_MATCH)?;
     let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let tag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));

@@ -61,6 +61,8 @@ pub struct Message {
     pub feedback_until: Option<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
     pub reopen_count: i32,
+    /// The platform a message was imported from (`POST /sync/messages`), if any.
+    pub external_source: Option<String>,
 }
 
 /// Insert form (the store fills id, tracking number, chain and times).
@@ -299,7 +301,7 @@ fn bigram_share(conn: &mut PgConnection, bigrams: &[String]) -> Result<f32, ApiE
 /// partial index `messages_public_board_idx` (migration 000004): diesel caches prepared
 /// statements, and a cached generic plan sees bound values only as `$n`, so with bind
 /// parameters PostgreSQL could not prove that the index covers the query.
-fn on_public_board() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
+pub(crate) fn on_public_board() -> diesel::expression::SqlLiteral<diesel::sql_types::Bool> {
     let statuses: Vec<String> = PUBLICLY_VISIBLE
         .iter()
         .map(|s| format!("'{}'", s.as_str()))

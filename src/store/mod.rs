@@ -15,6 +15,7 @@ pub mod integration_clients;
 pub mod leaders;
 pub mod ledger;
 pub mod messages;
+pub mod open311;
 pub mod public;
 pub mod refresh_tokens;
 pub mod regions;

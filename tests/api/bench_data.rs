@@ -138,7 +138,10 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
     )
     .get_result(&mut conn)
     .unwrap();
-    assert_eq!(misplaced.handled, 0, "events out of the change feed's order");
+    assert_eq!(
+        misplaced.handled, 0,
+        "events out of the change feed's order"
+    );
 
     // The statistics facts on each message are what their sources say (the same expressions
     // as the migration's backfill), and the aggregates the seed rebuilt equal counting the rows.

@@ -18,6 +18,7 @@ mod jwt;
 mod local_db;
 mod messages;
 mod migrations;
+mod open311;
 mod public_board;
 mod reference_data;
 mod replies;

@@ -669,3 +669,28 @@ fn reverting_webhooks_drops_only_its_tables_and_trigger() {
         0
     );
 }
+
+/// Reverting the Open311 facade (000012) drops only its index on published replies, keeps every
+/// reply, and it applies again.
+#[test]
+fn reverting_open311_drops_only_its_index() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    let index = "SELECT count(*) AS n FROM pg_indexes WHERE indexname = 'replies_published_idx'";
+    assert_eq!(count(&mut conn, index), 1);
+    let replies = count(&mut conn, "SELECT count(*) AS n FROM replies");
+    let before = tables(&mut conn);
+
+    revert_through(&mut conn, "2026-11-26-000012");
+    assert_eq!(count(&mut conn, index), 0);
+    assert_eq!(
+        count(&mut conn, "SELECT count(*) AS n FROM replies"),
+        replies
+    );
+    let after = tables(&mut conn);
+    assert!(after.iter().all(|t| before.contains(t)), "{after:?}");
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(count(&mut conn, index), 1);
+}

@@ -1,0 +1,1 @@
+DROP INDEX IF EXISTS replies_published_idx;
