@@ -432,6 +432,41 @@ impl ImportFields {
     }
 }
 
+/// An item against its stored message: `stale` or `unchanged` (nothing to write), or `None`
+/// when it changes something.
+fn compare(
+    refs: &References,
+    item: &ImportedMessage,
+    current: &Message,
+    stored_version: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome<MessageRef>>, ApiError> {
+    let reference = MessageRef {
+        id: current.id,
+        tracking_no: current.tracking_no.clone(),
+    };
+    if stored_version.is_some_and(|v| ledger::db_time(item.updated_at) < v) {
+        return Ok(Some(Outcome::Stale(reference)));
+    }
+    // Compared before the references are checked: a replay stays `unchanged` even when its
+    // leader or category was deactivated since.
+    let region_code = match &item.new.region_code {
+        Some(code) => code.clone(),
+        None => match refs.leaders.get(&item.new.leader_id) {
+            Some((region, _, _)) => region.clone(),
+            None => return Err(ApiError::field("leader_id", "not_found", "no such leader")),
+        },
+    };
+    let wanted = ImportFields::of_item(&item.new, region_code, now);
+    if wanted
+        .changed(&ImportFields::of_message(current))
+        .is_empty()
+    {
+        return Ok(Some(Outcome::Unchanged(reference)));
+    }
+    Ok(None)
+}
+
 /// One item on its own: update, or create when it is new after all (a concurrent batch may
 /// have created it since the lookup; the unique index decides).
 fn import_one(
@@ -545,19 +580,41 @@ pub fn import_messages(
         let refs = References::load(conn, valid.iter().map(|(_, v)| &v.new))?;
         // First occurrences of new keys go into the bulk insert; the rest run one by one after
         // it, in the batch's order.
+        // The stored messages of the batch, locked (a replayed batch is answered from these
+        // without a statement per item).
+        let ids: Vec<MessageId> = existing.values().copied().collect();
+        let stored: HashMap<MessageId, (Message, Option<DateTime<Utc>>)> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            m::table
+                .filter(m::id.eq_any(&ids))
+                .order(m::id)
+                .for_update()
+                .select((Message::as_select(), m::external_updated_at))
+                .load::<(Message, Option<DateTime<Utc>>)>(conn)?
+                .into_iter()
+                .map(|(msg, v)| (msg.id, (msg, v)))
+                .collect()
+        };
         let mut seen: HashSet<Key> = HashSet::new();
         let mut bulk = Vec::new();
         let mut one_by_one = Vec::new();
         for (i, item) in &valid {
             let key = (item.source.clone(), item.external_id.clone());
             let first = seen.insert(key.clone());
-            if first && !existing.contains_key(&key) {
-                match refs.resolve(&item.new) {
+            let current = existing.get(&key).and_then(|id| stored.get(id));
+            match (first, current) {
+                (true, None) => match refs.resolve(&item.new) {
                     Ok(resolved) => bulk.push((*i, *item, resolved)),
                     Err(e) => results[*i] = Some(Outcome::Rejected(e)),
-                }
-            } else {
-                one_by_one.push((*i, *item));
+                },
+                (true, Some((msg, version))) => match compare(&refs, item, msg, *version, now) {
+                    Ok(Some(outcome)) => results[*i] = Some(outcome),
+                    // Changed: the update runs on its own.
+                    Ok(None) => one_by_one.push((*i, *item)),
+                    Err(e) => results[*i] = Some(Outcome::Rejected(e)),
+                },
+                (false, _) => one_by_one.push((*i, *item)),
             }
         }
         let mut created: Vec<MessageId> = Vec::new();

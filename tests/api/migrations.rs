@@ -650,7 +650,15 @@ fn reverting_webhooks_drops_only_its_tables_and_trigger() {
         .collect();
 
     revert_through(&mut conn, "2026-11-26-000011");
-    assert_eq!(tables(&mut conn), before);
+    // Later migrations are reverted on the way (their own objects go too): what is left is
+    // what was there before, less the webhook tables.
+    let after = tables(&mut conn);
+    assert!(after.iter().all(|t| before.contains(t)), "{after:?}");
+    assert!(after.contains(&"message_events".to_owned()));
+    assert!(
+        !after.iter().any(|t| t.starts_with("webhook_")),
+        "{after:?}"
+    );
     assert_eq!(
         count(
             &mut conn,
@@ -693,4 +701,68 @@ fn reverting_open311_drops_only_its_index() {
     assert!(after.iter().all(|t| before.contains(t)), "{after:?}");
     conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
     assert_eq!(count(&mut conn, index), 1);
+}
+
+/// The statement-level statistics triggers (000013) write the same deltas as the row trigger
+/// they replace, and reverting restores the row trigger.
+#[test]
+fn statistics_deltas_are_the_same_per_statement_and_per_row() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    // Copy the seed's messages under new ids and delete the copies, once per trigger kind, and
+    // compare the deltas each way wrote.
+    let copy_and_delete = |conn: &mut diesel::PgConnection, tag: &str| -> Vec<String> {
+        diesel::sql_query("DELETE FROM stat_deltas")
+            .execute(conn)
+            .unwrap();
+        diesel::sql_query(format!(
+            "INSERT INTO messages (id, tracking_no, author_id, registered_by, source, leader_id, \
+               category_id, kind, title, body, region_code, region_path, visibility, status, \
+               priority, intake_unit_id, unit_id, search_bigrams, chain_head, submitted_at, \
+               last_activity_at, rejection_reason) \
+             SELECT gen_random_uuid(), tracking_no || '{tag}', author_id, registered_by, source, \
+               leader_id, category_id, kind, title, body, region_code, region_path, visibility, \
+               status, priority, intake_unit_id, unit_id, search_bigrams, chain_head, \
+               submitted_at, last_activity_at, rejection_reason FROM messages"
+        ))
+        .execute(conn)
+        .unwrap();
+        diesel::sql_query(format!(
+            "DELETE FROM messages WHERE tracking_no LIKE '%{tag}'"
+        ))
+        .execute(conn)
+        .unwrap();
+        #[derive(diesel::QueryableByName)]
+        struct Line {
+            #[diesel(sql_type = diesel::sql_types::Text)]
+            line: String,
+        }
+        diesel::sql_query(
+            "SELECT (d.*)::text AS line FROM (SELECT day, region_code, unit_id, leader_id, \
+               category_id, kind, priority, received, accepted, rejected, withdrawn, assigned, \
+               replied, pending, overdue, judged, on_time, rated, satisfied, basically_satisfied, \
+               unsatisfied, reopened, visited, verified, handling_days FROM stat_deltas) d ORDER BY 1",
+        )
+        .load::<Line>(conn)
+        .unwrap()
+        .into_iter()
+        .map(|l| l.line)
+        .collect()
+    };
+    let per_statement = copy_and_delete(&mut conn, "-s");
+    assert!(!per_statement.is_empty(), "the seed has messages");
+    revert_through(&mut conn, "2026-11-26-000013");
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM information_schema.triggers WHERE trigger_name = 'messages_stat_insert_delete'"
+        ),
+        2,
+        "the row trigger is back (insert and delete)"
+    );
+    let per_row = copy_and_delete(&mut conn, "-r");
+    assert_eq!(per_statement, per_row);
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
 }
