@@ -157,14 +157,6 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
     }
 }
 
-/// Strict parsing of one JSON value (an item of a batch) with the path of the failing field.
-pub fn parse_value<T: DeserializeOwned>(value: serde_json::Value) -> Result<T, ApiError> {
-    serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
-        let path = err.path().to_string();
-        ApiError::validation(vec![data_error(&path, err.inner())])
-    })
-}
-
 /// Turn serde's data error into a field error: unknown and server-owned fields, missing fields,
 /// wrong types and bad enum values.
 fn data_error(path: &str, err: &serde_json::Error) -> FieldError {

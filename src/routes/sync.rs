@@ -21,7 +21,7 @@ use crate::domain::ids::{CategoryId, LeaderId, ReplyId};
 use crate::domain::message::{MessageKind, MessageSource, Visibility};
 use crate::domain::reply::ReplyKind;
 use crate::error::{ApiError, FieldError, Problem};
-use crate::http::extract::{ApiJson, ApiQuery, parse_value, validate};
+use crate::http::extract::{ApiJson, ApiQuery, parse_json, validate};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::routes::messages::Location;
 use crate::routes::regions::validate_region_code;
@@ -140,15 +140,42 @@ fn split<T>(o: Outcome<T>) -> (ImportOutcome, Option<T>, Option<Problem>) {
     }
 }
 
-/// The external key an item named, when it could be read.
-fn key_of(raw: &Value, field: &str) -> (Option<String>, Option<String>) {
-    let text = |k: &str| {
-        raw.get(k)
+/// An item as it came: a slice of the request body, parsed alone (so a bad item fails alone)
+/// and only once.
+type RawItem = Box<serde_json::value::RawValue>;
+
+/// The external key an item named, when it could be read (for the result of a rejected item).
+fn key_of(raw: &RawItem) -> (Option<String>, Option<String>) {
+    #[derive(Deserialize)]
+    struct Key {
+        source: Option<Value>,
+        external_id: Option<Value>,
+    }
+    let text = |v: Option<Value>| {
+        v.as_ref()
             .and_then(Value::as_str)
             .filter(|s| s.len() <= 128)
             .map(str::to_owned)
     };
-    (text("source"), text(field))
+    match serde_json::from_str::<Key>(raw.get()) {
+        Ok(k) => (text(k.source), text(k.external_id)),
+        Err(_) => (None, None),
+    }
+}
+
+/// The key of a read item, or the one a rejected item named.
+fn key_after<T>(
+    raw: &RawItem,
+    item: &Result<T, ApiError>,
+    key: impl Fn(&T) -> (&str, &str),
+) -> (Option<String>, Option<String>) {
+    match item {
+        Ok(i) => {
+            let (s, e) = key(i);
+            (Some(s.to_owned()), Some(e.to_owned()))
+        }
+        Err(_) => key_of(raw),
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -244,7 +271,7 @@ pub struct ImportMessages {
     /// Items are read one by one: one that does not parse is rejected alone.
     #[schema(value_type = Vec<ImportMessageItem>, min_items = 1, max_items = 500)]
     #[validate(length(min = 1, max = 500))]
-    pub items: Vec<Value>,
+    pub items: Vec<RawItem>,
 }
 
 /// What became of one message of the batch.
@@ -286,11 +313,11 @@ pub struct MessageImportReport {
 }
 
 fn read_message_item(
-    raw: Value,
+    raw: &RawItem,
     by: crate::domain::ids::UserId,
     now: DateTime<Utc>,
 ) -> Result<ImportedMessage, ApiError> {
-    let item: ImportMessageItem = parse_value(raw)?;
+    let item: ImportMessageItem = parse_json(raw.get().as_bytes())?;
     validate(&item)?;
     let mut errors: Vec<FieldError> = [
         not_in_future("submitted_at", item.submitted_at, now),
@@ -393,11 +420,14 @@ pub async fn import_messages(
     let raw = body.into_inner().items;
     check_batch(raw.len())?;
     let now = crate::http::now(&req);
-    let keys: Vec<_> = raw.iter().map(|v| key_of(v, "external_id")).collect();
-    let items: Vec<_> = raw
-        .into_iter()
-        .map(|v| read_message_item(v, principal.user_id, now))
-        .collect();
+    let mut keys = Vec::with_capacity(raw.len());
+    let mut items = Vec::with_capacity(raw.len());
+    for r in &raw {
+        let item = read_message_item(r, principal.user_id, now);
+        keys.push(key_after(r, &item, |i| (&i.source, &i.external_id)));
+        items.push(item);
+    }
+    drop(raw);
     let prefix = settings.tracking_prefix.clone();
     let who = actor(&principal);
     let outcomes = db
@@ -479,7 +509,7 @@ pub struct ImportReplyItem {
 pub struct ImportReplies {
     #[schema(value_type = Vec<ImportReplyItem>, min_items = 1, max_items = 500)]
     #[validate(length(min = 1, max = 500))]
-    pub items: Vec<Value>,
+    pub items: Vec<RawItem>,
 }
 
 /// What became of one reply of the batch.
@@ -513,8 +543,8 @@ pub struct ReplyImportReport {
     pub results: Vec<ReplyImportResult>,
 }
 
-fn read_reply_item(raw: Value, now: DateTime<Utc>) -> Result<ImportedReply, ApiError> {
-    let item: ImportReplyItem = parse_value(raw)?;
+fn read_reply_item(raw: &RawItem, now: DateTime<Utc>) -> Result<ImportedReply, ApiError> {
+    let item: ImportReplyItem = parse_json(raw.get().as_bytes())?;
     validate(&item)?;
     let errors: Vec<FieldError> = [
         not_in_future("published_at", item.published_at, now),
@@ -568,8 +598,14 @@ pub async fn import_replies(
     let raw = body.into_inner().items;
     check_batch(raw.len())?;
     let now = crate::http::now(&req);
-    let keys: Vec<_> = raw.iter().map(|v| key_of(v, "external_id")).collect();
-    let items: Vec<_> = raw.into_iter().map(|v| read_reply_item(v, now)).collect();
+    let mut keys = Vec::with_capacity(raw.len());
+    let mut items = Vec::with_capacity(raw.len());
+    for r in &raw {
+        let item = read_reply_item(r, now);
+        keys.push(key_after(r, &item, |i| (&i.source, &i.external_id)));
+        items.push(item);
+    }
+    drop(raw);
     let who = actor(&principal);
     let outcomes = db
         .run(move |conn| store::import_replies(conn, items, who, now))
