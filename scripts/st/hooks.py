@@ -190,6 +190,7 @@ OPEN311_RULES = [
     "is not a jurisdiction here",
     "a location is required",
     "lat and long must be sent together",
+    "must not be after end_date",
     "lat must be between",
     "long must be between",
     # `description` counts its characters after trimming, and its first line becomes the title.

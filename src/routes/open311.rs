@@ -343,7 +343,11 @@ pub struct CreateServiceRequest {
     pub service_code: String,
     /// Decimal degrees (WGS 84), -90 to 90; with `long`. Either `lat` and `long` or
     /// `address_string`.
-    #[schema(max_length = 30, pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$")]
+    #[schema(
+        nullable = false,
+        max_length = 30,
+        pattern = r"^[+-]?[0-9]{1,3}(\.[0-9]{1,20})?$"
+    )]
     pub lat: Option<String>,
     /// Decimal degrees (WGS 84), -180 to 180; with `lat`.
     #[schema(
@@ -402,8 +406,9 @@ pub struct CreateServiceRequest {
     /// An `https://` URL (at most 500 characters) of a JPEG, PNG, WebP, PDF, MP4 or MP3 file,
     /// shown publicly.
     #[schema(
+        nullable = false,
         max_length = 500,
-        pattern = r"^https://[^/\s\[\]?#][^\s\[\]?#]*\.(jpg|jpeg|png|webp|pdf|mp4|mp3|JPG|JPEG|PNG|WEBP|PDF|MP4|MP3)([?#][^\s\[\]]*)?$"
+        pattern = r"^https://[^/\s\[\]?#\u0000-\u001F\u007F-\u009F][^\s\[\]?#\u0000-\u001F\u007F-\u009F]*\.(jpg|jpeg|png|webp|pdf|mp4|mp3|JPG|JPEG|PNG|WEBP|PDF|MP4|MP3)([?#][^\s\[\]\u0000-\u001F\u007F-\u009F]*)?$"
     )]
     pub media_url: Option<String>,
     /// The `kind` attribute (default `help_request`).
@@ -551,6 +556,15 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// The last value of `name` as sent, empty or not.
+    fn raw(&self, name: &str) -> Option<&str> {
+        self.0
+            .iter()
+            .rev()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
     fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.0
             .iter()
@@ -579,7 +593,8 @@ fn parse_limit(p: &Params) -> Result<i64, String> {
 }
 
 fn parse_date(p: &Params, name: &str, errors: &mut Vec<String>) -> Option<DateTime<Utc>> {
-    let raw = p.get(name)?;
+    // An empty value is not a date either (it does not mean "no filter").
+    let raw = p.raw(name)?;
     let parsed = rules::parse_datetime(raw);
     if parsed.is_none() {
         errors.push(format!(
