@@ -15,6 +15,33 @@ base = urllib.parse.urlparse(os.environ["BENCH_BASE"])
 batches_n = int(os.environ["BENCH_BATCHES"])
 conc = int(os.environ["BENCH_CONC"])
 leader, category = os.environ["BENCH_LEADER"], os.environ["BENCH_CATEGORY"]
+server_pid, db_name = os.environ.get("BENCH_SERVER_PID"), os.environ.get("BENCH_DB_NAME")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_seconds():
+    """CPU seconds so far of the server, of PostgreSQL's backends serving the bench database
+    (a local server only: found by their process titles) and of this client."""
+    def of(pid):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / TICK
+        except (OSError, IndexError, ValueError):
+            return 0.0
+    server = of(server_pid) if server_pid else 0.0
+    backends = 0.0
+    if db_name:
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    title = f.read()
+            except OSError:
+                continue
+            if title.startswith(b"postgres: ") and f" {db_name} ".encode() in title:
+                backends += of(pid)
+    client = sum(os.times()[:2])
+    return server, backends, client
 
 
 def call(method, path, body=None, token=None):
@@ -84,16 +111,20 @@ def run_pass(label):
         conn.close()
 
     threads = [threading.Thread(target=worker) for _ in range(conc)]
+    cpu0 = cpu_seconds()
     t0 = time.perf_counter()
     for th in threads:
         th.start()
     for th in threads:
         th.join()
     wall = time.perf_counter() - t0
+    cpu = [b - a for a, b in zip(cpu0, cpu_seconds())]
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] * 1000
     items = batches_n * 500
     print(f"bench: {label}: {items} items in {wall:.1f} s = {items / wall:,.0f} items/s; batch p50 {p(0.5):.0f} ms, p99 {p(0.99):.0f} ms; outcomes {counts}")
+    per = lambda s: s / items * 1e6
+    print(f"bench: {label}: CPU per item: server {per(cpu[0]):.0f} µs, PostgreSQL backends {per(cpu[1]):.0f} µs, client {per(cpu[2]):.0f} µs ({cpu[0]:.2f} / {cpu[1]:.2f} / {cpu[2]:.2f} s)")
     return counts
 
 

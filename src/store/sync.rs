@@ -15,6 +15,7 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
+use crate::domain::alerts::AlertRuleKind;
 use crate::domain::change_type::ChangeType;
 use crate::domain::handling::{AssignmentRole, AssignmentStatus};
 use crate::domain::ids::{CategoryId, LeaderId, ReplyId, UnitId, UserId};
@@ -195,8 +196,10 @@ impl References {
     }
 }
 
+/// A new message as the bulk import writes it (binary `COPY`: `None` is NULL, which is every
+/// nullable column's default).
 #[derive(Insertable)]
-#[diesel(table_name = m)]
+#[diesel(table_name = m, treat_none_as_default_value = false)]
 struct MessageRow<'a> {
     id: MessageId,
     tracking_no: String,
@@ -230,7 +233,7 @@ struct MessageRow<'a> {
 }
 
 #[derive(Insertable)]
-#[diesel(table_name = ev)]
+#[diesel(table_name = ev, treat_none_as_default_value = false)]
 struct EventRow {
     message_id: MessageId,
     seq: i32,
@@ -344,9 +347,13 @@ fn create_all(
         });
         refs.push(MessageRef { id, tracking_no });
     }
-    diesel::insert_into(m::table).values(&rows).execute(conn)?;
-    diesel::insert_into(ev::table)
-        .values(&events)
+    // Binary COPY rather than a multi-row INSERT: no statement of thousands of parameters to
+    // parse and plan. Triggers, constraints and foreign keys apply as to an INSERT.
+    diesel::copy_from(m::table)
+        .from_insertable(&rows)
+        .execute(conn)?;
+    diesel::copy_from(ev::table)
+        .from_insertable(&events)
         .execute(conn)?;
     Ok(refs)
 }
@@ -617,12 +624,13 @@ pub fn import_messages(
                 (false, _) => one_by_one.push((*i, *item)),
             }
         }
-        let mut created: Vec<MessageId> = Vec::new();
+        // The new messages, with the index of their item.
+        let mut created: Vec<(MessageId, usize)> = Vec::new();
         if !bulk.is_empty() {
             match conn.transaction(|conn| create_all(conn, &bulk, actor, prefix, now)) {
                 Ok(refs) => {
                     for ((i, _, _), r) in bulk.iter().zip(refs) {
-                        created.push(r.id);
+                        created.push((r.id, *i));
                         results[*i] = Some(Outcome::Created(r));
                     }
                 }
@@ -641,16 +649,37 @@ pub fn import_messages(
                 .transaction(|conn| import_one(conn, item, actor, prefix, now))
                 .unwrap_or_else(Outcome::Rejected);
             if let Outcome::Created(r) = &outcome {
-                created.push(r.id);
+                created.push((r.id, i));
             }
             results[i] = Some(outcome);
         }
-        // Early warning looks at every new message, as at intake through the API.
+        // Early warning looks at every new message, as at intake through the API. Only the
+        // messages a rule could fire on are read back: with keyword rules alone, those whose
+        // text holds a keyword (checked here on the batch's own text, a superset of what the
+        // rules' category and region let through); a repeat rule needs every one.
         if !created.is_empty() {
             let rules = crate::store::alerts::intake_rules(conn)?;
-            if !rules.is_empty() {
+            let items: HashMap<usize, &ImportedMessage> = valid.iter().copied().collect();
+            let all = rules.iter().any(|r| r.kind != AlertRuleKind::Keyword);
+            let candidates: Vec<MessageId> = created
+                .iter()
+                .filter(|(_, i)| {
+                    all || items.get(i).is_none_or(|item| {
+                        rules.iter().any(|r| {
+                            !crate::store::dispatch_rules::matched_keywords(
+                                &r.keywords,
+                                &item.new.title,
+                                &item.new.body,
+                            )
+                            .is_empty()
+                        })
+                    })
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            if !candidates.is_empty() {
                 let stored: Vec<Message> = m::table
-                    .filter(m::id.eq_any(&created))
+                    .filter(m::id.eq_any(&candidates))
                     .select(Message::as_select())
                     .load(conn)?;
                 for message in &stored {

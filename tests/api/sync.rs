@@ -1054,3 +1054,51 @@ async fn a_retried_batch_with_its_idempotency_key_is_answered_from_the_record() 
     assert_eq!(big.status, 200, "{}", big.body);
     assert_eq!(big.body["summary"]["created"], 500);
 }
+
+/// Imported messages go through early warning as at intake: a keyword in the text raises the
+/// alert and marks the message important; the others of the batch are left alone.
+#[actix_web::test]
+async fn imported_messages_go_through_early_warning() {
+    let app = TestApp::spawn().await;
+    let token = client_token(&app, &["sync:write"]).await;
+    let supervisor = app.token(Demo::Supervisor).await;
+    let t0 = Utc::now() - Duration::hours(1);
+    // The demo rule 集体上访预警 (keywords 集体上访, 联名上访, 群体性事件).
+    let mut hit = item("W-2", t0, "工地欠款问题");
+    hit["body"] = json!("工地包工头跑路，工人们商量要去市政府集体上访，请领导重视。");
+    let r = import(
+        &app,
+        &token,
+        vec![
+            item("W-1", t0, "路灯不亮"),
+            hit,
+            item("W-3", t0, "公交晚点"),
+        ],
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(outcomes(&r), ["created", "created", "created"]);
+    let ids: Vec<String> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["message_id"].as_str().unwrap().to_owned())
+        .collect();
+    for (id, important) in ids.iter().zip([false, true, false]) {
+        let m = app
+            .get(&format!("/api/v1/messages/{id}"), &supervisor)
+            .await;
+        assert_eq!(m.status, 200, "{}", m.body);
+        assert_eq!(
+            m.body["priority"] == "important",
+            important,
+            "{id}: {}",
+            m.body
+        );
+    }
+    let alerts = app.get("/api/v1/alerts?kind=keyword", &supervisor).await;
+    assert_eq!(alerts.status, 200, "{}", alerts.body);
+    let items = alerts.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{}", alerts.body);
+    assert_eq!(items[0]["details"]["message_id"], json!(ids[1]));
+}
