@@ -24,7 +24,7 @@ use crate::error::{PROBLEM_CONTENT_TYPE, problem_type};
         license(name = "MIT OR Apache-2.0", identifier = "MIT OR Apache-2.0"),
         contact(name = "liuyan maintainers", email = "liuyan@example.org")
     ),
-    servers((url = "/", description = "This server")),
+    servers((url = "/", description = "This server: whichever deployment serves the document (local, staging or production)")),
     tags(
         (name = "auth", description = "Registration, log-in, tokens and the caller's own account"),
         (name = "reference data", description = "Regions, units, leaders and categories (admins write, staff read)"),
@@ -137,6 +137,13 @@ const STANDARD: &[StandardResponse] = &[
         Some(("Retry-After", "Seconds to wait before retrying")),
     ),
     (
+        "InternalError",
+        "500",
+        "An unexpected failure on our side (never the caller's input); `request_id` lets operators find it in the logs",
+        "internal",
+        None,
+    ),
+    (
         "ServiceUnavailable",
         "503",
         "The database is unreachable or saturated; retry shortly",
@@ -181,6 +188,16 @@ fn add_ref(op: &mut Operation, status: &str, component: &str) {
 
 /// The whole document: collected paths plus the cross-cutting parts.
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    // The API is public-facing (citizens' apps and the liaison platform), not an internal one.
+    for server in doc.servers.iter_mut().flatten() {
+        let ext = ExtensionsBuilder::new()
+            .add("x-internal", json!(false))
+            .build();
+        match &mut server.extensions {
+            Some(e) => e.merge(ext),
+            None => server.extensions = Some(ext),
+        }
+    }
     let components = doc.components.get_or_insert_with(Default::default);
     components.add_security_scheme(
         BEARER,
@@ -188,7 +205,12 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             HttpBuilder::new()
                 .scheme(HttpAuthScheme::Bearer)
                 .bearer_format("JWT")
-                .description(Some("Access token from `POST /api/v1/auth/token`"))
+                .description(Some(
+                    "Access token from `POST /api/v1/auth/token`: a JWT handled as RFC8725 \
+                     (JSON Web Token Best Current Practices) asks: one algorithm (HS256) fixed \
+                     by the server, never taken from the token; issuer, audience and expiry \
+                     always checked; short-lived (refresh tokens rotate)",
+                ))
                 .build(),
         ),
     );
@@ -292,6 +314,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
 
             if is_api && id != "get_openapi" {
                 add_ref(op, "503", "ServiceUnavailable");
+                add_ref(op, "500", "InternalError");
             }
             if is_api {
                 add_ref(op, "429", "TooManyRequests");
@@ -299,7 +322,103 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         }
     }
     prune_unused_responses(&mut doc);
+    add_middleware_headers(&mut doc);
     doc
+}
+
+/// Headers the middleware puts on responses: the limiter's on every 2XX/4XX response of a
+/// rate-limited path (all but the probes; `http::rate_limit`), and CORS's
+/// `Access-Control-Allow-Origin` on every response when the caller's origin is allowed. Inline
+/// responses get them directly, shared ones in their component.
+fn add_middleware_headers(doc: &mut utoipa::openapi::OpenApi) {
+    use crate::http::rate_limit::{EXEMPT_PATHS, LIMIT_HEADER, REMAINING_HEADER, RESET_HEADER};
+    use std::collections::BTreeMap;
+    use utoipa::openapi::header::Header;
+    use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+    let count = |description: &str| -> Header {
+        HeaderBuilder::new()
+            .schema(Some(Schema::Object(
+                ObjectBuilder::new()
+                    .schema_type(Type::Integer)
+                    .format(Some(utoipa::openapi::SchemaFormat::KnownFormat(
+                        utoipa::openapi::KnownFormat::Int64,
+                    )))
+                    .minimum(Some(0))
+                    .maximum(Some(u32::MAX))
+                    .build(),
+            )))
+            .description(Some(description))
+            .build()
+    };
+    let rate_limit = [
+        (
+            LIMIT_HEADER,
+            count("The most requests this client may send at once (the burst)"),
+        ),
+        (
+            REMAINING_HEADER,
+            count("Requests left before the limit answers 429"),
+        ),
+        (
+            RESET_HEADER,
+            count("Seconds until the budget is full again"),
+        ),
+    ];
+    let cors = HeaderBuilder::new()
+        .schema(Some(Schema::Object(
+            ObjectBuilder::new()
+                .schema_type(Type::String)
+                .max_length(Some(2048))
+                .build(),
+        )))
+        .description(Some(
+            "The caller's `Origin`, when the deployment allows it (`LIUYAN_CORS_ORIGINS`); absent otherwise",
+        ))
+        .build();
+    let limited = |status: &str| status.starts_with('2') || status.starts_with('4');
+    let add = |r: &mut Response, with_limits: bool| {
+        r.headers.insert(
+            "Access-Control-Allow-Origin".to_owned(),
+            RefOr::T(cors.clone()),
+        );
+        if with_limits {
+            for (name, h) in &rate_limit {
+                r.headers.insert((*name).to_owned(), RefOr::T(h.clone()));
+            }
+        }
+    };
+    // Shared responses by name: whether some rate-limited use needs the limiter's headers.
+    let mut shared: BTreeMap<String, bool> = BTreeMap::new();
+    for (path, item) in doc.paths.paths.iter_mut() {
+        let exempt = EXEMPT_PATHS.contains(&path.as_str());
+        let ops = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.put,
+            &mut item.patch,
+            &mut item.delete,
+        ];
+        for op in ops.into_iter().flatten() {
+            for (status, response) in op.responses.responses.iter_mut() {
+                let with_limits = !exempt && limited(status);
+                match response {
+                    RefOr::T(r) => add(r, with_limits),
+                    RefOr::Ref(r) => {
+                        if let Some(name) = r.ref_location.strip_prefix("#/components/responses/") {
+                            *shared.entry(name.to_owned()).or_default() |= with_limits;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    if let Some(components) = doc.components.as_mut() {
+        for (name, with_limits) in shared {
+            if let Some(RefOr::T(r)) = components.responses.get_mut(&name) {
+                add(r, with_limits);
+            }
+        }
+    }
 }
 
 const IDEMPOTENCY_409_NOTE: &str = "; or a request with the same Idempotency-Key is still in flight \

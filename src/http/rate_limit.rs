@@ -2,6 +2,10 @@
 //! keyed by client address, against password guessing; a general one keyed by account (or
 //! address when anonymous). Limits are per process: with N replicas a client gets N times the
 //! budget, which is fine for abuse protection (docs/SCALING.md discusses a shared limiter).
+//!
+//! Every limited response says where the client stands, in the IETF draft's headers
+//! (draft-ietf-httpapi-ratelimit-headers): `RateLimit-Limit` (the burst), `RateLimit-Remaining`
+//! and `RateLimit-Reset` (seconds until the budget is full again).
 
 use std::net::IpAddr;
 use std::num::NonZeroU32;
@@ -9,17 +13,23 @@ use std::time::Duration;
 
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::http::header::{HeaderMap, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, ResponseError, web};
 use governor::clock::{Clock, DefaultClock};
-use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use governor::middleware::{StateInformationMiddleware, StateSnapshot};
+use governor::state::keyed::DefaultKeyedStateStore;
+use governor::{Quota, RateLimiter};
 
 use crate::auth::principal::{Identity, identify};
 use crate::error::ApiError;
 
+/// A keyed limiter that reports the state it left the key in.
+type Keyed<K> = RateLimiter<K, DefaultKeyedStateStore<K>, DefaultClock, StateInformationMiddleware>;
+
 pub struct RateLimits {
-    auth: DefaultKeyedRateLimiter<IpAddr>,
-    general: DefaultKeyedRateLimiter<String>,
+    auth: Keyed<IpAddr>,
+    general: Keyed<String>,
     /// Made once: creating a clock calibrates the CPU's time stamp counter, far too slow to do
     /// per request.
     clock: DefaultClock,
@@ -32,14 +42,16 @@ const AUTH_PATHS: &[&str] = &[
     "/api/v1/auth/register",
 ];
 /// Probes and scrapes are never limited.
-const EXEMPT_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
+pub const EXEMPT_PATHS: &[&str] = &["/healthz", "/readyz", "/metrics"];
 
 impl RateLimits {
     pub fn new(auth_per_minute: u32, per_second: u32, burst: u32) -> Self {
         let nz = |n: u32| NonZeroU32::new(n.max(1)).unwrap_or(NonZeroU32::MIN);
         Self {
-            auth: RateLimiter::keyed(Quota::per_minute(nz(auth_per_minute))),
-            general: RateLimiter::keyed(Quota::per_second(nz(per_second)).allow_burst(nz(burst))),
+            auth: RateLimiter::keyed(Quota::per_minute(nz(auth_per_minute)))
+                .with_middleware::<StateInformationMiddleware>(),
+            general: RateLimiter::keyed(Quota::per_second(nz(per_second)).allow_burst(nz(burst)))
+                .with_middleware::<StateInformationMiddleware>(),
             clock: DefaultClock::default(),
         }
     }
@@ -53,6 +65,57 @@ impl RateLimits {
 
 fn retry_after(wait: Duration) -> u64 {
     wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// The names of the headers, as the spec declares them.
+pub const LIMIT_HEADER: &str = "RateLimit-Limit";
+pub const REMAINING_HEADER: &str = "RateLimit-Remaining";
+pub const RESET_HEADER: &str = "RateLimit-Reset";
+
+/// Where a client stands after a decision: (limit, remaining, seconds until full).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Budget {
+    limit: u32,
+    remaining: u32,
+    reset_secs: u64,
+}
+
+impl Budget {
+    fn of(quota: &Quota, remaining: u32) -> Self {
+        let limit = quota.burst_size().get();
+        let missing = limit.saturating_sub(remaining);
+        Budget {
+            limit,
+            remaining,
+            reset_secs: retry_after(quota.replenish_interval() * missing),
+        }
+    }
+
+    fn allowed(state: &StateSnapshot) -> Self {
+        Self::of(&state.quota(), state.remaining_burst_capacity())
+    }
+
+    fn write(self, headers: &mut HeaderMap) {
+        for (name, value) in [
+            (LIMIT_HEADER, u64::from(self.limit)),
+            (REMAINING_HEADER, u64::from(self.remaining)),
+            (RESET_HEADER, self.reset_secs),
+        ] {
+            headers.insert(
+                HeaderName::from_static(lower(name)),
+                HeaderValue::from(value),
+            );
+        }
+    }
+}
+
+/// `HeaderName::from_static` wants lower case.
+const fn lower(name: &'static str) -> &'static str {
+    match name.as_bytes() {
+        b"RateLimit-Limit" => "ratelimit-limit",
+        b"RateLimit-Remaining" => "ratelimit-remaining",
+        _ => "ratelimit-reset",
+    }
 }
 
 pub async fn limit(
@@ -70,12 +133,12 @@ pub async fn limit(
         .peer_addr()
         .map_or(IpAddr::from([127, 0, 0, 1]), |a| a.ip());
     let now = limits.clock.now();
-    let denied = if AUTH_PATHS.contains(&path) {
+    let decision = if AUTH_PATHS.contains(&path) {
         limits
             .auth
             .check_key(&ip)
-            .err()
-            .map(|n| (n.wait_time_from(now), "authentication attempts"))
+            .map(|s| Budget::allowed(&s))
+            .map_err(|n| (n.wait_time_from(now), n.quota(), "authentication attempts"))
     } else {
         let key = match identify(req.request()) {
             Identity::Authenticated(p) => format!("user:{}", p.user_id),
@@ -84,18 +147,30 @@ pub async fn limit(
         limits
             .general
             .check_key(&key)
-            .err()
-            .map(|n| (n.wait_time_from(now), "requests"))
+            .map(|s| Budget::allowed(&s))
+            .map_err(|n| (n.wait_time_from(now), n.quota(), "requests"))
     };
-    if let Some((wait, what)) = denied {
-        let secs = retry_after(wait);
-        let err = ApiError::RateLimited {
-            detail: format!("too many {what} from this client; retry in {secs} s"),
-            retry_after_secs: secs,
-        };
-        return Ok(req.into_response(err.error_response()));
+    match decision {
+        Ok(budget) => {
+            let mut res = next.call(req).await?.map_into_boxed_body();
+            budget.write(res.headers_mut());
+            Ok(res)
+        }
+        Err((wait, quota, what)) => {
+            let secs = retry_after(wait);
+            let err = ApiError::RateLimited {
+                detail: format!("too many {what} from this client; retry in {secs} s"),
+                retry_after_secs: secs,
+            };
+            let mut res = req.into_response(err.error_response());
+            Budget {
+                reset_secs: Budget::of(&quota, 0).reset_secs,
+                ..Budget::of(&quota, 0)
+            }
+            .write(res.headers_mut());
+            Ok(res)
+        }
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 #[cfg(test)]
@@ -118,5 +193,38 @@ mod tests {
         }
         assert!(limits.auth.check_key(&ip).is_err());
         assert!(limits.auth.check_key(&IpAddr::from([10, 0, 0, 2])).is_ok());
+    }
+
+    #[test]
+    fn the_budget_counts_down_and_says_when_it_is_full_again() {
+        let limits = RateLimits::new(3, 2, 4);
+        let key = "user:1".to_owned();
+        let seen: Vec<Budget> = (0..4)
+            .map(|_| Budget::allowed(&limits.general.check_key(&key).unwrap()))
+            .collect();
+        assert_eq!(
+            seen.iter().map(|b| b.remaining).collect::<Vec<_>>(),
+            [3, 2, 1, 0]
+        );
+        assert!(seen.iter().all(|b| b.limit == 4));
+        // Two a second: one missing is back within 1 s, all four within 2 s.
+        assert_eq!(seen[0].reset_secs, 1);
+        assert_eq!(seen[3].reset_secs, 2);
+        let denied = limits.general.check_key(&key).unwrap_err();
+        assert_eq!(Budget::of(&denied.quota(), 0).remaining, 0);
+    }
+
+    #[test]
+    fn header_names_are_the_drafts() {
+        let mut h = HeaderMap::new();
+        Budget {
+            limit: 5,
+            remaining: 4,
+            reset_secs: 1,
+        }
+        .write(&mut h);
+        assert_eq!(h.get("RateLimit-Limit").unwrap(), "5");
+        assert_eq!(h.get("ratelimit-remaining").unwrap(), "4");
+        assert_eq!(h.get("RateLimit-Reset").unwrap(), "1");
     }
 }

@@ -250,22 +250,33 @@ async fn the_general_rate_limit_applies_per_client() {
     settings.rate_burst = 5;
     let app = TestApp::spawn_with(settings).await;
     let mut limited = 0;
+    let mut remaining = Vec::new();
     for _ in 0..12 {
         let r = app
             .send(Method::GET, "/api/v1/categories", None, None)
             .await;
+        // Every answer says where the client stands (draft-ietf-httpapi-ratelimit-headers).
+        assert_eq!(r.header("ratelimit-limit"), Some("5"), "{}", r.status);
+        let left: u32 = r.header("ratelimit-remaining").unwrap().parse().unwrap();
+        let reset: u64 = r.header("ratelimit-reset").unwrap().parse().unwrap();
+        assert!(reset <= 5, "full again within 5 s at one a second: {reset}");
         if r.status == 429 {
             r.assert_problem(429, "rate-limited");
             assert!(r.header("retry-after").is_some());
+            assert_eq!(left, 0);
             limited += 1;
+        } else {
+            remaining.push(left);
         }
     }
     assert!(limited >= 5, "{limited} requests limited");
-    // Probes are never limited.
-    assert_eq!(
-        app.send(Method::GET, "/healthz", None, None).await.status,
-        200
-    );
+    // The budget counts down (a second may pass on a slow machine and give one back).
+    assert_eq!(remaining[0], 4, "{remaining:?}");
+    assert!(remaining.contains(&0), "{remaining:?}");
+    // Probes are never limited, and say nothing of it.
+    let probe = app.send(Method::GET, "/healthz", None, None).await;
+    assert_eq!(probe.status, 200);
+    assert_eq!(probe.header("ratelimit-limit"), None);
 }
 
 /// Two transactions locking the same rows in opposite orders: PostgreSQL aborts one, and the
