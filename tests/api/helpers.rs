@@ -173,7 +173,10 @@ impl Drop for ScratchDb {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub db: ScratchDb,
+    /// Shared with the replicas of this app (`TestApp::replica`); dropped with the last one.
+    pub db: std::sync::Arc<ScratchDb>,
+    /// This instance's own connection pool and database threads (what its scheduler uses).
+    pub pool: Db,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -201,11 +204,21 @@ impl TestApp {
         Self::spawn_with(test_settings()).await
     }
 
-    pub async fn spawn_with(mut settings: Settings) -> TestApp {
+    pub async fn spawn_with(settings: Settings) -> TestApp {
         let template = actix_web::web::block(template).await.unwrap();
         let db = actix_web::web::block(move || ScratchDb::new(Some(template)))
             .await
             .unwrap();
+        Self::start(settings, std::sync::Arc::new(db)).await
+    }
+
+    /// A second instance of the application (own pool, own workers, own background tasks) on
+    /// this app's database: what a replica behind a load balancer is.
+    pub async fn replica(&self, settings: Settings) -> TestApp {
+        Self::start(settings, self.db.clone()).await
+    }
+
+    async fn start(mut settings: Settings, db: std::sync::Arc<ScratchDb>) -> TestApp {
         settings.database_url = Some(db.url.clone());
         let url = db.url.clone();
         let pool = actix_web::web::block(move || {
@@ -221,7 +234,7 @@ impl TestApp {
         .unwrap()
         .expect("pool");
         let pool = Db::new(pool);
-        let app = Application::build_with_pool(settings, pool).expect("application builds");
+        let app = Application::build_with_pool(settings, pool.clone()).expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
         actix_web::rt::spawn(app.run_until_stopped());
@@ -234,6 +247,7 @@ impl TestApp {
                 .build()
                 .expect("http client"),
             db,
+            pool,
             handle,
         }
     }
