@@ -31,6 +31,17 @@ fn server_url() -> &'static str {
     })
 }
 
+/// Where the applications and the tests' own connections reach the test databases: the server
+/// itself, or a connection pooler in front of it named by `LIUYAN_TEST_POOLER_URL` (e.g. PgBouncer
+/// in transaction mode, scripts/test-pgbouncer). Databases are created and dropped on the server.
+fn client_server_url() -> &'static str {
+    static CLIENT: OnceLock<String> = OnceLock::new();
+    CLIENT.get_or_init(|| match std::env::var("LIUYAN_TEST_POOLER_URL") {
+        Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
+        _ => server_url().to_owned(),
+    })
+}
+
 /// The template's name changes whenever the migrations or the code (which seeds it) change.
 fn template_name() -> String {
     let mut h = Sha256::new();
@@ -145,7 +156,7 @@ impl ScratchDb {
                 Err(e) => panic!("cannot create test database: {e}"),
             }
         }
-        let url = format!("{}/{name}", server_url());
+        let url = format!("{}/{name}", client_server_url());
         Self { name, url }
     }
 
@@ -155,8 +166,18 @@ impl ScratchDb {
     }
 
     pub fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("connect to the test database")
+        establish(&self.url)
     }
+}
+
+/// A test's own connection to a test database, with diesel's statement cache off when the
+/// service runs without it (behind a pooler that cannot track named prepared statements).
+pub fn establish(url: &str) -> PgConnection {
+    let mut conn = PgConnection::establish(url).expect("connect to the test database");
+    if !test_settings().db_statement_cache {
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+    }
+    conn
 }
 
 impl Drop for ScratchDb {
@@ -175,8 +196,8 @@ pub struct TestApp {
     pub client: reqwest::Client,
     /// Shared with the replicas of this app (`TestApp::replica`); dropped with the last one.
     pub db: std::sync::Arc<ScratchDb>,
-    /// This instance's own connection pool and database threads (what its scheduler uses).
-    pub pool: Db,
+    /// The application's own database handle (the same threads and pool requests use).
+    pub dbh: Db,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -196,6 +217,10 @@ pub fn test_settings() -> Settings {
     s.stats_fold_interval_ms = 0;
     // Webhook tests turn the dispatcher on themselves.
     s.webhook_poll_ms = 0;
+    // Behind a pooler that cannot track named prepared statements (scripts/test-pgbouncer).
+    if let Ok(v) = std::env::var("LIUYAN_DB_STATEMENT_CACHE") {
+        s.db_statement_cache = v != "false";
+    }
     s
 }
 
@@ -221,12 +246,14 @@ impl TestApp {
     async fn start(mut settings: Settings, db: std::sync::Arc<ScratchDb>) -> TestApp {
         settings.database_url = Some(db.url.clone());
         let url = db.url.clone();
+        let statement_cache = settings.db_statement_cache;
         let pool = actix_web::web::block(move || {
             build_pool(
                 &url,
                 &PoolOptions {
                     max_size: 4,
                     connection_timeout: std::time::Duration::from_secs(2),
+                    statement_cache,
                 },
             )
         })
@@ -247,7 +274,7 @@ impl TestApp {
                 .build()
                 .expect("http client"),
             db,
-            pool,
+            dbh: pool,
             handle,
         }
     }

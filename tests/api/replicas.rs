@@ -178,7 +178,7 @@ async fn scheduler_ticks_of_two_replicas_raise_each_alarm_once() {
     // Each replica's scheduler ticks through its own pool, both at once, three times over.
     let later = local("2026-11-25T10:00");
     let tick = |app: &TestApp| {
-        let pool = app.pool.clone();
+        let pool = app.dbh.clone();
         async move {
             pool.run(move |conn| liuyan::scheduler::run_once(conn, later))
                 .await
@@ -306,4 +306,46 @@ async fn webhook_dispatchers_of_two_replicas_deliver_each_event_once() {
         "one attempt each"
     );
     handle.stop(false).await;
+}
+
+/// Behind a pooler in transaction mode a named prepared statement may be missing on the next
+/// server connection: with `statement_cache` off the pool's connections prepare none.
+#[actix_web::test]
+async fn pools_without_the_statement_cache_prepare_no_named_statements() {
+    use diesel::prelude::*;
+    let app = TestApp::spawn().await;
+    let url = app.db.url.clone();
+    let named = move |statement_cache: bool| -> i64 {
+        let pool = liuyan::db::build_pool(
+            &url,
+            &liuyan::db::PoolOptions {
+                max_size: 1,
+                connection_timeout: Duration::from_secs(5),
+                statement_cache,
+            },
+        )
+        .unwrap();
+        let mut conn = pool.get().unwrap();
+        // One transaction: a pooler keeps it on one server connection, where the count is read.
+        conn.transaction(|conn| {
+            for _ in 0..2 {
+                liuyan::schema::units::table
+                    .filter(liuyan::schema::units::name.ne("?"))
+                    .count()
+                    .get_result::<i64>(conn)?;
+            }
+            let n = diesel::sql_query("SELECT count(*) AS n FROM pg_prepared_statements")
+                .get_result::<N>(conn)?
+                .n;
+            // Leave nothing behind for the server connection's next client.
+            diesel::sql_query("DEALLOCATE ALL").execute(conn)?;
+            Ok::<_, diesel::result::Error>(n)
+        })
+        .unwrap()
+    };
+    let (off, on) = actix_web::web::block(move || (named(false), named(true)))
+        .await
+        .unwrap();
+    assert_eq!(off, 0, "no named statement without the cache");
+    assert!(on >= 1, "the cache prepares named statements: {on}");
 }

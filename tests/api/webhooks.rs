@@ -224,6 +224,7 @@ fn dispatcher(app: &TestApp, s: &liuyan::configuration::Settings) -> liuyan::web
         &liuyan::db::PoolOptions {
             max_size: 3,
             connection_timeout: Duration::from_secs(5),
+            statement_cache: s.db_statement_cache,
         },
     )
     .unwrap();
