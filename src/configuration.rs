@@ -135,6 +135,13 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
+    /// Keep diesel's per-connection cache of named prepared statements. Turn it off behind a
+    /// pooler in transaction mode that cannot track them (PgBouncer before 1.21, or without
+    /// `max_prepared_statements`): queries are then sent with unnamed statements, which any
+    /// pooler passes through (docs/SCALING.md).
+    #[arg(long, env = "LIUYAN_DB_STATEMENT_CACHE", default_value_t = true, action = clap::ArgAction::Set)]
+    pub db_statement_cache: bool,
+
     /// How often the deadline scheduler looks for due-soon and overdue deadlines, seconds
     /// (0 turns it off in this process; other replicas still run it).
     #[arg(long, env = "LIUYAN_SCHEDULER_INTERVAL_SECS", default_value_t = 30)]

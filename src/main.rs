@@ -88,9 +88,8 @@ fn main() -> anyhow::Result<()> {
         }
         Command::StatsRebuild => {
             telemetry::init(settings.log_format, &settings.log_filter);
-            let url = database_url(&settings)?;
             let started = std::time::Instant::now();
-            let mut conn = <diesel::PgConnection as diesel::Connection>::establish(&url)?;
+            let mut conn = connect(&settings)?;
             let cells = liuyan::store::statistics::rebuild(&mut conn)
                 .map_err(|e| anyhow::anyhow!("rebuild: {e}"))?;
             println!(
@@ -139,7 +138,13 @@ fn main() -> anyhow::Result<()> {
 
 fn connect(settings: &Settings) -> anyhow::Result<PgConnection> {
     let url = database_url(settings)?;
-    PgConnection::establish(&url).with_context(|| "cannot connect to the database")
+    let mut conn =
+        PgConnection::establish(&url).with_context(|| "cannot connect to the database")?;
+    // Behind a transaction pooler that cannot track named prepared statements (docs/SCALING.md).
+    if !settings.db_statement_cache {
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+    }
+    Ok(conn)
 }
 
 fn seed_demo(settings: &Settings) -> anyhow::Result<()> {

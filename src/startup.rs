@@ -78,6 +78,7 @@ impl Application {
         let opts = PoolOptions {
             max_size: settings.pool_size(),
             connection_timeout: settings.pool_timeout(),
+            statement_cache: settings.db_statement_cache,
         };
         let pool = {
             let url = url.clone();

@@ -90,13 +90,32 @@ impl From<diesel::r2d2::PoolError> for DbError {
 pub struct PoolOptions {
     pub max_size: u32,
     pub connection_timeout: Duration,
+    /// Cache named prepared statements per connection (off behind a transaction pooler that
+    /// cannot track them: each query then goes as an unnamed statement).
+    pub statement_cache: bool,
+}
+
+/// Turns diesel's statement cache off on every new connection.
+#[derive(Debug)]
+struct NoStatementCache;
+
+impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for NoStatementCache {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        use diesel::connection::{CacheSize, Connection};
+        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
+        Ok(())
+    }
 }
 
 /// Build the pool. Checkout health checks are off (each would add a round trip to every
 /// request); broken connections are detected by diesel's `has_broken` when they return.
 pub fn build_pool(database_url: &str, opts: &PoolOptions) -> Result<PgPool, DbError> {
     let manager = ConnectionManager::<PgConnection>::new(database_url);
-    Pool::builder()
+    let mut builder = Pool::builder();
+    if !opts.statement_cache {
+        builder = builder.connection_customizer(Box::new(NoStatementCache));
+    }
+    builder
         .max_size(opts.max_size)
         .min_idle(Some(opts.max_size.min(2)))
         .connection_timeout(opts.connection_timeout)

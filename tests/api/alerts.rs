@@ -399,8 +399,7 @@ async fn a_spike_is_raised_once_by_the_scheduler() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                use diesel::Connection;
-                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                let mut conn = crate::helpers::establish(&url);
                 liuyan::scheduler::run_once(&mut conn, now).unwrap().alerts
             })
         })

@@ -301,7 +301,7 @@ fn a_deadlock_is_a_retryable_conflict() {
             let url = db.url.clone();
             let barrier = barrier.clone();
             std::thread::spawn(move || {
-                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                let mut conn = crate::helpers::establish(&url);
                 conn.transaction::<_, diesel::result::Error, _>(|conn| {
                     diesel::sql_query(format!("UPDATE t SET n = n + 1 WHERE id = {first}"))
                         .execute(conn)?;

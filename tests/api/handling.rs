@@ -1213,8 +1213,7 @@ async fn the_scheduler_raises_each_alarm_once_across_replicas() {
         .map(|_| {
             let url = url.clone();
             std::thread::spawn(move || {
-                use diesel::Connection;
-                let mut conn = diesel::PgConnection::establish(&url).unwrap();
+                let mut conn = crate::helpers::establish(&url);
                 let a = liuyan::scheduler::run_once(&mut conn, later).unwrap();
                 let b = liuyan::scheduler::run_once(&mut conn, later).unwrap();
                 (a.due_soon + b.due_soon, a.overdue + b.overdue)

@@ -31,6 +31,17 @@ fn server_url() -> &'static str {
     })
 }
 
+/// Where the applications and the tests' own connections reach the test databases: the server
+/// itself, or a connection pooler in front of it named by `LIUYAN_TEST_POOLER_URL` (e.g. PgBouncer
+/// in transaction mode, scripts/test-pgbouncer). Databases are created and dropped on the server.
+fn client_server_url() -> &'static str {
+    static CLIENT: OnceLock<String> = OnceLock::new();
+    CLIENT.get_or_init(|| match std::env::var("LIUYAN_TEST_POOLER_URL") {
+        Ok(url) if !url.is_empty() => url.trim_end_matches('/').to_owned(),
+        _ => server_url().to_owned(),
+    })
+}
+
 /// The template's name changes whenever the migrations or the code (which seeds it) change.
 fn template_name() -> String {
     let mut h = Sha256::new();
@@ -145,7 +156,7 @@ impl ScratchDb {
                 Err(e) => panic!("cannot create test database: {e}"),
             }
         }
-        let url = format!("{}/{name}", server_url());
+        let url = format!("{}/{name}", client_server_url());
         Self { name, url }
     }
 
@@ -155,8 +166,18 @@ impl ScratchDb {
     }
 
     pub fn connect(&self) -> PgConnection {
-        PgConnection::establish(&self.url).expect("connect to the test database")
+        establish(&self.url)
     }
+}
+
+/// A test's own connection to a test database, with diesel's statement cache off when the
+/// service runs without it (behind a pooler that cannot track named prepared statements).
+pub fn establish(url: &str) -> PgConnection {
+    let mut conn = PgConnection::establish(url).expect("connect to the test database");
+    if !test_settings().db_statement_cache {
+        conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);
+    }
+    conn
 }
 
 impl Drop for ScratchDb {
@@ -173,7 +194,10 @@ impl Drop for ScratchDb {
 pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
-    pub db: ScratchDb,
+    /// Shared with the replicas of this app (`TestApp::replica`); dropped with the last one.
+    pub db: std::sync::Arc<ScratchDb>,
+    /// The application's own database handle (the same threads and pool requests use).
+    pub dbh: Db,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -193,6 +217,10 @@ pub fn test_settings() -> Settings {
     s.stats_fold_interval_ms = 0;
     // Webhook tests turn the dispatcher on themselves.
     s.webhook_poll_ms = 0;
+    // Behind a pooler that cannot track named prepared statements (scripts/test-pgbouncer).
+    if let Ok(v) = std::env::var("LIUYAN_DB_STATEMENT_CACHE") {
+        s.db_statement_cache = v != "false";
+    }
     s
 }
 
@@ -201,19 +229,31 @@ impl TestApp {
         Self::spawn_with(test_settings()).await
     }
 
-    pub async fn spawn_with(mut settings: Settings) -> TestApp {
+    pub async fn spawn_with(settings: Settings) -> TestApp {
         let template = actix_web::web::block(template).await.unwrap();
         let db = actix_web::web::block(move || ScratchDb::new(Some(template)))
             .await
             .unwrap();
+        Self::start(settings, std::sync::Arc::new(db)).await
+    }
+
+    /// A second instance of the application (own pool, own workers, own background tasks) on
+    /// this app's database: what a replica behind a load balancer is.
+    pub async fn replica(&self, settings: Settings) -> TestApp {
+        Self::start(settings, self.db.clone()).await
+    }
+
+    async fn start(mut settings: Settings, db: std::sync::Arc<ScratchDb>) -> TestApp {
         settings.database_url = Some(db.url.clone());
         let url = db.url.clone();
+        let statement_cache = settings.db_statement_cache;
         let pool = actix_web::web::block(move || {
             build_pool(
                 &url,
                 &PoolOptions {
                     max_size: 4,
                     connection_timeout: std::time::Duration::from_secs(2),
+                    statement_cache,
                 },
             )
         })
@@ -221,7 +261,7 @@ impl TestApp {
         .unwrap()
         .expect("pool");
         let pool = Db::new(pool);
-        let app = Application::build_with_pool(settings, pool).expect("application builds");
+        let app = Application::build_with_pool(settings, pool.clone()).expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
         actix_web::rt::spawn(app.run_until_stopped());
@@ -234,6 +274,7 @@ impl TestApp {
                 .build()
                 .expect("http client"),
             db,
+            dbh: pool,
             handle,
         }
     }

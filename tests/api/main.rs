@@ -21,6 +21,7 @@ mod migrations;
 mod open311;
 mod public_board;
 mod reference_data;
+mod replicas;
 mod replies;
 mod spec;
 mod statistics;

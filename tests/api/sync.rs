@@ -376,7 +376,7 @@ async fn the_feed_misses_nothing_while_transactions_commit_out_of_order() {
         .map(|w| {
             let url = url.clone();
             std::thread::spawn(move || {
-                let mut conn = PgConnection::establish(&url).unwrap();
+                let mut conn = crate::helpers::establish(&url);
                 let actor = liuyan::store::messages::EventActor::SYSTEM;
                 for n in 0..40 {
                     let new = liuyan::store::sync::ImportedMessage {

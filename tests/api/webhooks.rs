@@ -27,19 +27,19 @@ use crate::messages::{message_body, submit};
 // The receiver.
 
 #[derive(Debug, Clone)]
-struct Hit {
-    id: String,
+pub struct Hit {
+    pub id: String,
     timestamp: String,
     signature: String,
-    body: Vec<u8>,
+    pub body: Vec<u8>,
     answered: u16,
 }
 
 const DOWN: u8 = 0;
-const UP: u8 = 1;
+pub const UP: u8 = 1;
 
 #[derive(Clone)]
-struct Receiver {
+pub struct Receiver {
     port: u16,
     hits: Arc<Mutex<Vec<Hit>>>,
     mode: Arc<AtomicU8>,
@@ -49,7 +49,7 @@ struct Receiver {
 
 impl Receiver {
     /// A receiver on a free port, not listening yet (connections are refused).
-    fn reserve(mode: u8, delay: Duration) -> Receiver {
+    pub fn reserve(mode: u8, delay: Duration) -> Receiver {
         let port = TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -64,7 +64,7 @@ impl Receiver {
     }
 
     /// Start listening; answers 503 while DOWN, 204 while UP.
-    fn listen(&self) -> actix_web::dev::ServerHandle {
+    pub fn listen(&self) -> actix_web::dev::ServerHandle {
         let state = self.clone();
         let server = HttpServer::new(move || {
             App::new()
@@ -80,11 +80,11 @@ impl Receiver {
         handle
     }
 
-    fn url(&self) -> String {
+    pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hooks", self.port)
     }
 
-    fn hits(&self) -> Vec<Hit> {
+    pub fn hits(&self) -> Vec<Hit> {
         self.hits.lock().unwrap().clone()
     }
 }
@@ -118,7 +118,7 @@ async fn receive(req: HttpRequest, body: web::Bytes, r: web::Data<Receiver>) -> 
 
 /// Standard Webhooks verification, written here from the specification (not the service's
 /// code): HMAC-SHA256 over `{id}.{timestamp}.{body}` with the base64-decoded secret.
-fn verifies(secret: &str, hit: &Hit) -> bool {
+pub fn verifies(secret: &str, hit: &Hit) -> bool {
     let key = STANDARD
         .decode(secret.strip_prefix("whsec_").unwrap())
         .unwrap();
@@ -132,7 +132,7 @@ fn verifies(secret: &str, hit: &Hit) -> bool {
 // ---------------------------------------------------------------------------------------------
 // Helpers.
 
-fn settings(poll_ms: u64, scale: f64, allow_private: bool) -> liuyan::configuration::Settings {
+pub fn settings(poll_ms: u64, scale: f64, allow_private: bool) -> liuyan::configuration::Settings {
     let mut s = test_settings();
     s.webhook_poll_ms = poll_ms;
     s.webhook_backoff_scale = scale;
@@ -141,7 +141,7 @@ fn settings(poll_ms: u64, scale: f64, allow_private: bool) -> liuyan::configurat
 }
 
 /// An integration client with `scopes`; returns (its id, an access token).
-async fn client(app: &TestApp, name: &str, scopes: &[&str]) -> (String, String) {
+pub async fn client(app: &TestApp, name: &str, scopes: &[&str]) -> (String, String) {
     let admin = app.token(Demo::Admin).await;
     let r = app
         .post(
@@ -166,7 +166,7 @@ async fn client(app: &TestApp, name: &str, scopes: &[&str]) -> (String, String) 
 }
 
 /// Subscribe; returns (subscription id, secret).
-async fn subscribe(app: &TestApp, token: &str, url: &str, types: &[&str]) -> (String, String) {
+pub async fn subscribe(app: &TestApp, token: &str, url: &str, types: &[&str]) -> (String, String) {
     let r = app
         .post(
             "/api/v1/webhooks",
@@ -184,7 +184,7 @@ async fn subscribe(app: &TestApp, token: &str, url: &str, types: &[&str]) -> (St
     )
 }
 
-async fn deliveries(app: &TestApp, token: &str, sub: &str, query: &str) -> Vec<Value> {
+pub async fn deliveries(app: &TestApp, token: &str, sub: &str, query: &str) -> Vec<Value> {
     let r = app
         .get(
             &format!("/api/v1/webhooks/{sub}/deliveries?limit=100{query}"),
@@ -196,7 +196,14 @@ async fn deliveries(app: &TestApp, token: &str, sub: &str, query: &str) -> Vec<V
 }
 
 /// Wait until every delivery of `sub` is in `status` (and there are `n`).
-async fn wait_for(app: &TestApp, token: &str, sub: &str, n: usize, status: &str, within: Duration) {
+pub async fn wait_for(
+    app: &TestApp,
+    token: &str,
+    sub: &str,
+    n: usize,
+    status: &str,
+    within: Duration,
+) {
     let start = Instant::now();
     loop {
         let all = deliveries(app, token, sub, "").await;
@@ -217,6 +224,7 @@ fn dispatcher(app: &TestApp, s: &liuyan::configuration::Settings) -> liuyan::web
         &liuyan::db::PoolOptions {
             max_size: 3,
             connection_timeout: Duration::from_secs(5),
+            statement_cache: s.db_statement_cache,
         },
     )
     .unwrap();
