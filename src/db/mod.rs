@@ -67,6 +67,11 @@ impl From<DieselError> for DbError {
             {
                 DbError::Unavailable(format!("transaction conflict, retry: {}", info.message()))
             }
+            // A transaction left broken by a lost connection: the connection is dropped when it
+            // returns to the pool, and a retry gets a fresh one.
+            DieselError::BrokenTransactionManager => {
+                DbError::Unavailable("the database connection was lost; retry".into())
+            }
             other => DbError::Other(other.to_string()),
         }
     }
@@ -121,7 +126,15 @@ pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
 pub struct Db {
     pool: PgPool,
     jobs: crossbeam_channel::Sender<Job>,
+    /// How long a job may wait for a database thread before the request gets 503.
+    wait: Duration,
 }
+
+/// A job's life: the first of the caller (giving up) and the database thread (starting it)
+/// to move it out of `QUEUED` decides whether it runs, so a 503 never hides a write.
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 type Job = Box<dyn FnOnce(&mut Option<PgPooled>, &PgPool) + Send>;
 
@@ -148,7 +161,8 @@ impl Db {
                 tracing::error!(error = %e, "cannot start a database thread");
             }
         }
-        Self { pool, jobs }
+        let wait = pool.connection_timeout();
+        Self { pool, jobs, wait }
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -162,10 +176,25 @@ impl Db {
         E: Into<crate::error::ApiError> + Send + 'static,
     {
         use crate::error::ApiError;
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        use std::sync::atomic::{AtomicU8, Ordering};
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let state = std::sync::Arc::new(AtomicU8::new(QUEUED));
+        let job_state = state.clone();
+        let (wait, enqueued) = (self.wait, std::time::Instant::now());
         let job: Job = Box::new(move |slot, pool| {
+            if job_state
+                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return; // the request already answered 503
+            }
             if slot.is_none() {
-                match pool.get() {
+                // What is left of the request's wait, so queueing plus connecting stays within
+                // the pool timeout (a floor keeps a connect attempt possible).
+                let left = wait
+                    .saturating_sub(enqueued.elapsed())
+                    .max(Duration::from_millis(50));
+                match pool.get_timeout(left) {
                     Ok(c) => *slot = Some(c),
                     Err(e) => {
                         let _ = tx.send(Err(ApiError::from(DbError::from(e))));
@@ -175,9 +204,9 @@ impl Db {
             }
             let Some(conn) = slot.as_mut() else { return };
             let result = f(conn).map_err(Into::into);
-            // After a lost connection, hand it back: r2d2 drops broken ones and the next job
-            // checks out a fresh connection.
-            if matches!(result, Err(ApiError::ServiceUnavailable(_))) {
+            // After a failure, hand the connection back: r2d2 drops broken ones (a lost server,
+            // a broken transaction) and the next job checks out a fresh one.
+            if result.is_err() {
                 *slot = None;
             }
             let _ = tx.send(result);
@@ -190,8 +219,25 @@ impl Db {
                 ApiError::ServiceUnavailable("the server is shutting down".into())
             }
         })?;
-        rx.await
-            .map_err(|_| ApiError::Internal("a database job was dropped".into()))?
+        let dropped = |_| ApiError::ServiceUnavailable("a database job was dropped".into());
+        // Every database thread busy (slow queries, a server that does not answer): answer 503
+        // after the pool timeout rather than letting requests pile up behind them.
+        match tokio::time::timeout(self.wait, &mut rx).await {
+            Ok(result) => result.map_err(dropped)?,
+            Err(_) => {
+                if state
+                    .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Err(ApiError::ServiceUnavailable(format!(
+                        "no database connection became free within {} ms; retry shortly",
+                        self.wait.as_millis()
+                    )));
+                }
+                // Already running: its outcome (a commit, perhaps) is the answer.
+                rx.await.map_err(dropped)?
+            }
+        }
     }
 }
 

@@ -174,6 +174,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub db: ScratchDb,
+    /// The application's own database handle (the same threads and pool requests use).
+    pub dbh: Db,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -201,7 +203,16 @@ impl TestApp {
         Self::spawn_with(test_settings()).await
     }
 
-    pub async fn spawn_with(mut settings: Settings) -> TestApp {
+    pub async fn spawn_with(settings: Settings) -> TestApp {
+        Self::spawn_with_pool(settings, 4, std::time::Duration::from_secs(2)).await
+    }
+
+    /// An app with a pool of `max_size` connections that waits `timeout` for one.
+    pub async fn spawn_with_pool(
+        mut settings: Settings,
+        max_size: u32,
+        timeout: std::time::Duration,
+    ) -> TestApp {
         let template = actix_web::web::block(template).await.unwrap();
         let db = actix_web::web::block(move || ScratchDb::new(Some(template)))
             .await
@@ -212,16 +223,16 @@ impl TestApp {
             build_pool(
                 &url,
                 &PoolOptions {
-                    max_size: 4,
-                    connection_timeout: std::time::Duration::from_secs(2),
+                    max_size,
+                    connection_timeout: timeout,
                 },
             )
         })
         .await
         .unwrap()
         .expect("pool");
-        let pool = Db::new(pool);
-        let app = Application::build_with_pool(settings, pool).expect("application builds");
+        let dbh = Db::new(pool);
+        let app = Application::build_with_pool(settings, dbh.clone()).expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
         actix_web::rt::spawn(app.run_until_stopped());
@@ -234,6 +245,7 @@ impl TestApp {
                 .build()
                 .expect("http client"),
             db,
+            dbh,
             handle,
         }
     }
