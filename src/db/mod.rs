@@ -128,6 +128,10 @@ pub struct Db {
     jobs: crossbeam_channel::Sender<Job>,
     /// How long a job may wait for a database thread before the request gets 503.
     wait: Duration,
+    /// Set by `shutdown`: new jobs are refused and each thread ends after its next job.
+    closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Disconnects once every database thread has ended (each holds a sender).
+    ended: crossbeam_channel::Receiver<()>,
 }
 
 /// A job's life: the first of the caller (giving up) and the database thread (starting it)
@@ -145,24 +149,59 @@ impl Db {
     pub fn new(pool: PgPool) -> Self {
         let threads = pool.max_size() as usize;
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(threads * QUEUE_PER_CONNECTION);
+        let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (alive, ended) = crossbeam_channel::bounded::<()>(0);
         for n in 0..threads {
             let queue = queue.clone();
             let pool = pool.clone();
+            let closing = closing.clone();
+            let alive = alive.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("db-{n}"))
                 .spawn(move || {
                     let mut conn: Option<PgPooled> = None;
-                    // Ends when every sender (every `Db` clone) is gone.
+                    // Ends at shutdown, or when every sender (every `Db` clone) is gone.
                     while let Ok(job) = queue.recv() {
                         job(&mut conn, &pool);
+                        if closing.load(std::sync::atomic::Ordering::Acquire) {
+                            break;
+                        }
                     }
+                    drop(conn);
+                    drop(alive);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a database thread");
             }
         }
         let wait = pool.connection_timeout();
-        Self { pool, jobs, wait }
+        Self {
+            pool,
+            jobs,
+            wait,
+            closing,
+            ended,
+        }
+    }
+
+    /// Refuse new jobs, let the database threads finish the jobs they have and end, and wait
+    /// for them (at most `timeout`): after this no thread of ours is inside libpq, so the
+    /// process can exit without tearing the library down under a running query. Blocking.
+    /// Returns whether every thread ended in time.
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        // Wake every thread blocked on an empty queue; each ends after one job.
+        for _ in 0..self.pool.max_size() {
+            let wake: Job = Box::new(|_, _| {});
+            if self.jobs.send_timeout(wake, timeout).is_err() {
+                break;
+            }
+        }
+        matches!(
+            self.ended.recv_timeout(timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -177,6 +216,11 @@ impl Db {
     {
         use crate::error::ApiError;
         use std::sync::atomic::{AtomicU8, Ordering};
+        if self.closing.load(Ordering::Acquire) {
+            return Err(ApiError::ServiceUnavailable(
+                "the server is shutting down".into(),
+            ));
+        }
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let state = std::sync::Arc::new(AtomicU8::new(QUEUED));
         let job_state = state.clone();

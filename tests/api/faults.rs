@@ -197,3 +197,136 @@ async fn absurd_limits_and_cursors_are_refused_with_the_field() {
         assert!(r.status().is_client_error(), "{}", r.status());
     }
 }
+
+/// The real binary, SIGTERMed while a request is in flight: the request completes, new
+/// connections are refused, the scheduler stops cleanly, the process exits 0.
+#[actix_web::test]
+async fn sigterm_finishes_in_flight_requests_and_exits_0() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+
+    let db = actix_web::web::block(crate::helpers::seeded_db)
+        .await
+        .unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_liuyan"))
+        .arg("serve")
+        .env("DATABASE_URL", &db.url)
+        .env("LIUYAN_HOST", "127.0.0.1")
+        .env("LIUYAN_PORT", "0")
+        .env("LIUYAN_WORKERS", "1")
+        .env("LIUYAN_MIGRATE_ON_START", "false")
+        .env("LIUYAN_SCHEDULER_INTERVAL_SECS", "1")
+        .env("LIUYAN_LOG_FORMAT", "json")
+        .env("LIUYAN_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the binary starts");
+    // Every output line, from both streams, as it comes.
+    let (lines_tx, lines) = std::sync::mpsc::channel::<String>();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    for stream in [
+        Box::new(out) as Box<dyn std::io::Read + Send>,
+        Box::new(err) as Box<dyn std::io::Read + Send>,
+    ] {
+        let tx = lines_tx.clone();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stream)
+                .lines()
+                .map_while(Result::ok)
+            {
+                let _ = tx.send(line);
+            }
+        });
+    }
+    drop(lines_tx);
+    let mut log = Vec::new();
+    let port: u16 = loop {
+        let line = lines
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no listening line; output: {log:#?}"));
+        log.push(line.clone());
+        if let Some(rest) = line
+            .split("liuyan is listening on http://127.0.0.1:")
+            .nth(1)
+        {
+            break rest
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap();
+        }
+    };
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let u = liuyan::seed::USERS
+        .iter()
+        .find(|u| u.email == Demo::Admin.email())
+        .unwrap();
+    let login: serde_json::Value = client
+        .post(format!("{base}/api/v1/auth/token"))
+        .json(&json!({"grant_type": "password", "email": u.email, "password": u.password}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = login["access_token"].as_str().unwrap().to_owned();
+
+    // Hold the units table so a request for it stays in flight until we let go.
+    let mut lock = db.connect();
+    diesel::connection::SimpleConnection::batch_execute(
+        &mut lock,
+        "BEGIN; LOCK TABLE units IN ACCESS EXCLUSIVE MODE",
+    )
+    .unwrap();
+    let slow = actix_web::rt::spawn(
+        client
+            .get(format!("{base}/api/v1/units"))
+            .bearer_auth(&token)
+            .send(),
+    );
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    assert!(!slow.is_finished(), "the request is in flight");
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_err(),
+        "new connections are refused once stopping"
+    );
+    assert!(child.try_wait().unwrap().is_none(), "still finishing");
+
+    // Let the request through: it completes normally, then the process ends.
+    diesel::connection::SimpleConnection::batch_execute(&mut lock, "COMMIT").unwrap();
+    let r = slow
+        .await
+        .unwrap()
+        .expect("the in-flight request is answered");
+    assert_eq!(r.status(), 200);
+    let page: serde_json::Value = r.json().await.unwrap();
+    assert!(!page["items"].as_array().unwrap().is_empty());
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let status = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s;
+        }
+        assert!(std::time::Instant::now() < deadline, "the process exits");
+        actix_web::rt::time::sleep(Duration::from_millis(100)).await;
+    };
+    log.extend(lines.iter());
+    assert_eq!(status.code(), Some(0), "exit status; output: {log:#?}");
+    let text = log.join("\n");
+    assert!(text.contains("scheduler stopped"), "{text}");
+    assert!(text.contains("shutdown complete"), "{text}");
+    assert!(!text.contains("\"ERROR\""), "{text}");
+}

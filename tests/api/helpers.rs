@@ -117,6 +117,11 @@ fn template() -> &'static str {
     })
 }
 
+/// A fresh database cloned from the migrated, seeded template (blocking); dropped on drop.
+pub fn seeded_db() -> ScratchDb {
+    ScratchDb::new(Some(template()))
+}
+
 /// A fresh, empty database (no template) for migration tests; dropped on drop.
 pub struct ScratchDb {
     pub name: String,
