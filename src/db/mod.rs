@@ -106,8 +106,20 @@ pub fn build_pool(database_url: &str, opts: &PoolOptions) -> Result<PgPool, DbEr
         .min_idle(Some(opts.max_size.min(2)))
         .connection_timeout(opts.connection_timeout)
         .test_on_check_out(false)
+        .error_handler(Box::new(WarnOnConnectError))
         .build(manager)
         .map_err(DbError::from)
+}
+
+/// r2d2 reports every failed attempt to open a connection (at `error` level by default): during
+/// an outage that is several a second, and the clients already get 503. A warning each.
+#[derive(Debug)]
+struct WarnOnConnectError;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for WarnOnConnectError {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(%error, "cannot open a database connection");
+    }
 }
 
 /// Apply pending embedded migrations; returns how many ran.
