@@ -87,8 +87,10 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_DB_POOL_SIZE", default_value_t = 0)]
     pub db_pool_size: u32,
 
-    /// How long a request waits for a free connection before answering 503, milliseconds.
-    #[arg(long, env = "LIUYAN_DB_POOL_TIMEOUT_MS", default_value_t = 2000)]
+    /// How long a request waits for a database connection (a free database thread, or a new
+    /// connection to a server that does not answer) before answering 503, milliseconds. Short,
+    /// so that an outage or a saturated pool fails fast instead of queueing (docs/RELIABILITY.md).
+    #[arg(long, env = "LIUYAN_DB_POOL_TIMEOUT_MS", default_value_t = 500)]
     pub db_pool_timeout_ms: u64,
 
     /// Log format.

@@ -38,12 +38,32 @@ pub struct Raised {
     pub alerts: usize,
 }
 
-/// Run the scheduler every `interval` until the process stops.
-pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
+/// Tells the background loops to stop: it turns `true` when the server has stopped.
+pub type StopSignal = tokio::sync::watch::Receiver<bool>;
+
+/// Wait for the next tick; false once the stop signal is given (or its sender is gone). A pass
+/// in progress is never cut short: the loops only look here between passes.
+pub async fn tick_or_stop(tick: &mut tokio::time::Interval, stop: &mut StopSignal) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        biased;
+        _ = stop.changed() => false,
+        _ = tick.tick() => true,
+    }
+}
+
+/// Run the scheduler every `interval` until `stop`.
+pub fn spawn(
+    db: Db,
+    clock: Clock,
+    interval: StdDuration,
+    mut stop: StopSignal,
+) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(interval);
-        loop {
-            tick.tick().await;
+        while tick_or_stop(&mut tick, &mut stop).await {
             let now = clock.now();
             match db.run(move |conn| run_once(conn, now)).await {
                 Ok(r) if r != Raised::default() => {
@@ -59,7 +79,8 @@ pub fn spawn(db: Db, clock: Clock, interval: StdDuration) {
                 Err(e) => tracing::warn!(error = %e, "deadline scheduler pass failed"),
             }
         }
-    });
+        tracing::info!("scheduler stopped");
+    })
 }
 
 /// Deltas folded per statistics transaction.
@@ -67,12 +88,15 @@ const FOLD_BATCH: i64 = 20_000;
 
 /// Fold the statistics' pending changes every `interval` until the process stops. Replicas
 /// take turns (a transaction-level advisory lock); a replica that finds it taken skips a tick.
-pub fn spawn_stats_fold(db: Db, interval: StdDuration) {
+pub fn spawn_stats_fold(
+    db: Db,
+    interval: StdDuration,
+    mut stop: StopSignal,
+) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
+        while tick_or_stop(&mut tick, &mut stop).await {
             match db
                 .run(|conn| crate::store::statistics::fold_all(conn, FOLD_BATCH, 10))
                 .await
@@ -82,7 +106,8 @@ pub fn spawn_stats_fold(db: Db, interval: StdDuration) {
                 Err(e) => tracing::warn!(error = %e, "statistics fold failed"),
             }
         }
-    });
+        tracing::debug!("statistics fold stopped");
+    })
 }
 
 /// One pass: raise every alarm that is due at `now`.

@@ -64,6 +64,14 @@ pub struct Application {
     server: Server,
     port: u16,
     pub db: Db,
+    background: Background,
+}
+
+/// The background loops (scheduler, statistics fold, webhooks, housekeeping) and the signal
+/// that stops them.
+struct Background {
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl Application {
@@ -98,16 +106,41 @@ impl Application {
     pub fn build_with_pool(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        let server = run(listener, settings, db.clone())?;
-        Ok(Self { server, port, db })
+        let (server, background) = run(listener, settings, db.clone())?;
+        Ok(Self {
+            server,
+            port,
+            db,
+            background,
+        })
     }
 
     pub fn port(&self) -> u16 {
         self.port
     }
 
+    /// Serve until stopped (SIGTERM/SIGINT or the server handle): in-flight requests finish
+    /// (up to 30 s), then the background loops finish their current pass and stop, then the
+    /// database threads end, so nothing is using the pool or libpq when the process exits.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        let Background { stop, tasks } = self.background;
+        let _ = stop.send(true);
+        for task in tasks {
+            if let Err(e) = task.await {
+                tracing::warn!(error = %e, "a background task ended abnormally");
+            }
+        }
+        let db = self.db;
+        let ended = actix_web::rt::task::spawn_blocking(move || db.shutdown(SHUTDOWN_DB_WAIT))
+            .await
+            .unwrap_or(false);
+        if ended {
+            tracing::info!("database threads stopped; shutdown complete");
+        } else {
+            tracing::warn!("database threads still busy at shutdown");
+        }
+        served
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
@@ -115,7 +148,10 @@ impl Application {
     }
 }
 
-fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Server> {
+/// How long shutdown waits for the database threads to finish their last jobs.
+const SHUTDOWN_DB_WAIT: Duration = Duration::from_secs(10);
+
+fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<(Server, Background)> {
     let keys = web::Data::new(JwtKeys::new(
         &settings.jwt_keys,
         &settings.jwt_issuer,
@@ -139,30 +175,36 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
         sync: settings.sync_body_limit_bytes,
     };
 
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
     if settings.scheduler_interval_secs > 0 {
-        crate::scheduler::spawn(
+        tasks.push(crate::scheduler::spawn(
             db.clone(),
             settings.clock.clone(),
             Duration::from_secs(settings.scheduler_interval_secs),
-        );
+            stopped.clone(),
+        ));
     }
     if settings.stats_fold_interval_ms > 0 {
-        crate::scheduler::spawn_stats_fold(
+        tasks.push(crate::scheduler::spawn_stats_fold(
             db.clone(),
             Duration::from_millis(settings.stats_fold_interval_ms),
-        );
+            stopped.clone(),
+        ));
     }
     if settings.webhook_poll_ms > 0 {
-        crate::webhooks::spawn(
+        tasks.push(crate::webhooks::spawn(
             crate::webhooks::Dispatcher::new(db.clone(), &settings)?,
             Duration::from_millis(settings.webhook_poll_ms),
-        );
+            stopped.clone(),
+        ));
     }
-    spawn_housekeeping(
+    tasks.push(spawn_housekeeping(
         db,
         limits.clone().into_inner(),
         settings.idempotency_ttl_hours,
-    );
+        stopped,
+    ));
 
     let mut server =
         HttpServer::new(move || {
@@ -201,7 +243,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<Serv
     if settings.workers > 0 {
         server = server.workers(settings.workers);
     }
-    Ok(server.run())
+    Ok((server.run(), Background { stop, tasks }))
 }
 
 fn cors(origins: &[String]) -> Cors {
@@ -231,11 +273,15 @@ fn cors(origins: &[String]) -> Cors {
 
 /// Periodic clean-up: expired idempotency records and refresh tokens, idle rate-limit entries.
 /// Safe with several replicas (plain deletes of old rows).
-fn spawn_housekeeping(db: Db, limits: Arc<RateLimits>, idempotency_ttl_hours: u32) {
+fn spawn_housekeeping(
+    db: Db,
+    limits: Arc<RateLimits>,
+    idempotency_ttl_hours: u32,
+    mut stop: crate::scheduler::StopSignal,
+) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
-        loop {
-            tick.tick().await;
+        while crate::scheduler::tick_or_stop(&mut tick, &mut stop).await {
             limits.forget_idle();
             let result = db
                 .run(move |conn| {
@@ -250,5 +296,5 @@ fn spawn_housekeeping(db: Db, limits: Arc<RateLimits>, idempotency_ttl_hours: u3
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }
         }
-    });
+    })
 }

@@ -226,17 +226,20 @@ fn truncate(s: &str, max: usize) -> String {
     }
 }
 
-/// Run the dispatcher every `interval` until the process stops.
-pub fn spawn(dispatcher: Dispatcher, interval: Duration) {
+/// Run the dispatcher every `interval` until `stop`.
+pub fn spawn(
+    dispatcher: Dispatcher,
+    interval: Duration,
+    mut stop: crate::scheduler::StopSignal,
+) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            tick.tick().await;
-            // A full batch: more may be due; go on at once.
+        while crate::scheduler::tick_or_stop(&mut tick, &mut stop).await {
+            // A full batch: more may be due; go on at once (unless stopping).
             loop {
                 match dispatcher.run_once().await {
-                    Ok(n) if n as i64 >= dispatcher.batch => continue,
+                    Ok(n) if n as i64 >= dispatcher.batch && !*stop.borrow() => continue,
                     Ok(_) => break,
                     Err(e) => {
                         tracing::warn!(error = %e, "webhook dispatcher pass failed");
@@ -245,5 +248,6 @@ pub fn spawn(dispatcher: Dispatcher, interval: Duration) {
                 }
             }
         }
-    });
+        tracing::debug!("webhook dispatcher stopped");
+    })
 }

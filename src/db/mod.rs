@@ -67,6 +67,11 @@ impl From<DieselError> for DbError {
             {
                 DbError::Unavailable(format!("transaction conflict, retry: {}", info.message()))
             }
+            // A transaction left broken by a lost connection: the connection is dropped when it
+            // returns to the pool, and a retry gets a fresh one.
+            DieselError::BrokenTransactionManager => {
+                DbError::Unavailable("the database connection was lost; retry".into())
+            }
             other => DbError::Other(other.to_string()),
         }
     }
@@ -120,8 +125,20 @@ pub fn build_pool(database_url: &str, opts: &PoolOptions) -> Result<PgPool, DbEr
         .min_idle(Some(opts.max_size.min(2)))
         .connection_timeout(opts.connection_timeout)
         .test_on_check_out(false)
+        .error_handler(Box::new(WarnOnConnectError))
         .build(manager)
         .map_err(DbError::from)
+}
+
+/// r2d2 reports every failed attempt to open a connection (at `error` level by default): during
+/// an outage that is several a second, and the clients already get 503. A warning each.
+#[derive(Debug)]
+struct WarnOnConnectError;
+
+impl diesel::r2d2::HandleError<diesel::r2d2::Error> for WarnOnConnectError {
+    fn handle_error(&self, error: diesel::r2d2::Error) {
+        tracing::warn!(%error, "cannot open a database connection");
+    }
 }
 
 /// Apply pending embedded migrations; returns how many ran.
@@ -140,7 +157,19 @@ pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
 pub struct Db {
     pool: PgPool,
     jobs: crossbeam_channel::Sender<Job>,
+    /// How long a job may wait for a database thread before the request gets 503.
+    wait: Duration,
+    /// Set by `shutdown`: new jobs are refused and each thread ends after its next job.
+    closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    /// Disconnects once every database thread has ended (each holds a sender).
+    ended: crossbeam_channel::Receiver<()>,
 }
+
+/// A job's life: the first of the caller (giving up) and the database thread (starting it)
+/// to move it out of `QUEUED` decides whether it runs, so a 503 never hides a write.
+const QUEUED: u8 = 0;
+const STARTED: u8 = 1;
+const ABANDONED: u8 = 2;
 
 type Job = Box<dyn FnOnce(&mut Option<PgPooled>, &PgPool) + Send>;
 
@@ -151,23 +180,59 @@ impl Db {
     pub fn new(pool: PgPool) -> Self {
         let threads = pool.max_size() as usize;
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(threads * QUEUE_PER_CONNECTION);
+        let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (alive, ended) = crossbeam_channel::bounded::<()>(0);
         for n in 0..threads {
             let queue = queue.clone();
             let pool = pool.clone();
+            let closing = closing.clone();
+            let alive = alive.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("db-{n}"))
                 .spawn(move || {
                     let mut conn: Option<PgPooled> = None;
-                    // Ends when every sender (every `Db` clone) is gone.
+                    // Ends at shutdown, or when every sender (every `Db` clone) is gone.
                     while let Ok(job) = queue.recv() {
                         job(&mut conn, &pool);
+                        if closing.load(std::sync::atomic::Ordering::Acquire) {
+                            break;
+                        }
                     }
+                    drop(conn);
+                    drop(alive);
                 });
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start a database thread");
             }
         }
-        Self { pool, jobs }
+        let wait = pool.connection_timeout();
+        Self {
+            pool,
+            jobs,
+            wait,
+            closing,
+            ended,
+        }
+    }
+
+    /// Refuse new jobs, let the database threads finish the jobs they have and end, and wait
+    /// for them (at most `timeout`): after this no thread of ours is inside libpq, so the
+    /// process can exit without tearing the library down under a running query. Blocking.
+    /// Returns whether every thread ended in time.
+    pub fn shutdown(&self, timeout: Duration) -> bool {
+        self.closing
+            .store(true, std::sync::atomic::Ordering::Release);
+        // Wake every thread blocked on an empty queue; each ends after one job.
+        for _ in 0..self.pool.max_size() {
+            let wake: Job = Box::new(|_, _| {});
+            if self.jobs.send_timeout(wake, timeout).is_err() {
+                break;
+            }
+        }
+        matches!(
+            self.ended.recv_timeout(timeout),
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected)
+        )
     }
 
     pub fn pool(&self) -> &PgPool {
@@ -181,10 +246,30 @@ impl Db {
         E: Into<crate::error::ApiError> + Send + 'static,
     {
         use crate::error::ApiError;
-        let (tx, rx) = tokio::sync::oneshot::channel();
+        use std::sync::atomic::{AtomicU8, Ordering};
+        if self.closing.load(Ordering::Acquire) {
+            return Err(ApiError::ServiceUnavailable(
+                "the server is shutting down".into(),
+            ));
+        }
+        let (tx, mut rx) = tokio::sync::oneshot::channel();
+        let state = std::sync::Arc::new(AtomicU8::new(QUEUED));
+        let job_state = state.clone();
+        let (wait, enqueued) = (self.wait, std::time::Instant::now());
         let job: Job = Box::new(move |slot, pool| {
+            if job_state
+                .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
+                .is_err()
+            {
+                return; // the request already answered 503
+            }
             if slot.is_none() {
-                match pool.get() {
+                // What is left of the request's wait, so queueing plus connecting stays within
+                // the pool timeout (a floor keeps a connect attempt possible).
+                let left = wait
+                    .saturating_sub(enqueued.elapsed())
+                    .max(Duration::from_millis(50));
+                match pool.get_timeout(left) {
                     Ok(c) => *slot = Some(c),
                     Err(e) => {
                         let _ = tx.send(Err(ApiError::from(DbError::from(e))));
@@ -194,9 +279,9 @@ impl Db {
             }
             let Some(conn) = slot.as_mut() else { return };
             let result = f(conn).map_err(Into::into);
-            // After a lost connection, hand it back: r2d2 drops broken ones and the next job
-            // checks out a fresh connection.
-            if matches!(result, Err(ApiError::ServiceUnavailable(_))) {
+            // After a failure, hand the connection back: r2d2 drops broken ones (a lost server,
+            // a broken transaction) and the next job checks out a fresh one.
+            if result.is_err() {
                 *slot = None;
             }
             let _ = tx.send(result);
@@ -209,8 +294,25 @@ impl Db {
                 ApiError::ServiceUnavailable("the server is shutting down".into())
             }
         })?;
-        rx.await
-            .map_err(|_| ApiError::Internal("a database job was dropped".into()))?
+        let dropped = |_| ApiError::ServiceUnavailable("a database job was dropped".into());
+        // Every database thread busy (slow queries, a server that does not answer): answer 503
+        // after the pool timeout rather than letting requests pile up behind them.
+        match tokio::time::timeout(self.wait, &mut rx).await {
+            Ok(result) => result.map_err(dropped)?,
+            Err(_) => {
+                if state
+                    .compare_exchange(QUEUED, ABANDONED, Ordering::AcqRel, Ordering::Acquire)
+                    .is_ok()
+                {
+                    return Err(ApiError::ServiceUnavailable(format!(
+                        "no database connection became free within {} ms; retry shortly",
+                        self.wait.as_millis()
+                    )));
+                }
+                // Already running: its outcome (a commit, perhaps) is the answer.
+                rx.await.map_err(dropped)?
+            }
+        }
     }
 }
 

@@ -83,16 +83,24 @@ pub async fn idempotency(
         return Ok(next.call(req).await?.map_into_boxed_body());
     };
 
+    let too_large =
+        || ApiError::PayloadTooLarge(format!("the request body must not exceed {limit} bytes"));
+    // A declared length over the limit is refused before a byte of the body is read.
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Ok(req.into_response(too_large().error_response()));
+    }
     // Buffer the body to fingerprint it, then hand it back to the handler.
     let mut body = web::BytesMut::new();
     let mut payload = req.take_payload();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk?;
         if body.len() + chunk.len() > limit {
-            let err = ApiError::PayloadTooLarge(format!(
-                "the request body must not exceed {limit} bytes"
-            ));
-            return Ok(req.into_response(err.error_response()));
+            return Ok(req.into_response(too_large().error_response()));
         }
         body.extend_from_slice(&chunk);
     }

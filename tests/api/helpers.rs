@@ -128,6 +128,11 @@ fn template() -> &'static str {
     })
 }
 
+/// A fresh database cloned from the migrated, seeded template (blocking); dropped on drop.
+pub fn seeded_db() -> ScratchDb {
+    ScratchDb::new(Some(template()))
+}
+
 /// A fresh, empty database (no template) for migration tests; dropped on drop.
 pub struct ScratchDb {
     pub name: String,
@@ -230,20 +235,40 @@ impl TestApp {
     }
 
     pub async fn spawn_with(settings: Settings) -> TestApp {
+        Self::spawn_with_pool(settings, 4, std::time::Duration::from_secs(2)).await
+    }
+
+    /// An app with a pool of `max_size` connections that waits `timeout` for one.
+    pub async fn spawn_with_pool(
+        settings: Settings,
+        max_size: u32,
+        timeout: std::time::Duration,
+    ) -> TestApp {
         let template = actix_web::web::block(template).await.unwrap();
         let db = actix_web::web::block(move || ScratchDb::new(Some(template)))
             .await
             .unwrap();
-        Self::start(settings, std::sync::Arc::new(db)).await
+        Self::start(settings, std::sync::Arc::new(db), max_size, timeout).await
     }
 
     /// A second instance of the application (own pool, own workers, own background tasks) on
     /// this app's database: what a replica behind a load balancer is.
     pub async fn replica(&self, settings: Settings) -> TestApp {
-        Self::start(settings, self.db.clone()).await
+        Self::start(
+            settings,
+            self.db.clone(),
+            4,
+            std::time::Duration::from_secs(2),
+        )
+        .await
     }
 
-    async fn start(mut settings: Settings, db: std::sync::Arc<ScratchDb>) -> TestApp {
+    async fn start(
+        mut settings: Settings,
+        db: std::sync::Arc<ScratchDb>,
+        max_size: u32,
+        timeout: std::time::Duration,
+    ) -> TestApp {
         settings.database_url = Some(db.url.clone());
         let url = db.url.clone();
         let statement_cache = settings.db_statement_cache;
@@ -251,8 +276,8 @@ impl TestApp {
             build_pool(
                 &url,
                 &PoolOptions {
-                    max_size: 4,
-                    connection_timeout: std::time::Duration::from_secs(2),
+                    max_size,
+                    connection_timeout: timeout,
                     statement_cache,
                 },
             )

@@ -9,6 +9,7 @@ mod bench_data;
 mod briefings;
 mod cli;
 mod errors;
+mod faults;
 mod handling;
 mod handling_catalogues;
 mod health;
