@@ -101,20 +101,11 @@ impl Budget {
             (REMAINING_HEADER, u64::from(self.remaining)),
             (RESET_HEADER, self.reset_secs),
         ] {
-            headers.insert(
-                HeaderName::from_static(lower(name)),
-                HeaderValue::from(value),
-            );
+            // `from_bytes` takes the spec's spelling and stores it in lower case.
+            if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
+                headers.insert(name, HeaderValue::from(value));
+            }
         }
-    }
-}
-
-/// `HeaderName::from_static` wants lower case.
-const fn lower(name: &'static str) -> &'static str {
-    match name.as_bytes() {
-        b"RateLimit-Limit" => "ratelimit-limit",
-        b"RateLimit-Remaining" => "ratelimit-remaining",
-        _ => "ratelimit-reset",
     }
 }
 
