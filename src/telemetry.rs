@@ -56,6 +56,60 @@ impl RootSpanBuilder for RequestSpan {
         span: Span,
         outcome: &Result<ServiceResponse<B>, actix_web::Error>,
     ) {
+        let failure = match outcome {
+            Ok(response) => response
+                .response()
+                .error()
+                .map(|e| (response.status(), format!("{:?}", e.as_response_error()))),
+            Err(e) => Some((
+                e.as_response_error().status_code(),
+                format!("{:?}", e.as_response_error()),
+            )),
+        };
         DefaultRootSpanBuilder::on_request_end(span, outcome);
+        if let Some((status, error)) = failure {
+            match failure_level(status) {
+                tracing::Level::ERROR => tracing::error!(status = status.as_u16(), "{error}"),
+                _ => tracing::warn!(status = status.as_u16(), "{error}"),
+            }
+        }
+    }
+}
+
+/// The level of a failed request's log line. 503 (the database away or saturated) is expected
+/// during an outage and already answered with `Retry-After`: a warning, as client errors are,
+/// so that a restart of the database doesn't flood the error log; other server errors are
+/// errors.
+fn failure_level(status: actix_web::http::StatusCode) -> tracing::Level {
+    if status.is_server_error() && status != actix_web::http::StatusCode::SERVICE_UNAVAILABLE {
+        tracing::Level::ERROR
+    } else {
+        tracing::Level::WARN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::http::StatusCode;
+
+    #[test]
+    fn only_unexpected_server_errors_are_errors() {
+        assert_eq!(
+            failure_level(StatusCode::INTERNAL_SERVER_ERROR),
+            tracing::Level::ERROR
+        );
+        assert_eq!(
+            failure_level(StatusCode::BAD_GATEWAY),
+            tracing::Level::ERROR
+        );
+        assert_eq!(
+            failure_level(StatusCode::SERVICE_UNAVAILABLE),
+            tracing::Level::WARN
+        );
+        assert_eq!(
+            failure_level(StatusCode::UNPROCESSABLE_ENTITY),
+            tracing::Level::WARN
+        );
     }
 }
