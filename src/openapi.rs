@@ -235,15 +235,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         let is_api = path.starts_with("/api/v1/");
         // The Open311 facade documents its own errors (Open311 error arrays, not problem+json).
         let is_open311 = path.starts_with("/open311/");
-        let ops = [
-            ("GET", &mut item.get),
-            ("POST", &mut item.post),
-            ("PUT", &mut item.put),
-            ("PATCH", &mut item.patch),
-            ("DELETE", &mut item.delete),
-        ];
-        for (method, op) in ops {
-            let Some(op) = op.as_mut() else { continue };
+        for (method, op) in operations(item) {
             let id = op.operation_id.clone().unwrap_or_default();
             // A missing rule is caught by the spec tests; here it simply stays undecorated.
             match rule_for(&id) {
@@ -326,6 +318,21 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
     doc
 }
 
+/// The operations of a path, with their methods.
+fn operations(
+    item: &mut utoipa::openapi::PathItem,
+) -> impl Iterator<Item = (&'static str, &mut Operation)> {
+    [
+        ("GET", &mut item.get),
+        ("POST", &mut item.post),
+        ("PUT", &mut item.put),
+        ("PATCH", &mut item.patch),
+        ("DELETE", &mut item.delete),
+    ]
+    .into_iter()
+    .filter_map(|(method, op)| op.as_mut().map(|op| (method, op)))
+}
+
 /// Headers the middleware puts on responses: the limiter's on every 2XX/4XX response of a
 /// rate-limited path (all but the probes; `http::rate_limit`), and CORS's
 /// `Access-Control-Allow-Origin` on every response when the caller's origin is allowed. Inline
@@ -391,14 +398,7 @@ fn add_middleware_headers(doc: &mut utoipa::openapi::OpenApi) {
     let mut shared: BTreeMap<String, bool> = BTreeMap::new();
     for (path, item) in doc.paths.paths.iter_mut() {
         let exempt = EXEMPT_PATHS.contains(&path.as_str());
-        let ops = [
-            &mut item.get,
-            &mut item.post,
-            &mut item.put,
-            &mut item.patch,
-            &mut item.delete,
-        ];
-        for op in ops.into_iter().flatten() {
+        for (_, op) in operations(item) {
             for (status, response) in op.responses.responses.iter_mut() {
                 let with_limits = !exempt && limited(status);
                 match response {

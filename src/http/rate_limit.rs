@@ -154,11 +154,7 @@ pub async fn limit(
                 retry_after_secs: secs,
             };
             let mut res = req.into_response(err.error_response());
-            Budget {
-                reset_secs: Budget::of(&quota, 0).reset_secs,
-                ..Budget::of(&quota, 0)
-            }
-            .write(res.headers_mut());
+            Budget::of(&quota, 0).write(res.headers_mut());
             Ok(res)
         }
     }

@@ -15,7 +15,6 @@ use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
 use serde_json::{Value, json};
 use uuid::Uuid;
 
-use crate::domain::alerts::AlertRuleKind;
 use crate::domain::change_type::ChangeType;
 use crate::domain::handling::{AssignmentRole, AssignmentStatus};
 use crate::domain::ids::{CategoryId, LeaderId, ReplyId, UnitId, UserId};
@@ -653,26 +652,20 @@ pub fn import_messages(
             }
             results[i] = Some(outcome);
         }
-        // Early warning looks at every new message, as at intake through the API. Only the
-        // messages a rule could fire on are read back: with keyword rules alone, those whose
-        // text holds a keyword (checked here on the batch's own text, a superset of what the
-        // rules' category and region let through); a repeat rule needs every one.
+        // Early warning looks at every new message, as at intake through the API; only those a
+        // rule could fire on are read back.
         if !created.is_empty() {
             let rules = crate::store::alerts::intake_rules(conn)?;
             let items: HashMap<usize, &ImportedMessage> = valid.iter().copied().collect();
-            let all = rules.iter().any(|r| r.kind != AlertRuleKind::Keyword);
             let candidates: Vec<MessageId> = created
                 .iter()
                 .filter(|(_, i)| {
-                    all || items.get(i).is_none_or(|item| {
-                        rules.iter().any(|r| {
-                            !crate::store::dispatch_rules::matched_keywords(
-                                &r.keywords,
-                                &item.new.title,
-                                &item.new.body,
-                            )
-                            .is_empty()
-                        })
+                    items.get(i).is_none_or(|item| {
+                        crate::store::alerts::may_fire_at_intake(
+                            &rules,
+                            &item.new.title,
+                            &item.new.body,
+                        )
                     })
                 })
                 .map(|(id, _)| *id)
