@@ -219,14 +219,24 @@ pub fn ensure_database(server: &str, database: &str) -> anyhow::Result<()> {
             .get_result(&mut conn)?;
     if !found.exists {
         let quoted = database.replace('"', "\"\"");
+        // Two creators racing past the check: the loser gets either "already exists" or, when
+        // both inserted into pg_database at once, a unique violation on its name index.
         if let Err(e) =
             diesel::sql_query(format!("CREATE DATABASE \"{quoted}\"")).execute(&mut conn)
-            && !e.to_string().contains("already exists")
+            && !is_concurrent_create(&e)
         {
             return Err(e.into());
         }
     }
     Ok(())
+}
+
+fn is_concurrent_create(e: &diesel::result::Error) -> bool {
+    use diesel::result::{DatabaseErrorKind, Error};
+    matches!(
+        e,
+        Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)
+    ) || e.to_string().contains("already exists")
 }
 
 /// The folder with `initdb` and `pg_ctl`: pg_config's bindir, the newest

@@ -4,11 +4,20 @@
 use diesel::{Connection, PgConnection, RunQueryDsl};
 use liuyan::db::local::{LocalDatabase, LocalMode};
 
+/// A port nothing listens on, from the OS. Ports derived from the process id made the two tests
+/// below share one cluster now and then (and one stopped it under the other).
+fn unused_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("the OS hands out a free port")
+        .port()
+}
+
 #[test]
 fn a_private_cluster_is_initialised_started_and_reused() {
     let dir =
         std::env::temp_dir().join(format!("liuyan-pg-test-{}", uuid::Uuid::new_v4().simple()));
-    let port = 55_000 + (std::process::id() % 5_000) as u16;
+    let port = unused_port();
     let local = LocalDatabase {
         data_dir: dir.clone(),
         private_port: port,
@@ -49,7 +58,7 @@ fn as_root_an_unreachable_data_folder_moves_the_cluster() {
         "/root/liuyan-pg-test-{}",
         uuid::Uuid::new_v4().simple()
     ));
-    let port = 56_000 + (std::process::id() % 4_000) as u16;
+    let port = unused_port();
     let local = LocalDatabase {
         data_dir: dir.clone(),
         private_port: port,
@@ -70,4 +79,36 @@ fn as_root_an_unreachable_data_folder_moves_the_cluster() {
         moved.display()
     );
     let _ = std::fs::remove_dir_all(&moved);
+}
+
+/// Replicas starting together may all try to create the database: every one of them succeeds,
+/// whether it loses the race as "already exists" or as a unique violation in pg_database.
+#[test]
+fn concurrent_creators_of_one_database_all_succeed() {
+    use crate::helpers::ScratchDb;
+    let name = format!("liuyan_test_{}", uuid::Uuid::new_v4().simple());
+    let server = ScratchDb::server_of(&name);
+    // Dropped at the end of the test whatever happens.
+    let _cleanup = ScratchDb {
+        name: name.clone(),
+        url: format!("{server}/{name}"),
+    };
+    let start = std::sync::Arc::new(std::sync::Barrier::new(8));
+    let creators: Vec<_> = (0..8)
+        .map(|_| {
+            let (server, name, start) = (server.clone(), name.clone(), start.clone());
+            std::thread::spawn(move || {
+                start.wait();
+                liuyan::db::local::ensure_database(&server, &name).map_err(|e| format!("{e:#}"))
+            })
+        })
+        .collect();
+    for creator in creators {
+        let outcome = creator.join().expect("no creator panics");
+        assert_eq!(outcome, Ok(()), "every creator succeeds");
+    }
+    assert!(
+        PgConnection::establish(&format!("{server}/{name}")).is_ok(),
+        "the database exists once"
+    );
 }
