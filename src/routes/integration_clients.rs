@@ -39,7 +39,8 @@ pub struct IntegrationClientDto {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub scopes: Vec<ClientScope>,
-    /// Inactive clients get no tokens (tokens already issued expire within their lifetime).
+    /// Inactive clients get no tokens (tokens already issued expire within their lifetime), and
+    /// their webhook deliveries, queued ones included, are held until the client is active again.
     pub active: bool,
     #[schema(format = Int32, minimum = 1)]
     pub version: i32,
@@ -127,6 +128,7 @@ pub struct UpdateIntegrationClient {
     #[schema(max_items = 3, nullable = false)]
     #[validate(length(max = 3))]
     pub scopes: Option<Vec<ClientScope>>,
+    /// `false` switches the client off at once: no new tokens, no webhook deliveries.
     #[schema(nullable = false)]
     pub active: Option<bool>,
 }

@@ -331,9 +331,11 @@ pub struct Claimed {
 }
 
 /// Claim up to `limit` due deliveries (pending and due, or `delivering` with an expired lease:
-/// a dispatcher that died) of active subscriptions: they become `delivering`, leased for
+/// a dispatcher that died) of active subscriptions of active clients: they become `delivering`, leased for
 /// `lease_secs`, and their attempt counter moves on. Rows another dispatcher is claiming are
-/// skipped (`SKIP LOCKED`), so no two dispatchers ever claim the same attempt.
+/// skipped (`SKIP LOCKED`), so no two dispatchers ever claim the same attempt. Deliveries of a
+/// deactivated client (or subscription) are held, not sent: a client switched off because its
+/// secret leaked must stop receiving at once, and gets the backlog if it is switched on again.
 pub fn claim(
     conn: &mut PgConnection,
     limit: i64,
@@ -343,11 +345,13 @@ pub fn claim(
         "WITH due AS ( \
              SELECT q.id FROM webhook_deliveries q JOIN webhook_subscriptions qs \
                ON qs.id = q.subscription_id AND qs.active \
+             JOIN users qu ON qu.id = qs.owner_id AND qu.active \
              WHERE q.status = 'pending' AND q.next_attempt_at <= clock_timestamp() \
              ORDER BY q.next_attempt_at LIMIT $1 FOR UPDATE OF q SKIP LOCKED), \
          stale AS ( \
              SELECT q.id FROM webhook_deliveries q JOIN webhook_subscriptions qs \
                ON qs.id = q.subscription_id AND qs.active \
+             JOIN users qu ON qu.id = qs.owner_id AND qu.active \
              WHERE q.status = 'delivering' AND q.lease_until < clock_timestamp() \
              ORDER BY q.lease_until LIMIT $1 FOR UPDATE OF q SKIP LOCKED) \
          UPDATE webhook_deliveries d \

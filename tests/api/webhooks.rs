@@ -433,6 +433,55 @@ async fn two_dispatchers_never_send_the_same_attempt() {
     handle.stop(false).await;
 }
 
+/// Switching a client off (its secret leaked, say) stops what is already queued for it too, not
+/// only what comes later; switched on again, it gets the held backlog.
+#[actix_web::test]
+async fn a_deactivated_client_is_sent_nothing_until_switched_on_again() {
+    let app = TestApp::spawn_with(settings(0, 1.0, true)).await;
+    let (client_id, token) = client(&app, "联络平台", &["webhooks:manage"]).await;
+    let receiver = Receiver::reserve(UP, Duration::ZERO);
+    let handle = receiver.listen();
+    let (sub, _) = subscribe(&app, &token, &receiver.url(), &["message.created"]).await;
+    let citizen = app.token(Demo::Citizen).await;
+    for i in 0..3 {
+        submit(&app, &citizen, message_body(&format!("噪音扰民 {i}"))).await;
+    }
+    let admin = app.token(Demo::Admin).await;
+    let switch = |active: bool| {
+        let (app, admin, client_id) = (&app, admin.clone(), client_id.clone());
+        async move {
+            let r = app
+                .send_with(
+                    Method::PATCH,
+                    &format!("/api/v1/integration-clients/{client_id}"),
+                    Some(&admin),
+                    Some(json!({"active": active})),
+                    &[("if-match", "*")],
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+        }
+    };
+    switch(false).await;
+    let d = dispatcher(&app, &settings(0, 1.0, true));
+    assert_eq!(d.run_once().await.unwrap(), 0, "nothing is sent while off");
+    assert!(receiver.hits().is_empty());
+    let mut conn = app.db.connect();
+    let held = count(
+        &mut conn,
+        &format!(
+            "SELECT count(*) AS n FROM webhook_deliveries \
+             WHERE subscription_id = '{sub}' AND status = 'pending' AND attempts = 0"
+        ),
+    );
+    assert_eq!(held, 3, "the queued deliveries are held, untouched");
+
+    switch(true).await;
+    assert_eq!(d.run_once().await.unwrap(), 3, "the backlog goes out");
+    assert_eq!(receiver.hits().len(), 3);
+    handle.stop(false).await;
+}
+
 #[actix_web::test]
 async fn an_exhausted_schedule_fails_and_redelivery_keeps_the_id() {
     // The whole schedule in about a second.
