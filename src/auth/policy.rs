@@ -61,9 +61,13 @@ pub enum Permission {
     ManageStatistics,
     /// Create, change and rotate the secrets of integration clients (service accounts).
     ManageIntegrationClients,
-    /// Subscribe to webhooks and read their delivery logs (integration clients with the
-    /// `webhooks:manage` scope; object-level: their own subscriptions only).
+    /// Subscribe to webhooks, change them, rotate their secrets and redeliver (integration
+    /// clients with the `webhooks:manage` scope; object-level: their own subscriptions only).
     ManageWebhooks,
+    /// Read webhook subscriptions and their delivery logs (object-level: an integration client
+    /// with the `webhooks:manage` scope its own; administrators every client's, to trace a
+    /// delivery a receiving platform says it never got).
+    ReadWebhooks,
     /// Use the sync API: imports, the change feed, acknowledgements (integration clients; each
     /// operation also checks the token's scope).
     Synchronise,
@@ -153,6 +157,7 @@ impl Permission {
             Permission::ManageStatistics => &[Admin],
             Permission::ManageIntegrationClients => &[Admin],
             Permission::ManageWebhooks => &[Integration],
+            Permission::ReadWebhooks => &[Admin, Integration],
             Permission::Synchronise => &[Integration],
             Permission::ReadAssessments => &[
                 Handler, UnitAdmin, Reviewer, Supervisor, Leader, Analyst, Admin,
@@ -198,6 +203,7 @@ impl Permission {
             Permission::ManageStatistics => "change the statistics settings",
             Permission::ManageIntegrationClients => "manage integration clients",
             Permission::ManageWebhooks => "manage webhook subscriptions",
+            Permission::ReadWebhooks => "read webhook subscriptions",
             Permission::Synchronise => "use the sync API",
             Permission::ReadAssessments => "read unit assessments",
             Permission::ManageAssessments => "close and restate assessments and set their weights",
@@ -541,8 +547,8 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     ),
     // Webhooks.
     ("create_webhook", Rule::Requires(Permission::ManageWebhooks)),
-    ("list_webhooks", Rule::Requires(Permission::ManageWebhooks)),
-    ("get_webhook", Rule::Requires(Permission::ManageWebhooks)),
+    ("list_webhooks", Rule::Requires(Permission::ReadWebhooks)),
+    ("get_webhook", Rule::Requires(Permission::ReadWebhooks)),
     ("update_webhook", Rule::Requires(Permission::ManageWebhooks)),
     ("delete_webhook", Rule::Requires(Permission::ManageWebhooks)),
     (
@@ -551,11 +557,11 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
     ),
     (
         "list_webhook_deliveries",
-        Rule::Requires(Permission::ManageWebhooks),
+        Rule::Requires(Permission::ReadWebhooks),
     ),
     (
         "get_webhook_delivery",
-        Rule::Requires(Permission::ManageWebhooks),
+        Rule::Requires(Permission::ReadWebhooks),
     ),
     (
         "redeliver_webhook_delivery",

@@ -1,6 +1,7 @@
 //! Webhooks (integration clients with the `webhooks:manage` scope): subscriptions to change
 //! types, their Standard Webhooks secret (shown on create and rotate), the delivery log and
-//! manual redelivery. A client sees and manages only its own subscriptions.
+//! manual redelivery. A client sees and manages only its own subscriptions; administrators read
+//! every client's (subscriptions and delivery logs, never a secret) but change none.
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
@@ -15,23 +16,28 @@ use crate::configuration::Settings;
 use crate::db::Db;
 use crate::domain::change_type::ChangeType;
 use crate::domain::client_scope::ClientScope;
+use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::store::webhooks::{
-    self as store, Attempt, Delivery, DeliveryStatus, Subscription, SubscriptionChanges,
+    self as store, Attempt, Delivery, DeliveryStatus, Readable, Subscription, SubscriptionChanges,
 };
 
 /// A webhook subscription (never its secret).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
-    "id": "01937a00-0000-7000-8000-000000000b01", "url": "https://board.example.org/hooks/liuyan",
+    "id": "01937a00-0000-7000-8000-000000000b01",
+    "owner_id": "01936f00-0000-7000-8000-000000000c01",
+    "url": "https://board.example.org/hooks/liuyan",
     "event_types": ["reply.published", "message.status_changed"], "active": true, "version": 1,
     "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z"
 }))]
 pub struct WebhookSubscriptionDto {
     pub id: Uuid,
+    /// The integration client that subscribed (its `id`).
+    pub owner_id: Uuid,
     /// Where deliveries are POSTed.
     #[schema(min_length = 8, max_length = 2048)]
     pub url: String,
@@ -51,6 +57,7 @@ impl From<Subscription> for WebhookSubscriptionDto {
         WebhookSubscriptionDto {
             event_types: s.event_types(),
             id: s.id,
+            owner_id: s.owner_id,
             url: s.url,
             active: s.active,
             version: s.version,
@@ -64,7 +71,9 @@ impl From<Subscription> for WebhookSubscriptionDto {
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "subscription": {
-        "id": "01937a00-0000-7000-8000-000000000b01", "url": "https://board.example.org/hooks/liuyan",
+        "id": "01937a00-0000-7000-8000-000000000b01",
+        "owner_id": "01936f00-0000-7000-8000-000000000c01",
+        "url": "https://board.example.org/hooks/liuyan",
         "event_types": ["reply.published"], "active": true, "version": 1,
         "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z"
     },
@@ -234,6 +243,9 @@ crate::page_type!(
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListWebhooksQuery {
+    /// Only this integration client's subscriptions (its `id`); for administrators, who see
+    /// every client's.
+    pub owner_id: Option<Uuid>,
     /// Page size, 1 to 100 (default 20).
     #[param(minimum = 1, maximum = 100, format = Int32)]
     pub limit: Option<u32>,
@@ -261,6 +273,17 @@ fn authorize(principal: &Principal) -> Result<Uuid, ApiError> {
     principal.require(Permission::ManageWebhooks)?;
     principal.require_scope(ClientScope::WebhooksManage)?;
     Ok(principal.user_id.0)
+}
+
+/// Readers: an integration client holding `webhooks:manage` (its own subscriptions) or an
+/// administrator (every client's).
+fn reader(principal: &Principal) -> Result<Readable, ApiError> {
+    principal.require(Permission::ReadWebhooks)?;
+    if principal.role == Role::Admin {
+        return Ok(Readable::All);
+    }
+    principal.require_scope(ClientScope::WebhooksManage)?;
+    Ok(Readable::OwnedBy(principal.user_id.0))
 }
 
 async fn vet_url(settings: &Settings, url: &str) -> Result<String, ApiError> {
@@ -309,7 +332,7 @@ pub async fn create_webhook(
         }))
 }
 
-/// The caller's subscriptions, newest first.
+/// The caller's subscriptions (an administrator's: every client's), newest first.
 #[utoipa::path(
     operation_id = "list_webhooks",
     tag = "webhooks",
@@ -322,10 +345,13 @@ pub async fn list_webhooks(
     principal: Principal,
     query: ApiQuery<ListWebhooksQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = authorize(&principal)?;
+    let reader = reader(&principal)?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref())?;
     let limit = page.limit;
-    let rows = db.run(move |conn| store::list(conn, owner, &page)).await?;
+    let owner = query.owner_id;
+    let rows = db
+        .run(move |conn| store::list(conn, reader, owner, &page))
+        .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |s| (s.created_at, s.id));
     Ok(HttpResponse::Ok().json(WebhookSubscriptionPage {
         items: rows.into_iter().map(Into::into).collect(),
@@ -333,7 +359,7 @@ pub async fn list_webhooks(
     }))
 }
 
-/// One of the caller's subscriptions.
+/// One of the caller's subscriptions (an administrator: anyone's).
 #[utoipa::path(
     operation_id = "get_webhook",
     tag = "webhooks",
@@ -350,10 +376,10 @@ pub async fn get_webhook(
     principal: Principal,
     id: web::Path<Uuid>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = authorize(&principal)?;
+    let reader = reader(&principal)?;
     let id = id.into_inner();
     let dto: WebhookSubscriptionDto = db
-        .run(move |conn| store::get(conn, owner, id))
+        .run(move |conn| store::get(conn, reader, id))
         .await?
         .into();
     crate::http::preconditions::respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
@@ -487,13 +513,13 @@ pub async fn list_webhook_deliveries(
     id: web::Path<Uuid>,
     query: ApiQuery<ListWebhookDeliveriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = authorize(&principal)?;
+    let reader = reader(&principal)?;
     let page = PageRequest::new(query.limit, query.cursor.as_deref())?;
     let limit = page.limit;
     let status = query.status;
     let id = id.into_inner();
     let rows = db
-        .run(move |conn| store::list_deliveries(conn, owner, id, status, &page))
+        .run(move |conn| store::list_deliveries(conn, reader, id, status, &page))
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |d| (d.created_at, d.id.clone()));
     Ok(HttpResponse::Ok().json(WebhookDeliveryPage {
@@ -521,10 +547,10 @@ pub async fn get_webhook_delivery(
     principal: Principal,
     path: web::Path<(Uuid, String)>,
 ) -> Result<HttpResponse, ApiError> {
-    let owner = authorize(&principal)?;
+    let reader = reader(&principal)?;
     let (id, delivery_id) = path.into_inner();
     let (d, attempts) = db
-        .run(move |conn| store::get_delivery(conn, owner, id, &delivery_id))
+        .run(move |conn| store::get_delivery(conn, reader, id, &delivery_id))
         .await?;
     let payload = d.payload.clone();
     Ok(HttpResponse::Ok().json(WebhookDeliveryDetail {

@@ -108,13 +108,26 @@ pub fn create(
         .get_result(conn)?)
 }
 
-/// The owner's subscription (another owner's is "not found": its existence is not revealed).
-pub fn get(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<Subscription, ApiError> {
-    ws::table
+/// Whose subscriptions a reader sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Readable {
+    /// An integration client: its own only.
+    OwnedBy(Uuid),
+    /// An administrator: every client's.
+    All,
+}
+
+/// A subscription the reader may see (another owner's is "not found" to a client: its
+/// existence is not revealed).
+pub fn get(conn: &mut PgConnection, reader: Readable, id: Uuid) -> Result<Subscription, ApiError> {
+    let mut q = ws::table
         .find(id)
-        .filter(ws::owner_id.eq(owner))
         .select(Subscription::as_select())
-        .first(conn)
+        .into_boxed();
+    if let Readable::OwnedBy(owner) = reader {
+        q = q.filter(ws::owner_id.eq(owner));
+    }
+    q.first(conn)
         .optional()?
         .ok_or_else(|| ApiError::not_found("webhook subscription"))
 }
@@ -130,18 +143,25 @@ fn lock(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<Subscription, 
         .ok_or_else(|| ApiError::not_found("webhook subscription"))
 }
 
-/// The owner's subscriptions, newest first, keyset-paged by (created_at, id).
+/// The subscriptions the reader may see, optionally of one owner only, newest first,
+/// keyset-paged by (created_at, id).
 pub fn list(
     conn: &mut PgConnection,
-    owner: Uuid,
+    reader: Readable,
+    owner: Option<Uuid>,
     page: &PageRequest<(DateTime<Utc>, Uuid)>,
 ) -> Result<Vec<Subscription>, ApiError> {
     let mut q = ws::table
-        .filter(ws::owner_id.eq(owner))
         .select(Subscription::as_select())
         .order((ws::created_at.desc(), ws::id.desc()))
         .limit(page.fetch_limit())
         .into_boxed();
+    if let Readable::OwnedBy(me) = reader {
+        q = q.filter(ws::owner_id.eq(me));
+    }
+    if let Some(owner) = owner {
+        q = q.filter(ws::owner_id.eq(owner));
+    }
     if let Some((at, id)) = page.after {
         q = q.filter(
             ws::created_at
@@ -222,12 +242,12 @@ pub fn delete(conn: &mut PgConnection, owner: Uuid, id: Uuid) -> Result<(), ApiE
 /// A subscription's deliveries, newest first, keyset-paged by (created_at, id).
 pub fn list_deliveries(
     conn: &mut PgConnection,
-    owner: Uuid,
+    reader: Readable,
     subscription: Uuid,
     status: Option<DeliveryStatus>,
     page: &PageRequest<(DateTime<Utc>, String)>,
 ) -> Result<Vec<Delivery>, ApiError> {
-    get(conn, owner, subscription)?;
+    get(conn, reader, subscription)?;
     let mut q = wd::table
         .filter(wd::subscription_id.eq(subscription))
         .select(Delivery::as_select())
@@ -249,11 +269,11 @@ pub fn list_deliveries(
 
 fn find_delivery(
     conn: &mut PgConnection,
-    owner: Uuid,
+    reader: Readable,
     subscription: Uuid,
     id: &str,
 ) -> Result<Delivery, ApiError> {
-    get(conn, owner, subscription)?;
+    get(conn, reader, subscription)?;
     wd::table
         .find(id)
         .filter(wd::subscription_id.eq(subscription))
@@ -266,11 +286,11 @@ fn find_delivery(
 /// A delivery with its attempts, oldest first.
 pub fn get_delivery(
     conn: &mut PgConnection,
-    owner: Uuid,
+    reader: Readable,
     subscription: Uuid,
     id: &str,
 ) -> Result<(Delivery, Vec<Attempt>), ApiError> {
-    let d = find_delivery(conn, owner, subscription, id)?;
+    let d = find_delivery(conn, reader, subscription, id)?;
     let attempts = wa::table
         .filter(wa::delivery_id.eq(id))
         .order(wa::n.asc())
@@ -288,7 +308,7 @@ pub fn redeliver(
     id: &str,
 ) -> Result<Delivery, ApiError> {
     conn.transaction(|conn| {
-        find_delivery(conn, owner, subscription, id)?;
+        find_delivery(conn, Readable::OwnedBy(owner), subscription, id)?;
         let updated = diesel::update(
             wd::table
                 .find(id)

@@ -695,10 +695,15 @@ async fn only_clients_with_the_scope_manage_and_only_their_own() {
     let admin = app.token(Demo::Admin).await;
     let citizen = app.token(Demo::Citizen).await;
     for (m, path, body) in &ops {
-        // Anonymous: 401; people (admins included) and a client without the scope: 403.
+        // Anonymous: 401; people and a client without the scope: 403, except that
+        // administrators read (tested below).
         let r = app.send(m.clone(), path, None, body.clone()).await;
         r.assert_problem(401, "unauthorized");
+        let readers_only = *m == Method::GET;
         for t in [&admin, &citizen, &sync_only] {
+            if readers_only && t == &admin {
+                continue;
+            }
             let r = app
                 .send_with(m.clone(), path, Some(t), body.clone(), &[("if-match", "*")])
                 .await;
@@ -790,6 +795,91 @@ async fn only_clients_with_the_scope_manage_and_only_their_own() {
     assert_eq!(r.status, 204);
     let r = app.get(&base, &a).await;
     r.assert_problem(404, "not-found");
+}
+
+/// Administrators trace deliveries for every client (what was sent, when, how each attempt
+/// ended) without being able to change a subscription or read a secret.
+#[actix_web::test]
+async fn administrators_read_every_clients_subscriptions_and_logs_but_change_none() {
+    let app = TestApp::spawn_with(settings(0, 1.0, true)).await;
+    let (a_id, a) = client(&app, "平台甲", &["webhooks:manage"]).await;
+    let (b_id, b) = client(&app, "平台乙", &["webhooks:manage"]).await;
+    let (sa, secret_a) = subscribe(&app, &a, "http://127.0.0.1:9/a", &["message.created"]).await;
+    let (sb, secret_b) = subscribe(&app, &b, "http://127.0.0.1:9/b", &["message.created"]).await;
+    let citizen = app.token(Demo::Citizen).await;
+    submit(&app, &citizen, message_body("路灯不亮")).await;
+    let admin = app.token(Demo::Admin).await;
+
+    let r = app.get("/api/v1/webhooks", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let owners: BTreeSet<(String, String)> = r.body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["id"].as_str().unwrap().to_owned(),
+                s["owner_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        owners,
+        BTreeSet::from([(sa.clone(), a_id.clone()), (sb.clone(), b_id.clone())])
+    );
+    let text = r.body.to_string();
+    assert!(!text.contains(&secret_a) && !text.contains(&secret_b));
+    let r = app
+        .get(&format!("/api/v1/webhooks?owner_id={b_id}"), &admin)
+        .await;
+    let items = r.body["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["id"], sb.as_str());
+    // A client's owner filter cannot widen what it sees.
+    let r = app
+        .get(&format!("/api/v1/webhooks?owner_id={b_id}"), &a)
+        .await;
+    assert_eq!(r.body["items"], json!([]));
+
+    let r = app.get(&format!("/api/v1/webhooks/{sb}"), &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["owner_id"], b_id.as_str());
+    assert!(r.body.get("secret").is_none());
+    let d = deliveries(&app, &admin, &sb, "").await;
+    assert_eq!(d.len(), 1);
+    let delivery = d[0]["id"].as_str().unwrap();
+    let r = app
+        .get(
+            &format!("/api/v1/webhooks/{sb}/deliveries/{delivery}"),
+            &admin,
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["payload"]["type"], "message.created");
+    let r = app
+        .get(&format!("/api/v1/webhooks/{sb}/deliveries/{delivery}"), &a)
+        .await;
+    r.assert_problem(404, "not-found");
+
+    // Reading is all: every change stays with the owner.
+    let base = format!("/api/v1/webhooks/{sb}");
+    for (m, path, body) in [
+        (Method::PATCH, base.clone(), Some(json!({"active": false}))),
+        (Method::DELETE, base.clone(), None),
+        (Method::POST, format!("{base}/secret"), None),
+        (
+            Method::POST,
+            format!("{base}/deliveries/{delivery}/redeliver"),
+            Some(json!({})),
+        ),
+    ] {
+        let r = app
+            .send_with(m, &path, Some(&admin), body, &[("if-match", "*")])
+            .await;
+        r.assert_problem(403, "forbidden");
+    }
+    let r = app.get(&base, &b).await;
+    assert_eq!(r.body["version"], 1, "unchanged");
 }
 
 #[actix_web::test]
