@@ -93,6 +93,12 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_DB_POOL_TIMEOUT_MS", default_value_t = 500)]
     pub db_pool_timeout_ms: u64,
 
+    /// Downloads (CSV/XLSX) running at once per process; further ones get 503 at once. Each
+    /// holds a database thread at its client's pace, so a few slow downloads must not take them
+    /// all from the API. 0 = half the database threads (at least 1).
+    #[arg(long, env = "LIUYAN_EXPORT_CONCURRENCY", default_value_t = 0)]
+    pub export_concurrency: u32,
+
     /// Log format.
     #[arg(long, env = "LIUYAN_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -218,6 +224,14 @@ impl Settings {
         }
     }
 
+    /// Downloads allowed at once with `db_threads` database threads (see `export_concurrency`).
+    pub fn export_slots(&self, db_threads: u32) -> usize {
+        match self.export_concurrency {
+            0 => (db_threads as usize / 2).max(1),
+            n => n as usize,
+        }
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.db_pool_timeout_ms)
     }
@@ -258,6 +272,13 @@ impl Settings {
         }
         if self.db_pool_size > 1000 {
             anyhow::bail!("LIUYAN_DB_POOL_SIZE must be at most 1000");
+        }
+        if self.export_concurrency as usize > self.pool_size() as usize {
+            anyhow::bail!(
+                "LIUYAN_EXPORT_CONCURRENCY must be at most the database threads ({}): each \
+                 download holds one",
+                self.pool_size()
+            );
         }
         if self.rate_per_second == 0 || self.rate_burst == 0 || self.auth_rate_per_minute == 0 {
             anyhow::bail!("rate limits must be at least 1");

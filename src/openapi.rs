@@ -146,7 +146,7 @@ const STANDARD: &[StandardResponse] = &[
     (
         "ServiceUnavailable",
         "503",
-        "The database is unreachable or saturated; retry shortly",
+        "The database is unreachable or saturated (or, for a CSV/XLSX download, every download slot is taken); retry shortly",
         "service-unavailable",
         Some(("Retry-After", "Seconds to wait before retrying")),
     ),

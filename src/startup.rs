@@ -15,6 +15,7 @@ use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 use crate::auth::jwt::JwtKeys;
 use crate::configuration::Settings;
 use crate::db::{Db, PoolOptions, build_pool};
+use crate::http::export::ExportSlots;
 use crate::http::extract::BodyLimit;
 use crate::http::fallback::{RouteTable, not_found_or_method_not_allowed};
 use crate::http::metrics::Metrics;
@@ -64,6 +65,8 @@ pub struct Application {
     server: Server,
     port: u16,
     pub db: Db,
+    /// The download slots (shared with the handlers).
+    pub exports: ExportSlots,
     background: Background,
 }
 
@@ -106,11 +109,13 @@ impl Application {
     pub fn build_with_pool(settings: Settings, db: Db) -> anyhow::Result<Self> {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
-        let (server, background) = run(listener, settings, db.clone())?;
+        let exports = ExportSlots::new(settings.export_slots(db.pool().max_size()));
+        let (server, background) = run(listener, settings, db.clone(), exports.clone())?;
         Ok(Self {
             server,
             port,
             db,
+            exports,
             background,
         })
     }
@@ -151,7 +156,12 @@ impl Application {
 /// How long shutdown waits for the database threads to finish their last jobs.
 const SHUTDOWN_DB_WAIT: Duration = Duration::from_secs(10);
 
-fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<(Server, Background)> {
+fn run(
+    listener: TcpListener,
+    settings: Settings,
+    db: Db,
+    exports: ExportSlots,
+) -> anyhow::Result<(Server, Background)> {
     let keys = web::Data::new(JwtKeys::new(
         &settings.jwt_keys,
         &settings.jwt_issuer,
@@ -168,6 +178,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<(Ser
         settings.rate_burst,
     ));
     let db_data = web::Data::new(db.clone());
+    let export_slots = web::Data::new(exports);
     let settings_data = web::Data::new(settings.clone());
     let cors_origins = Arc::new(settings.cors_origin_list());
     let body_limit = BodyLimit {
@@ -216,6 +227,7 @@ fn run(listener: TcpListener, settings: Settings, db: Db) -> anyhow::Result<(Ser
                     .app_data(metrics.clone())
                     .app_data(limits.clone())
                     .app_data(db_data.clone())
+                    .app_data(export_slots.clone())
                     .app_data(settings_data.clone())
                     .app_data(body_limit)
                     .app_data(web::PayloadConfig::new(body_limit.default))

@@ -3,7 +3,12 @@
 //! The format comes from `format=` or, without it, from `Accept`. Rows are produced on a
 //! database thread and handed to the response through a bounded channel, so a large export
 //! streams with flat memory: CSV chunk by chunk; XLSX through a constant-memory worksheet in a
-//! temporary file (the zip container needs its directory at the end), sent when complete.
+//! temporary file (the zip container needs its directory at the end), sent when complete from
+//! a blocking thread, the database thread being free again by then.
+//!
+//! A CSV download holds its database thread at its client's pace, so downloads running at once
+//! are capped ([`ExportSlots`], `LIUYAN_EXPORT_CONCURRENCY`): one more gets 503 at once, and a
+//! few slow clients never take every database thread from the API.
 
 use std::io::{Read, Seek, SeekFrom};
 
@@ -17,6 +22,51 @@ use utoipa::ToSchema;
 
 use crate::db::Db;
 use crate::error::ApiError;
+
+/// Downloads running at once, capped. A slot is taken before a download starts and given back
+/// when both its database work has ended and its body has been sent (or its client went away).
+#[derive(Clone)]
+pub struct ExportSlots {
+    slots: std::sync::Arc<tokio::sync::Semaphore>,
+    size: usize,
+}
+
+/// A taken slot; the slot is free again when the last clone is dropped.
+#[derive(Clone)]
+pub struct ExportSlot(#[allow(dead_code)] std::sync::Arc<tokio::sync::OwnedSemaphorePermit>);
+
+impl ExportSlots {
+    pub fn new(size: usize) -> Self {
+        ExportSlots {
+            slots: std::sync::Arc::new(tokio::sync::Semaphore::new(size)),
+            size,
+        }
+    }
+
+    /// Slots there are.
+    pub fn size(&self) -> usize {
+        self.size
+    }
+
+    /// Slots taken now.
+    pub fn in_use(&self) -> usize {
+        self.size - self.slots.available_permits()
+    }
+
+    /// A free slot, or 503 (with `Retry-After`) when every slot is taken.
+    pub fn take(&self) -> Result<ExportSlot, ApiError> {
+        self.slots
+            .clone()
+            .try_acquire_owned()
+            .map(|permit| ExportSlot(std::sync::Arc::new(permit)))
+            .map_err(|_| {
+                ApiError::ServiceUnavailable(format!(
+                    "{} downloads are running, as many as this server runs at once; retry shortly",
+                    self.size
+                ))
+            })
+    }
+}
 
 pub const CSV: &str = "text/csv; charset=utf-8";
 pub const XLSX: &str = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet";
@@ -277,9 +327,12 @@ const ROWS_PER_CHUNK: usize = 500;
 const CHUNK: usize = 64 * 1024;
 
 /// Streams a table: `produce` runs on a database thread and pushes rows; the response carries
-/// them as they come (a slow reader slows the producer; memory stays flat).
+/// them as they come (a slow reader slows the producer; memory stays flat). 503 at once when
+/// every download slot is taken.
+#[allow(clippy::too_many_arguments)]
 pub async fn respond<F>(
     db: &Db,
+    slots: &ExportSlots,
     format: ExportFormat,
     lang: HeaderLanguage,
     columns: Vec<Column>,
@@ -289,7 +342,9 @@ pub async fn respond<F>(
 where
     F: FnOnce(&mut PgConnection, &mut RowSink<'_>) -> Result<(), ApiError> + Send + 'static,
 {
+    let slot = slots.take()?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(8);
+    let file_tx = tx.clone();
     let (first_tx, first_rx) = tokio::sync::oneshot::channel::<Result<(), ApiError>>();
     let headers: Vec<Cell> = columns
         .iter()
@@ -309,7 +364,7 @@ where
             Ok(w) => w,
             Err(e) => {
                 let _ = first_tx.send(Err(e));
-                return Ok::<_, ApiError>(());
+                return Ok::<_, ApiError>(None);
             }
         };
         let mut first = Some(first_tx);
@@ -343,7 +398,7 @@ where
                     let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
                 }
             }
-            return Ok::<_, ApiError>(());
+            return Ok::<_, ApiError>(None);
         }
         if let Some(buf) = writer.take() {
             if let Some(f) = first.take() {
@@ -352,52 +407,39 @@ where
             let _ = tx.blocking_send(Ok(Bytes::from(buf)));
         }
         match writer.finish() {
-            Ok(Some(mut file)) => {
+            Ok(file) => {
                 if let Some(f) = first.take() {
                     let _ = f.send(Ok(()));
                 }
-                let mut buf = vec![0u8; CHUNK];
-                loop {
-                    match file.read(&mut buf) {
-                        Ok(0) => break,
-                        Ok(n) => {
-                            if tx
-                                .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
-                                .is_err()
-                            {
-                                break;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.blocking_send(Err(e));
-                            break;
-                        }
+                Ok(file)
+            }
+            Err(e) => {
+                match first.take() {
+                    Some(f) => {
+                        let _ = f.send(Err(e));
+                    }
+                    None => {
+                        let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
                     }
                 }
+                Ok(None)
             }
-            Ok(None) => {
-                if let Some(f) = first.take() {
-                    let _ = f.send(Ok(()));
-                }
-            }
-            Err(e) => match first.take() {
-                Some(f) => {
-                    let _ = f.send(Err(e));
-                }
-                None => {
-                    let _ = tx.blocking_send(Err(std::io::Error::other(e.to_string())));
-                }
-            },
         }
-        Ok(())
     };
     // The job runs to completion on its thread; the response waits for the first bytes (or the
-    // problem that kept them from coming).
+    // problem that kept them from coming). A finished workbook is sent from a blocking thread,
+    // so a slow client never holds a database thread for it.
     let db = db.clone();
+    let job_slot = slot.clone();
     actix_web::rt::spawn(async move {
-        if let Err(e) = db.run(job).await {
-            tracing::warn!(error = %e, "export failed");
+        match db.run(job).await {
+            Ok(Some(file)) => {
+                let _ = actix_web::web::block(move || send_file(file, &file_tx)).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "export failed"),
         }
+        drop(job_slot);
     });
     match first_rx.await {
         Ok(Ok(())) => {}
@@ -418,11 +460,40 @@ where
             header::CONTENT_DISPOSITION,
             format!("attachment; filename=\"{filename}.{ext}\""),
         ))
-        .streaming(ReceiverStream(rx)))
+        .streaming(ReceiverStream { rx, _slot: slot }))
 }
 
-/// The receiving end of the channel as a body stream.
-struct ReceiverStream(tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>);
+/// Sends a finished file through the channel in chunks (blocking).
+fn send_file(
+    mut file: std::fs::File,
+    tx: &tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) {
+    let mut buf = vec![0u8; CHUNK];
+    loop {
+        match file.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => {
+                if tx
+                    .blocking_send(Ok(Bytes::copy_from_slice(&buf[..n])))
+                    .is_err()
+                {
+                    break; // the client went away
+                }
+            }
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+                break;
+            }
+        }
+    }
+}
+
+/// The receiving end of the channel as a body stream, holding the download's slot until the
+/// body is done (or dropped, when the client goes away).
+struct ReceiverStream {
+    rx: tokio::sync::mpsc::Receiver<Result<Bytes, std::io::Error>>,
+    _slot: ExportSlot,
+}
 
 impl Stream for ReceiverStream {
     type Item = Result<Bytes, std::io::Error>;
@@ -430,7 +501,7 @@ impl Stream for ReceiverStream {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Option<Self::Item>> {
-        self.0.poll_recv(cx)
+        self.rx.poll_recv(cx)
     }
 }
 

@@ -24,7 +24,7 @@ use crate::domain::statistics::{
     self as stats, Counts, Dimension, Figures, Interval, Rate, SortKey,
 };
 use crate::error::ApiError;
-use crate::http::export::{self, Cell, Column, ExportFormat, HeaderLanguage};
+use crate::http::export::{self, Cell, Column, ExportFormat, ExportSlots, HeaderLanguage};
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::store::statistics::{self as store, CellQuery, CellRow, Source};
@@ -563,6 +563,7 @@ fn total(rows: &[CellRow]) -> Counts {
 pub async fn statistics_summary(
     req: HttpRequest,
     db: web::Data<Db>,
+    exports: web::Data<ExportSlots>,
     principal: Principal,
     query: ApiQuery<SummaryQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -601,7 +602,16 @@ pub async fn statistics_summary(
         Cell::from(out.scope.to.to_string()),
     ];
     row.extend(figure_cells(&out.figures));
-    download(&db, format, lang, columns, "statistics-summary", vec![row]).await
+    download(
+        &db,
+        &exports,
+        format,
+        lang,
+        columns,
+        "statistics-summary",
+        vec![row],
+    )
+    .await
 }
 
 /// The same figures per unit, region, leader, category or kind, ranked: the league tables
@@ -625,6 +635,7 @@ pub async fn statistics_summary(
 pub async fn statistics_breakdown(
     req: HttpRequest,
     db: web::Data<Db>,
+    exports: web::Data<ExportSlots>,
     principal: Principal,
     query: ApiQuery<BreakdownQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -754,6 +765,7 @@ pub async fn statistics_breakdown(
         .collect();
     download(
         &db,
+        &exports,
         format,
         lang,
         columns,
@@ -779,6 +791,7 @@ pub async fn statistics_breakdown(
 pub async fn statistics_timeseries(
     req: HttpRequest,
     db: web::Data<Db>,
+    exports: web::Data<ExportSlots>,
     principal: Principal,
     query: ApiQuery<TimeseriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -859,6 +872,7 @@ pub async fn statistics_timeseries(
         .collect();
     download(
         &db,
+        &exports,
         format,
         lang,
         columns,
@@ -1129,18 +1143,27 @@ fn figure_cells(f: &StatFigures) -> Vec<Cell> {
 /// Sends prepared rows as a download.
 async fn download(
     db: &Db,
+    exports: &ExportSlots,
     format: ExportFormat,
     lang: HeaderLanguage,
     columns: Vec<Column>,
     filename: &str,
     rows: Vec<Vec<Cell>>,
 ) -> Result<HttpResponse, ApiError> {
-    export::respond(db, format, lang, columns, filename, move |_, sink| {
-        for r in rows {
-            sink(r)?;
-        }
-        Ok(())
-    })
+    export::respond(
+        db,
+        exports,
+        format,
+        lang,
+        columns,
+        filename,
+        move |_, sink| {
+            for r in rows {
+                sink(r)?;
+            }
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -1268,6 +1291,7 @@ const LEDGER_PAGE: i64 = 5_000;
 pub async fn export_ledger(
     req: HttpRequest,
     db: web::Data<Db>,
+    exports: web::Data<ExportSlots>,
     principal: Principal,
     query: ApiQuery<LedgerQuery>,
 ) -> Result<HttpResponse, ApiError> {
@@ -1296,6 +1320,7 @@ pub async fn export_ledger(
     );
     export::respond(
         &db,
+        &exports,
         format,
         lang,
         LEDGER_COLUMNS.to_vec(),

@@ -203,6 +203,8 @@ pub struct TestApp {
     pub db: std::sync::Arc<ScratchDb>,
     /// The application's own database handle (the same threads and pool requests use).
     pub dbh: Db,
+    /// The application's download slots (a test takes them to play slow clients).
+    pub exports: liuyan::http::export::ExportSlots,
     handle: actix_web::dev::ServerHandle,
 }
 
@@ -289,6 +291,7 @@ impl TestApp {
         let app = Application::build_with_pool(settings, pool.clone()).expect("application builds");
         let base = format!("http://127.0.0.1:{}", app.port());
         let handle = app.server_handle();
+        let exports = app.exports.clone();
         actix_web::rt::spawn(app.run_until_stopped());
         TestApp {
             base,
@@ -300,6 +303,7 @@ impl TestApp {
                 .expect("http client"),
             db,
             dbh: pool,
+            exports,
             handle,
         }
     }

@@ -1217,3 +1217,55 @@ struct Count {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     n: i64,
 }
+
+/// Downloads are capped: with every slot taken (slow clients, say) the next one is 503 at once
+/// while the rest of the API answers; a finished download gives its slot back.
+#[actix_web::test]
+async fn downloads_beyond_the_cap_are_503_at_once_and_finished_ones_free_their_slot() {
+    let mut settings = test_settings();
+    settings.export_concurrency = 1;
+    let app = TestApp::spawn_with(settings).await;
+    assert_eq!(app.exports.size(), 1);
+    let admin = app.token(Demo::Admin).await;
+    let slot_freed = || async {
+        let start = std::time::Instant::now();
+        while app.exports.in_use() > 0 {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(5),
+                "the slot is given back"
+            );
+            actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+    };
+    for format in ["csv", "xlsx"] {
+        let r = app
+            .get(&format!("/api/v1/ledger?format={format}"), &admin)
+            .await;
+        assert_eq!(r.status, 200, "{format}");
+        slot_freed().await;
+    }
+
+    let held = app.exports.take().expect("a free slot");
+    for path in [
+        "/api/v1/ledger",
+        "/api/v1/ledger?format=xlsx",
+        "/api/v1/statistics/summary?format=csv",
+    ] {
+        let start = std::time::Instant::now();
+        let r = app.get(path, &admin).await;
+        r.assert_problem(503, "service-unavailable");
+        assert_eq!(r.header("retry-after"), Some("1"), "{path}");
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(1),
+            "refused at once, not queued: {path}"
+        );
+    }
+    let r = app.get("/api/v1/statistics/summary", &admin).await;
+    assert_eq!(r.status, 200, "JSON is no download: {}", r.body);
+    let r = app.get("/api/v1/units", &admin).await;
+    assert_eq!(r.status, 200, "the API answers: {}", r.body);
+    drop(held);
+    let r = app.get("/api/v1/ledger", &admin).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    slot_freed().await;
+}
