@@ -334,6 +334,21 @@ mod tests {
             Settings::defaults().pool_size() >= 2,
             "0 means twice the cores"
         );
+        let mut s = Settings::defaults();
+        s.db_pool_size = 4;
+        s.export_concurrency = 5;
+        assert!(s.check().unwrap_err().to_string().contains("EXPORT"));
+        s.export_concurrency = 4;
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn downloads_get_half_the_database_threads_unless_set() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.export_slots(8), 4);
+        assert_eq!(s.export_slots(1), 1, "at least one");
+        s.export_concurrency = 3;
+        assert_eq!(s.export_slots(8), 3);
     }
 
     #[test]
