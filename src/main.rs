@@ -138,8 +138,10 @@ fn main() -> anyhow::Result<()> {
 
 fn connect(settings: &Settings) -> anyhow::Result<PgConnection> {
     let url = database_url(settings)?;
-    let mut conn =
-        PgConnection::establish(&url).with_context(|| "cannot connect to the database")?;
+    // The same connect timeout and keepalives as the pool: a deploy job never hangs on a
+    // database that does not answer.
+    let mut conn = PgConnection::establish(&liuyan::db::with_connection_defaults(&url))
+        .with_context(|| "cannot connect to the database")?;
     // Behind a transaction pooler that cannot track named prepared statements (docs/SCALING.md).
     if !settings.db_statement_cache {
         conn.set_prepared_statement_cache_size(diesel::connection::CacheSize::Disabled);

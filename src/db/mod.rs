@@ -112,10 +112,59 @@ impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for No
     }
 }
 
+/// libpq options every connection gets unless the URL sets them. Without a connect timeout, a
+/// server that accepts the TCP connection and never answers (stuck, or a half-open path) holds
+/// r2d2's connecting threads for ever, and the pool never recovers even when the database does.
+/// Keepalives and a TCP user timeout let the kernel give up on a peer that vanished (a network
+/// partition) within about a minute instead of the system's two hours. All are client-side, so
+/// they pass a transaction pooler untouched.
+pub const CONNECTION_DEFAULTS: &[(&str, &str)] = &[
+    ("connect_timeout", "5"),
+    ("keepalives", "1"),
+    ("keepalives_idle", "30"),
+    ("keepalives_interval", "10"),
+    ("keepalives_count", "3"),
+    ("tcp_user_timeout", "60000"),
+];
+
+/// `url` (a `postgres://` URI or a `key=value` connection string) with the
+/// [`CONNECTION_DEFAULTS`] it does not set itself.
+pub fn with_connection_defaults(url: &str) -> String {
+    let is_uri = url.starts_with("postgres://") || url.starts_with("postgresql://");
+    let given: Vec<String> = if is_uri {
+        url.split_once('?')
+            .map(|(_, q)| q)
+            .unwrap_or("")
+            .split('&')
+            .filter_map(|kv| kv.split('=').next())
+            .map(|k| k.trim().to_ascii_lowercase())
+            .collect()
+    } else {
+        url.split_whitespace()
+            .filter_map(|kv| kv.split('=').next())
+            .map(|k| k.trim().to_ascii_lowercase())
+            .collect()
+    };
+    let mut out = url.to_owned();
+    for (key, value) in CONNECTION_DEFAULTS {
+        if given.iter().any(|k| k == key) {
+            continue;
+        }
+        if is_uri {
+            out.push(if out.contains('?') { '&' } else { '?' });
+            out.push_str(&format!("{key}={value}"));
+        } else {
+            out.push_str(&format!(" {key}={value}"));
+        }
+    }
+    out
+}
+
 /// Build the pool. Checkout health checks are off (each would add a round trip to every
 /// request); broken connections are detected by diesel's `has_broken` when they return.
+/// Connections get the [`CONNECTION_DEFAULTS`] the URL does not override.
 pub fn build_pool(database_url: &str, opts: &PoolOptions) -> Result<PgPool, DbError> {
-    let manager = ConnectionManager::<PgConnection>::new(database_url);
+    let manager = ConnectionManager::<PgConnection>::new(with_connection_defaults(database_url));
     let mut builder = Pool::builder();
     if !opts.statement_cache {
         builder = builder.connection_customizer(Box::new(NoStatementCache));
@@ -325,4 +374,34 @@ impl From<DieselError> for crate::error::ApiError {
 diesel::define_sql_function! {
     /// SQL `lower(text)`, for case-insensitive e-mail lookups (matches the unique index).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_defaults_fill_in_what_the_url_leaves_out() {
+        let url = with_connection_defaults("postgres://app@db:5432/liuyan");
+        assert!(url.starts_with("postgres://app@db:5432/liuyan?connect_timeout=5&keepalives=1&"));
+        assert!(url.ends_with("&tcp_user_timeout=60000"), "{url}");
+        // What the URL sets wins, and nothing is repeated.
+        let url = with_connection_defaults(
+            "postgresql://app@db/liuyan?sslmode=require&connect_timeout=10&Keepalives_Idle=5",
+        );
+        assert_eq!(url.matches("connect_timeout").count(), 1, "{url}");
+        assert!(url.contains("connect_timeout=10"), "{url}");
+        assert_eq!(
+            url.to_ascii_lowercase().matches("keepalives_idle").count(),
+            1
+        );
+        assert!(
+            url.contains("sslmode=require&") && url.contains("&keepalives=1"),
+            "{url}"
+        );
+        // A key=value connection string.
+        let conninfo = with_connection_defaults("host=db dbname=liuyan connect_timeout=3");
+        assert!(conninfo.starts_with("host=db dbname=liuyan connect_timeout=3 keepalives=1"));
+        assert_eq!(conninfo.matches("connect_timeout").count(), 1, "{conninfo}");
+    }
 }

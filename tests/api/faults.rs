@@ -104,6 +104,36 @@ async fn a_database_that_refuses_connections_gives_503_not_500() {
     handle.stop(false).await;
 }
 
+/// A server that accepts connections and never answers (stuck, or behind a half-open path): a
+/// connection attempt gives up after libpq's connect timeout (5 s unless the URL says otherwise)
+/// instead of holding the pool's connecting thread for ever, so the pool recovers with the
+/// database.
+#[test]
+fn a_server_that_never_answers_is_given_up_on_within_the_connect_timeout() {
+    use diesel::Connection;
+    // The kernel accepts connections into the backlog; nobody ever reads or answers.
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let url = liuyan::db::with_connection_defaults(&format!(
+        "postgres://postgres@127.0.0.1:{port}/liuyan"
+    ));
+    let (done, outcome) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let started = std::time::Instant::now();
+        let failed = diesel::PgConnection::establish(&url).is_err();
+        let _ = done.send((failed, started.elapsed()));
+    });
+    let (failed, took) = outcome
+        .recv_timeout(Duration::from_secs(30))
+        .expect("the attempt ends instead of hanging");
+    assert!(failed);
+    assert!(
+        took >= Duration::from_secs(4) && took < Duration::from_secs(15),
+        "gave up after {took:?}"
+    );
+    drop(silent);
+}
+
 /// Send a request whose headers declare a 100 MB body but send only a few bytes of it; return
 /// the response head. The server must answer from the headers alone: were it waiting for the
 /// body, the read would time out.
