@@ -615,6 +615,13 @@ async fn imported_in_progress(app: &TestApp, token: &str, liaison: &str, ext: &s
         .as_str()
         .unwrap()
         .to_owned();
+    accept_and_assign(app, liaison, &id).await;
+    sign_for(app, &app.token(Demo::Handler).await, &id).await;
+    id
+}
+
+/// Classify, accept and assign an imported message to the transport bureau (not signed for).
+async fn accept_and_assign(app: &TestApp, liaison: &str, id: &str) {
     let c = app
         .send_with(
             Method::PUT,
@@ -634,10 +641,8 @@ async fn imported_in_progress(app: &TestApp, token: &str, liaison: &str, ext: &s
     )
     .await;
     assert_eq!(a.status, 200, "{}", a.body);
-    let r = assign(app, liaison, &id, TRANSPORT_BUREAU, &[]).await;
+    let r = assign(app, liaison, id, TRANSPORT_BUREAU, &[]).await;
     assert_eq!(r.status, 201, "{}", r.body);
-    sign_for(app, &app.token(Demo::Handler).await, &id).await;
-    id
 }
 
 fn reply_item(
@@ -761,6 +766,26 @@ async fn replies_from_the_platform_are_idempotent_and_never_go_back_in_time() {
     let early = send(vec![reply_item("R-9", "M-2", "final", first, t)]).await;
     assert_eq!(outcomes(&early), ["rejected"]);
     assert_eq!(early.body["results"][0]["problem"]["status"], 409);
+    // Assigned but not signed for: still refused, for that reason. Signed for: the very same
+    // item, sent again, is created.
+    let m2 = r.body["results"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    accept_and_assign(&app, &liaison, &m2).await;
+    let assigned = send(vec![reply_item("R-9", "M-2", "final", first, t)]).await;
+    assert_eq!(outcomes(&assigned), ["rejected"]);
+    let problem = &assigned.body["results"][0]["problem"];
+    assert_eq!(problem["status"], 409);
+    assert!(
+        problem["detail"].as_str().unwrap().contains("signed for"),
+        "{problem}"
+    );
+    sign_for(&app, &app.token(Demo::Handler).await, &m2).await;
+    let later = send(vec![reply_item("R-9", "M-2", "final", first, t)]).await;
+    assert_eq!(outcomes(&later), ["created"], "{}", later.body);
+    let m = app.get(&format!("/api/v1/messages/{m2}"), &liaison).await;
+    assert_eq!(m.body["status"], "replied", "{}", m.body);
 
     // The feed tells the imports apart from our own publications.
     let all = until(&app, &token, &start, "reply.imported", |all| {
