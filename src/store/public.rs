@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use super::messages::{Message, MessageId, PUBLICLY_VISIBLE, REPLIED};
+use super::messages::{Message, MessageId};
 use crate::domain::ids::{LeaderId, UserId};
 use crate::domain::reply::{ReplyKind, ReplyStatus};
 use crate::error::ApiError;
@@ -166,37 +166,47 @@ pub fn context(conn: &mut PgConnection, messages: &[Message]) -> Result<BoardCon
 }
 
 /// A leader's counters on the board.
-#[derive(Debug, Clone, Copy, QueryableByName)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LeaderCounts {
     /// Messages addressed to the leader that the liaison office accepted (status in
-    /// [`PUBLICLY_VISIBLE`]), public or private.
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    /// [`PUBLICLY_VISIBLE`](super::messages::PUBLICLY_VISIBLE)), public or private.
     pub received: i64,
-    /// Of those, the ones with a published final reply (status in [`REPLIED`]).
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    /// Of those, the ones with a published final reply (status in [`REPLIED`](super::messages::REPLIED)).
     pub replied: i64,
 }
 
-/// The counters of a leader; `None` when there is no such leader. One query, counted from the
-/// index on `messages (leader_id, status)` alone.
+/// The counters of a leader; `None` when there is no such leader. Read from the statistics'
+/// leader cube (monthly cells plus the deltas not folded yet, all kept in the transactions that
+/// change the messages), so they cost a few dozen cells however many messages the leader has:
+/// counting the messages themselves took 187 ms p99 for a leader with 125,000 of them.
+/// `accepted` there is exactly [`PUBLICLY_VISIBLE`](super::messages::PUBLICLY_VISIBLE), `replied` exactly [`REPLIED`](super::messages::REPLIED).
 pub fn leader_counts(
     conn: &mut PgConnection,
     leader: LeaderId,
 ) -> Result<Option<LeaderCounts>, ApiError> {
-    use diesel::sql_types::{Array, Text, Uuid as SqlUuid};
-    let visible: Vec<&str> = PUBLICLY_VISIBLE.iter().map(|s| s.as_str()).collect();
-    let replied: Vec<&str> = REPLIED.iter().map(|s| s.as_str()).collect();
-    Ok(diesel::sql_query(
-        "SELECT count(m.leader_id) AS received, \
-                count(m.leader_id) FILTER (WHERE m.status = ANY($3)) AS replied \
-         FROM leaders l \
-         LEFT JOIN messages m ON m.leader_id = l.id AND m.status = ANY($2) \
-         WHERE l.id = $1 \
-         GROUP BY l.id",
-    )
-    .bind::<SqlUuid, _>(leader.0)
-    .bind::<Array<Text>, _>(visible)
-    .bind::<Array<Text>, _>(replied)
-    .get_result(conn)
-    .optional()?)
+    use crate::store::statistics::{CellQuery, read};
+    let exists: bool =
+        diesel::select(diesel::dsl::exists(leaders::table.find(leader))).get_result(conn)?;
+    if !exists {
+        return Ok(None);
+    }
+    // Every submission day there can be, in whole months.
+    let all_time = CellQuery {
+        from: chrono::NaiveDate::from_ymd_opt(1970, 1, 1),
+        to: chrono::NaiveDate::from_ymd_opt(8999, 12, 31),
+        leader: Some(leader.0),
+        use_months: true,
+        ..Default::default()
+    };
+    let (_, rows) = read(conn, &all_time)?;
+    Ok(Some(rows.iter().fold(
+        LeaderCounts {
+            received: 0,
+            replied: 0,
+        },
+        |sum, row| LeaderCounts {
+            received: sum.received + row.counts.accepted,
+            replied: sum.replied + row.counts.replied,
+        },
+    )))
 }

@@ -1042,6 +1042,44 @@ async fn leader_counters_equal_sql_counts() {
         assert_eq!(r["as_of"], "2026-11-23T01:05:00Z");
     }
     assert!(nulls > 0, "some leader has received nothing");
+    // The counters come from the statistics' cells plus the changes not folded into them yet:
+    // the same figures once every change is folded, and after a change that is not.
+    let mut conn = app.db.connect();
+    liuyan::store::statistics::fold_all(&mut conn, 10_000, 100).unwrap();
+    let pending: i64 = diesel::sql_query("SELECT count(*) AS n FROM stat_deltas")
+        .get_result::<N>(&mut conn)
+        .unwrap()
+        .n;
+    assert_eq!(pending, 0, "all folded");
+    let replied_one: String = diesel::sql_query(
+        "UPDATE messages SET status = 'closed' WHERE id = \
+             (SELECT id FROM messages WHERE leader_id = $1 AND status = 'replied' LIMIT 1) \
+         RETURNING id::text AS id",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::parse_str(&leader("孙海洋")).unwrap())
+    .get_result::<Id>(&mut conn)
+    .unwrap()
+    .id;
+    assert!(!replied_one.is_empty());
+    let withdrawn: usize = diesel::sql_query(
+        "UPDATE messages SET status = 'withdrawn' WHERE id = \
+             (SELECT id FROM messages WHERE leader_id = $1 AND status = 'accepted' LIMIT 1)",
+    )
+    .bind::<diesel::sql_types::Uuid, _>(uuid::Uuid::parse_str(&leader("孙海洋")).unwrap())
+    .execute(&mut conn)
+    .unwrap();
+    assert_eq!(
+        withdrawn, 1,
+        "the fixture has an accepted message of the mayor's"
+    );
+    let r = ok(
+        &app,
+        &format!("/api/v1/public/leaders/{}/stats", leader("孙海洋")),
+    )
+    .await
+    .json();
+    assert_eq!(r["received"], mayor.received - withdrawn as i64);
+    assert_eq!(r["replied"], mayor.replied, "closed is still replied");
     assert_eq!(
         board
             .clock
@@ -1056,4 +1094,16 @@ async fn leader_counters_equal_sql_counts() {
         assert_eq!(r.status, 404, "{id}: {}", r.text);
         assert_eq!(r.header("content-type"), Some("application/problem+json"));
     }
+}
+
+#[derive(diesel::QueryableByName)]
+struct N {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    n: i64,
+}
+
+#[derive(diesel::QueryableByName)]
+struct Id {
+    #[diesel(sql_type = Text)]
+    id: String,
 }
