@@ -33,7 +33,9 @@ pub struct ExportSlots {
 
 /// A taken slot; the slot is free again when the last clone is dropped.
 #[derive(Clone)]
-pub struct ExportSlot(#[allow(dead_code)] std::sync::Arc<tokio::sync::OwnedSemaphorePermit>);
+pub struct ExportSlot {
+    _permit: std::sync::Arc<tokio::sync::OwnedSemaphorePermit>,
+}
 
 impl ExportSlots {
     pub fn new(size: usize) -> Self {
@@ -58,7 +60,9 @@ impl ExportSlots {
         self.slots
             .clone()
             .try_acquire_owned()
-            .map(|permit| ExportSlot(std::sync::Arc::new(permit)))
+            .map(|permit| ExportSlot {
+                _permit: std::sync::Arc::new(permit),
+            })
             .map_err(|_| {
                 ApiError::ServiceUnavailable(format!(
                     "{} downloads are running, as many as this server runs at once; retry shortly",
@@ -329,7 +333,6 @@ const CHUNK: usize = 64 * 1024;
 /// Streams a table: `produce` runs on a database thread and pushes rows; the response carries
 /// them as they come (a slow reader slows the producer; memory stays flat). 503 at once when
 /// every download slot is taken.
-#[allow(clippy::too_many_arguments)]
 pub async fn respond<F>(
     db: &Db,
     slots: &ExportSlots,

@@ -165,6 +165,21 @@ pub async fn client(app: &TestApp, name: &str, scopes: &[&str]) -> (String, Stri
     (id, t.body["access_token"].as_str().unwrap().to_owned())
 }
 
+/// An administrator switches the integration client on or off.
+pub async fn switch_client(app: &TestApp, client_id: &str, active: bool) {
+    let admin = app.token(Demo::Admin).await;
+    let r = app
+        .send_with(
+            Method::PATCH,
+            &format!("/api/v1/integration-clients/{client_id}"),
+            Some(&admin),
+            Some(json!({"active": active})),
+            &[("if-match", "*")],
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+}
+
 /// Subscribe; returns (subscription id, secret).
 pub async fn subscribe(app: &TestApp, token: &str, url: &str, types: &[&str]) -> (String, String) {
     let r = app
@@ -446,23 +461,7 @@ async fn a_deactivated_client_is_sent_nothing_until_switched_on_again() {
     for i in 0..3 {
         submit(&app, &citizen, message_body(&format!("噪音扰民 {i}"))).await;
     }
-    let admin = app.token(Demo::Admin).await;
-    let switch = |active: bool| {
-        let (app, admin, client_id) = (&app, admin.clone(), client_id.clone());
-        async move {
-            let r = app
-                .send_with(
-                    Method::PATCH,
-                    &format!("/api/v1/integration-clients/{client_id}"),
-                    Some(&admin),
-                    Some(json!({"active": active})),
-                    &[("if-match", "*")],
-                )
-                .await;
-            assert_eq!(r.status, 200, "{}", r.body);
-        }
-    };
-    switch(false).await;
+    switch_client(&app, &client_id, false).await;
     let d = dispatcher(&app, &settings(0, 1.0, true));
     assert_eq!(d.run_once().await.unwrap(), 0, "nothing is sent while off");
     assert!(receiver.hits().is_empty());
@@ -476,7 +475,7 @@ async fn a_deactivated_client_is_sent_nothing_until_switched_on_again() {
     );
     assert_eq!(held, 3, "the queued deliveries are held, untouched");
 
-    switch(true).await;
+    switch_client(&app, &client_id, true).await;
     assert_eq!(d.run_once().await.unwrap(), 3, "the backlog goes out");
     assert_eq!(receiver.hits().len(), 3);
     handle.stop(false).await;
@@ -1002,17 +1001,7 @@ async fn the_outbox_commits_with_the_event_or_not_at_all() {
     assert_eq!(detail.body["payload"]["data"]["action"], "publish_reply");
 
     // A deactivated client's subscriptions get nothing new.
-    let admin = app.token(Demo::Admin).await;
-    let r = app
-        .send_with(
-            Method::PATCH,
-            &format!("/api/v1/integration-clients/{b_id}"),
-            Some(&admin),
-            Some(json!({"active": false})),
-            &[("if-match", "*")],
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.body);
+    switch_client(&app, &b_id, false).await;
     let (sb_before, sa_before) = (per_sub(&mut conn, &sb), per_sub(&mut conn, &sa));
     submit(&app, &citizen, message_body("楼道灯坏")).await;
     assert_eq!(per_sub(&mut conn, &sb), sb_before);
