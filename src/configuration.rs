@@ -131,6 +131,18 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_RATE_BURST", default_value_t = 200)]
     pub rate_burst: u32,
 
+    /// How long a request's body may take to arrive, seconds (408 after it).
+    #[arg(long, env = "LIUYAN_BODY_TIMEOUT_SECS", default_value_t = 30)]
+    pub body_timeout_secs: u64,
+
+    /// Messages one citizen account may submit per hour (0: no limit).
+    #[arg(long, env = "LIUYAN_INTAKE_PER_HOUR", default_value_t = 10)]
+    pub intake_per_hour: u32,
+
+    /// Messages one citizen account may submit per day (0: no limit).
+    #[arg(long, env = "LIUYAN_INTAKE_PER_DAY", default_value_t = 30)]
+    pub intake_per_day: u32,
+
     /// How long Idempotency-Key records are kept, hours (at least 24).
     #[arg(long, env = "LIUYAN_IDEMPOTENCY_TTL_HOURS", default_value_t = 24)]
     pub idempotency_ttl_hours: u32,

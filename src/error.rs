@@ -104,6 +104,8 @@ pub enum ApiError {
     #[error("{0}")]
     PayloadTooLarge(String),
     #[error("{0}")]
+    RequestTimeout(String),
+    #[error("{0}")]
     UnsupportedMediaType(String),
     #[error("{detail}")]
     Validation {
@@ -188,6 +190,11 @@ impl ApiError {
                 "payload-too-large",
                 "Request body too large",
                 StatusCode::PAYLOAD_TOO_LARGE,
+            ),
+            ApiError::RequestTimeout(_) => (
+                "request-timeout",
+                "The request body did not arrive in time",
+                StatusCode::REQUEST_TIMEOUT,
             ),
             ApiError::UnsupportedMediaType(_) => (
                 "unsupported-media-type",

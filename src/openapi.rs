@@ -116,6 +116,13 @@ const STANDARD: &[StandardResponse] = &[
         None,
     ),
     (
+        "RequestTimeout",
+        "408",
+        "The request body did not arrive within the server's time limit (LIUYAN_BODY_TIMEOUT_SECS); the connection is closed",
+        "request-timeout",
+        None,
+    ),
+    (
         "UnsupportedMediaType",
         "415",
         "The body is not `application/json`",
@@ -284,6 +291,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
             if op.request_body.is_some() {
                 add_ref(op, "400", "BadRequest");
+                add_ref(op, "408", "RequestTimeout");
                 add_ref(op, "413", "PayloadTooLarge");
                 add_ref(op, "415", "UnsupportedMediaType");
                 add_ref(op, "422", "ValidationFailed");

@@ -141,7 +141,12 @@ impl JwtKeys {
             typ: ACCESS_TOKEN_TYPE.to_owned(),
             role: subject.role,
             unit: subject.unit_id,
-            region: subject.scope_region.clone(),
+            // Only roles that work in a region carry one (an old scope on unit staff is inert).
+            region: subject
+                .role
+                .works_in_region()
+                .then(|| subject.scope_region.clone())
+                .flatten(),
             scope: (!subject.scopes.is_empty())
                 .then(|| crate::domain::client_scope::format_list(&subject.scopes)),
         };

@@ -693,6 +693,12 @@ pub fn may_grant(
     }
 }
 
+/// May `actor_role` set an account's region scope or leader link? Only administrators: a
+/// scope widens what an account reads, so nobody grants one to themselves or their unit.
+pub fn may_place_in_region(actor_role: Role) -> bool {
+    actor_role == Admin
+}
+
 /// The facts about a message that decide who may see it.
 #[derive(Debug, Clone, Copy)]
 pub struct MessageFacts<'a> {

@@ -445,6 +445,18 @@ impl std::fmt::Display for TransitionError {
     }
 }
 
+/// Whether any of `actors` may take `action` from some status. A caller with no part in a
+/// message is refused on this before its status is looked at, so it learns nothing of it.
+pub fn may_ever_take(action: MessageAction, actors: &[Actor]) -> bool {
+    let takes = |by: &[Actor]| by.iter().any(|a| actors.contains(a));
+    RECORDING_STEPS
+        .iter()
+        .any(|(a, _, by)| *a == action && takes(by))
+        || TRANSITIONS
+            .iter()
+            .any(|t| t.action == action && takes(t.by))
+}
+
 /// The status after `action`, if `actor` may take it from `from`.
 pub fn next_status(
     from: MessageStatus,
@@ -481,6 +493,22 @@ pub fn next_status(
         .ok_or(TransitionError::NotForActor { action })
 }
 
+/// [`next_status`] for a caller: one with no part in the message (`has_part` false: not its
+/// author, intake, supervisor, leader or a unit that handled it) who may never take the action
+/// is refused before the status is looked at, so a stranger learns nothing of the status.
+/// Someone with a part gets the informative answer (409 when the status does not allow it).
+pub fn judge(
+    from: MessageStatus,
+    action: MessageAction,
+    actors: &[Actor],
+    has_part: bool,
+) -> Result<MessageStatus, TransitionError> {
+    if !has_part && !may_ever_take(action, actors) {
+        return Err(TransitionError::NotForActor { action });
+    }
+    next_status(from, action, actors)
+}
+
 /// Statuses in which the author may still change what they wrote.
 pub fn author_may_amend(status: MessageStatus, reason: Option<RejectionReason>) -> bool {
     status == S::Rejected && reason == Some(RejectionReason::InsufficientInformation)
@@ -501,6 +529,29 @@ mod tests {
         Actor::Reviewer,
         Actor::System,
     ];
+
+    #[test]
+    fn strangers_are_refused_before_the_status_is_looked_at() {
+        // A citizen withdrawing someone else's accepted message: 403, not 409.
+        assert_eq!(
+            judge(S::Accepted, A::Withdraw, &[], false),
+            Err(TransitionError::NotForActor {
+                action: A::Withdraw
+            })
+        );
+        // The author learns the status does not allow it.
+        assert!(matches!(
+            judge(S::Accepted, A::Withdraw, &[Actor::Author], true),
+            Err(TransitionError::NotFromStatus { .. })
+        ));
+        // A unit that handled the message still hears why (409), not 403.
+        assert!(matches!(
+            judge(S::Replied, A::DraftReply, &[], true),
+            Err(TransitionError::NotFromStatus { .. })
+        ));
+        assert!(!may_ever_take(A::Withdraw, &[Actor::TerritorialUnit]));
+        assert!(may_ever_take(A::Withdraw, &[Actor::Author]));
+    }
 
     #[test]
     fn reply_path() {

@@ -165,6 +165,9 @@ fn is_cjk(c: char) -> bool {
 /// `…-08:00`), or a bare date (midnight UTC).
 pub fn parse_datetime(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim();
+    if crate::domain::input::check(s).is_some() {
+        return None;
+    }
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.with_timezone(&Utc));
     }

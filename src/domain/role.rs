@@ -27,6 +27,12 @@ impl Role {
     pub fn requires_unit(self) -> bool {
         matches!(self, Role::Handler | Role::UnitAdmin | Role::Reviewer)
     }
+
+    /// Roles that work in a region subtree (their account's scope). Unit staff work in their
+    /// unit's territory and never derive one from a scope.
+    pub fn works_in_region(self) -> bool {
+        matches!(self, Role::Supervisor | Role::Leader | Role::Analyst)
+    }
 }
 
 /// Where an account sits: its unit, the region subtree it works in, and for leaders the leader
@@ -50,6 +56,10 @@ pub fn check_placement(role: Role, p: Placement<'_>) -> Result<(), (&'static str
             Err(("scope_region_code", "citizens have no region scope"))
         }
         r if r.requires_unit() && p.unit.is_none() => Err(("unit_id", "this role needs a unit")),
+        r if !r.works_in_region() && r != Role::Admin && p.scope_region.is_some() => Err((
+            "scope_region_code",
+            "region scopes are for supervisors, leaders and analysts; unit staff work in their unit's territory",
+        )),
         Role::Supervisor if p.scope_region.is_none() => Err((
             "scope_region_code",
             "a supervisor needs the region subtree they supervise",
@@ -91,6 +101,14 @@ mod tests {
             "unit_id"
         );
         assert!(check_placement(Role::Handler, place(true, false, false)).is_ok());
+        for unit_role in [Role::Handler, Role::UnitAdmin, Role::Reviewer] {
+            assert_eq!(
+                check_placement(unit_role, place(true, true, false))
+                    .unwrap_err()
+                    .0,
+                "scope_region_code"
+            );
+        }
         assert_eq!(
             check_placement(Role::Supervisor, place(true, false, false))
                 .unwrap_err()

@@ -34,6 +34,63 @@ impl BodyLimit {
     }
 }
 
+/// A request body that must have arrived by a deadline: a client that sends a byte now and then
+/// cannot hold a connection and a worker's attention for ever. After the deadline every read
+/// fails with a `TimedOut` I/O error, which readers turn into 408 ([`payload_error`]).
+pub struct TimedPayload {
+    inner: actix_web::dev::Payload,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl futures_util::Stream for TimedPayload {
+    type Item = Result<web::Bytes, actix_web::error::PayloadError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(Some(Err(actix_web::error::PayloadError::Io(
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "the body came too slowly"),
+            ))));
+        }
+        std::pin::Pin::new(&mut self.inner).poll_next(cx)
+    }
+}
+
+/// Give the request's body a deadline `limit` from now (when it has a body at all).
+pub fn bound_body_time(req: &mut actix_web::dev::ServiceRequest, limit: std::time::Duration) {
+    let has_body = req.headers().contains_key(header::TRANSFER_ENCODING)
+        || req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    if !has_body {
+        return;
+    }
+    let inner = actix_web::HttpMessage::take_payload(req);
+    let timed = TimedPayload {
+        inner,
+        deadline: Box::pin(tokio::time::sleep(limit)),
+    };
+    req.set_payload(actix_web::dev::Payload::from(
+        Box::pin(timed) as futures_util::stream::LocalBoxStream<'static, _>
+    ));
+}
+
+/// A failure reading the body as a problem: 408 when it came too slowly, 413 when it overflowed
+/// a limit, else 400.
+pub fn payload_error(e: actix_web::error::PayloadError) -> ApiError {
+    use actix_web::error::PayloadError;
+    match e {
+        PayloadError::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            ApiError::RequestTimeout("the request body did not arrive in time".into())
+        }
+        PayloadError::Overflow => ApiError::PayloadTooLarge("the request body is too large".into()),
+        other => ApiError::BadRequest(format!("cannot read body: {other}")),
+    }
+}
+
 /// The body limit of a request (1 MiB when the app has none configured).
 pub fn body_limit(req: &HttpRequest) -> usize {
     req.app_data::<BodyLimit>()
@@ -97,8 +154,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiJson<T> {
             }
             let mut body = web::BytesMut::new();
             while let Some(chunk) = payload.next().await {
-                let chunk =
-                    chunk.map_err(|e| ApiError::BadRequest(format!("cannot read body: {e}")))?;
+                let chunk = chunk.map_err(payload_error)?;
                 if body.len() + chunk.len() > limit {
                     return Err(too_large(limit));
                 }
@@ -140,6 +196,7 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
             "the request body is empty; send a JSON object".into(),
         ));
     }
+    refuse_unstorable_json(body)?;
     let de = &mut serde_json::Deserializer::from_slice(body);
     match serde_path_to_error::deserialize::<_, T>(de) {
         Ok(v) => Ok(v),
@@ -154,6 +211,27 @@ pub fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
                 Category::Data => Err(ApiError::validation(vec![data_error(&path, &inner)])),
             }
         }
+    }
+}
+
+/// 422 naming the field when a string of the body cannot be stored (a NUL character, a far
+/// date): PostgreSQL never sees one. The common body costs one scan; only a suspect one is
+/// parsed twice.
+fn refuse_unstorable_json(body: &[u8]) -> Result<(), ApiError> {
+    use crate::domain::input;
+    if !input::json_may_hold_unstorable(body) {
+        return Ok(());
+    }
+    let Ok(value) = serde_json::from_slice::<serde_json::Value>(body) else {
+        return Ok(()); // malformed: the strict parse reports it
+    };
+    match input::find_in_json(&value) {
+        Some((path, why)) => Err(ApiError::validation(vec![FieldError::new(
+            if path.is_empty() { "body".into() } else { path },
+            "invalid_value",
+            why.describe(),
+        )])),
+        None => Ok(()),
     }
 }
 
@@ -292,6 +370,17 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ApiQuery<T> {
 }
 
 pub fn parse_query<T: DeserializeOwned + Validate>(query: &str) -> Result<T, ApiError> {
+    for (name, value) in form_urlencoded::parse(query.as_bytes()) {
+        if let Some(why) =
+            crate::domain::input::check(&value).or(crate::domain::input::check(&name))
+        {
+            return Err(ApiError::validation(vec![FieldError::new(
+                name.replace('\0', ""),
+                "invalid_value",
+                why.describe(),
+            )]));
+        }
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(query.as_bytes()));
     let value: T = serde_path_to_error::deserialize(de).map_err(|err| {
         let path = err.path().to_string();

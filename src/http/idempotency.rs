@@ -98,7 +98,13 @@ pub async fn idempotency(
     let mut body = web::BytesMut::new();
     let mut payload = req.take_payload();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk?;
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(e) => {
+                let err = crate::http::extract::payload_error(e);
+                return Ok(req.into_response(err.error_response()));
+            }
+        };
         if body.len() + chunk.len() > limit {
             return Ok(req.into_response(too_large().error_response()));
         }

@@ -13,6 +13,9 @@ use prometheus::{
 
 use crate::db::Db;
 
+/// The methods that get a label of their own.
+const KNOWN_METHODS: &[&str] = &["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"];
+
 pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
@@ -76,7 +79,13 @@ pub async fn record(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody>, Error> {
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
-    let method = req.method().to_string();
+    // Labels take known values only: any other method is one label, and routes are patterns
+    // (unmatched paths are one label), so junk requests cannot grow the series.
+    let method = KNOWN_METHODS
+        .iter()
+        .find(|m| **m == req.method().as_str())
+        .copied()
+        .unwrap_or("other");
     let started = Instant::now();
     let res = next.call(req).await?;
     if let Some(metrics) = metrics {
@@ -86,7 +95,7 @@ pub async fn record(
             .match_pattern()
             .unwrap_or_else(|| "unmatched".to_owned());
         let status = res.status().as_u16().to_string();
-        let labels = [method.as_str(), route.as_str(), status.as_str()];
+        let labels = [method, route.as_str(), status.as_str()];
         metrics.requests.with_label_values(&labels).inc();
         metrics
             .latency

@@ -61,7 +61,12 @@ fn decode_cursor<K: DeserializeOwned>(cursor: &str) -> Result<K, ApiError> {
         return Err(invalid());
     }
     let bytes = URL_SAFE_NO_PAD.decode(cursor).map_err(|_| invalid())?;
-    serde_json::from_slice(&bytes).map_err(|_| invalid())
+    let value: serde_json::Value = serde_json::from_slice(&bytes).map_err(|_| invalid())?;
+    // A tampered cursor must not carry what the database cannot compare (a far date, a NUL).
+    if crate::domain::input::find_in_json(&value).is_some() {
+        return Err(invalid());
+    }
+    serde_json::from_value(value).map_err(|_| invalid())
 }
 
 /// Cut the extra row off and compute the next cursor from the last item kept.
@@ -118,6 +123,12 @@ mod tests {
         assert!(PageRequest::<i32>::new(None, Some("!!!")).is_err());
         assert!(PageRequest::<i32>::new(None, Some(&"A".repeat(600))).is_err());
         assert!(PageRequest::<i32>::new(None, Some(&encode_cursor(&"text"))).is_err());
+        // Well-formed, but with a date PostgreSQL cannot hold.
+        let far = encode_cursor(&("-200000-01-01T00:00:00Z", uuid::Uuid::nil()));
+        assert!(
+            PageRequest::<(chrono::DateTime<chrono::Utc>, uuid::Uuid)>::new(None, Some(&far))
+                .is_err()
+        );
     }
 
     #[test]

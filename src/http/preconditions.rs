@@ -16,7 +16,26 @@ pub fn etag(version: i32) -> String {
 pub enum Tags {
     Absent,
     Any,
-    List(Vec<String>),
+    List(Vec<Tag>),
+}
+
+/// One entity tag: its opaque part with the quotes (`"3"`), and whether it was sent weak (`W/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub weak: bool,
+    pub opaque: String,
+}
+
+impl Tag {
+    /// RFC 9110 §8.8.3.2 strong comparison (`If-Match`): a weak tag never matches.
+    fn strongly_matches(&self, etag: &str) -> bool {
+        !self.weak && self.opaque == etag
+    }
+
+    /// Weak comparison (`If-None-Match`): the opaque parts match, weak or not.
+    fn weakly_matches(&self, etag: &str) -> bool {
+        self.opaque == etag
+    }
 }
 
 pub fn parse_tags(headers: &HeaderMap, name: header::HeaderName) -> Result<Tags, ApiError> {
@@ -30,16 +49,25 @@ pub fn parse_tags(headers: &HeaderMap, name: header::HeaderName) -> Result<Tags,
     if raw == "*" {
         return Ok(Tags::Any);
     }
-    let tags: Vec<String> = raw
+    let tags: Vec<Tag> = raw
         .split(',')
         .map(str::trim)
         .filter(|t| !t.is_empty())
-        .map(|t| t.strip_prefix("W/").unwrap_or(t).to_owned())
+        .map(|t| match t.strip_prefix("W/") {
+            Some(opaque) => Tag {
+                weak: true,
+                opaque: opaque.to_owned(),
+            },
+            None => Tag {
+                weak: false,
+                opaque: t.to_owned(),
+            },
+        })
         .collect();
     if tags.is_empty()
         || tags
             .iter()
-            .any(|t| t.len() < 2 || !t.starts_with('"') || !t.ends_with('"'))
+            .any(|t| t.opaque.len() < 2 || !t.opaque.starts_with('"') || !t.opaque.ends_with('"'))
     {
         return Err(ApiError::BadRequest(format!(
             "{name} must be `*` or a list of entity tags such as \"3\""
@@ -83,7 +111,7 @@ impl IfMatchCondition {
             Tags::Absent | Tags::Any => Ok(()),
             Tags::List(tags) => {
                 let current = etag(current_version);
-                if tags.contains(&current) {
+                if tags.iter().any(|t| t.strongly_matches(&current)) {
                     Ok(())
                 } else {
                     Err(ApiError::PreconditionFailed(format!(
@@ -95,6 +123,15 @@ impl IfMatchCondition {
     }
 }
 
+/// Whether `If-None-Match` names `tag` (weak comparison, RFC 9110 §13.1.2).
+pub fn not_modified(req: &HttpRequest, tag: &str) -> Result<bool, ApiError> {
+    Ok(match parse_tags(req.headers(), header::IF_NONE_MATCH)? {
+        Tags::Any => true,
+        Tags::List(tags) => tags.iter().any(|t| t.weakly_matches(tag)),
+        Tags::Absent => false,
+    })
+}
+
 /// 200 with the body and its ETag, or 304 when `If-None-Match` already names it.
 pub fn respond_with_etag<T: Serialize>(
     req: &HttpRequest,
@@ -103,12 +140,7 @@ pub fn respond_with_etag<T: Serialize>(
     mut builder: HttpResponseBuilder,
 ) -> Result<HttpResponse, ApiError> {
     let tag = etag(version);
-    let not_modified = match parse_tags(req.headers(), header::IF_NONE_MATCH)? {
-        Tags::Any => true,
-        Tags::List(tags) => tags.contains(&tag),
-        Tags::Absent => false,
-    };
-    if not_modified {
+    if not_modified(req, &tag)? {
         return Ok(HttpResponse::NotModified()
             .insert_header((header::ETAG, tag))
             .finish());
@@ -127,15 +159,28 @@ mod tests {
         h
     }
 
+    fn strong(t: &str) -> Tag {
+        Tag {
+            weak: false,
+            opaque: t.into(),
+        }
+    }
+
     #[test]
     fn conditions_compare_versions() {
         assert!(
-            IfMatchCondition(Tags::List(vec!["\"2\"".into()]))
+            IfMatchCondition(Tags::List(vec![strong("\"2\"")]))
                 .check(2)
                 .is_ok()
         );
         assert!(matches!(
-            IfMatchCondition(Tags::List(vec!["\"2\"".into()])).check(3),
+            IfMatchCondition(Tags::List(vec![strong("\"2\"")])).check(3),
+            Err(ApiError::PreconditionFailed(_))
+        ));
+        // RFC 9110: If-Match compares strongly, so a weak tag never matches.
+        let weak = parse_tags(&headers("W/\"2\""), header::IF_MATCH).unwrap();
+        assert!(matches!(
+            IfMatchCondition(weak).check(2),
             Err(ApiError::PreconditionFailed(_))
         ));
         assert!(IfMatchCondition(Tags::Any).check(9).is_ok());
@@ -154,7 +199,13 @@ mod tests {
         );
         assert_eq!(
             parse_tags(&headers("\"1\", W/\"2\""), header::IF_MATCH).unwrap(),
-            Tags::List(vec!["\"1\"".into(), "\"2\"".into()])
+            Tags::List(vec![
+                strong("\"1\""),
+                Tag {
+                    weak: true,
+                    opaque: "\"2\"".into()
+                }
+            ])
         );
         assert!(parse_tags(&headers("1"), header::IF_MATCH).is_err());
         assert!(parse_tags(&headers(","), header::IF_MATCH).is_err());

@@ -9,7 +9,9 @@ use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::middleware::Next;
 use actix_web::{Error, HttpMessage};
 
-use crate::error::{PROBLEM_CONTENT_TYPE, Problem, generic_problem};
+use actix_web::ResponseError;
+
+use crate::error::{ApiError, PROBLEM_CONTENT_TYPE, Problem, generic_problem};
 
 pub const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -35,10 +37,19 @@ pub async fn request_context(
         .map_or_else(|| uuid::Uuid::new_v4().to_string(), str::to_owned);
     req.extensions_mut().insert(RequestId(request_id.clone()));
     let path = req.path().to_owned();
+    let docs = path.starts_with(DOCS_PREFIX);
 
     // Our own middleware answers with responses, never `Err`; an `Err` from elsewhere is
     // rendered by actix from its `ResponseError` (ours are problem+json already).
-    let res = next.call(req).await?.map_into_boxed_body();
+    let mut req = req;
+    if let Some(settings) = req.app_data::<actix_web::web::Data<crate::configuration::Settings>>() {
+        let limit = std::time::Duration::from_secs(settings.body_timeout_secs.max(1));
+        crate::http::extract::bound_body_time(&mut req, limit);
+    }
+    let res = match refuse_request_line(&req) {
+        Some(refusal) => req.into_response(refusal.error_response()),
+        None => next.call(req).await?.map_into_boxed_body(),
+    };
     let failed = res.status().is_client_error() || res.status().is_server_error();
     let mut res = if failed && path.starts_with(OPEN311_PREFIX) {
         finish_open311(res, &path).await
@@ -50,7 +61,46 @@ pub async fn request_context(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         res.headers_mut().insert(REQUEST_ID_HEADER, v);
     }
+    let headers = res.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(if docs { DOCS_CSP } else { API_CSP }),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     Ok(res)
+}
+
+/// The docs page (Swagger UI, served from the binary): its own scripts and styles only, no
+/// framing. Swagger UI sets inline style attributes and uses data: images.
+const DOCS_PREFIX: &str = "/docs";
+const DOCS_CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
+    img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; \
+    form-action 'self'; frame-ancestors 'none'";
+/// API responses are data, never a page to render or frame.
+const API_CSP: &str = "default-src 'none'; frame-ancestors 'none'";
+
+/// Requests refused on their request line alone: a NUL character in the path (`%00`), which no
+/// resource name may hold (400), so PostgreSQL never sees one. (Query parameters are checked,
+/// and named, by the query parsers.)
+fn refuse_request_line(req: &ServiceRequest) -> Option<ApiError> {
+    let path = req.uri().path();
+    if path
+        .as_bytes()
+        .windows(3)
+        .any(|w| w.eq_ignore_ascii_case(b"%00"))
+    {
+        return Some(ApiError::BadRequest(
+            "the request path must not contain a NUL character (%00)".into(),
+        ));
+    }
+    None
 }
 
 /// Under this prefix errors are Open311's arrays (`[{"code": 404, "description": "…"}]`), which

@@ -23,7 +23,7 @@ use crate::domain::handling::{
     ExtensionStatus, ReturnReason, extension_refusal,
 };
 use crate::domain::ids::{AssignmentId, ClarificationId, ExtensionId, UnitId, UserId};
-use crate::domain::message::{Actor, MessageAction, TransitionError, next_status};
+use crate::domain::message::{Actor, MessageAction, TransitionError, judge};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
@@ -65,7 +65,11 @@ pub(crate) fn actors_for(
     if supervises {
         actors.push(Actor::Supervisor);
     }
+    // A leader acts on messages of their own region only (the scope their account carries).
     if p.role == Role::Leader
+        && p.scope_region
+            .as_deref()
+            .is_some_and(|c| in_region(&m.region_path, c))
         && crate::store::users::get(conn, p.user_id)?
             .leader_id
             .is_some()
@@ -146,7 +150,9 @@ pub(crate) fn step<T>(
             if !sees {
                 return Err(ApiError::not_found("message"));
             }
-            let to = next_status(current.status, action, &actors).map_err(|e| match e {
+            let has_part = actors.iter().any(|a| *a != Actor::TerritorialUnit)
+                || unit_handles_message(conn, p, current.id)?;
+            let to = judge(current.status, action, &actors, has_part).map_err(|e| match e {
                 TransitionError::NotFromStatus { .. } => ApiError::Conflict(e.to_string()),
                 TransitionError::NotForActor { .. } => ApiError::Forbidden(e.to_string()),
             })?;
@@ -163,11 +169,48 @@ pub(crate) fn step<T>(
     Ok((message, result))
 }
 
-/// The message id of an assignment (404 when there is none).
-fn message_of(conn: &mut PgConnection, id: AssignmentId) -> Result<uuid::Uuid, ApiError> {
-    Ok(store::get(conn, id)?
-        .ok_or_else(|| ApiError::not_found("assignment"))?
-        .message_id)
+/// The message id of an assignment the caller may read (404 when there is none, or when it is
+/// not theirs to see).
+fn message_of(
+    conn: &mut PgConnection,
+    p: &Principal,
+    id: AssignmentId,
+) -> Result<uuid::Uuid, ApiError> {
+    let a = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("assignment"))?;
+    require_readable_assignment(conn, p, &a)?;
+    Ok(a.message_id)
+}
+
+/// 404 unless the caller may read the assignment: its unit and intake unit, supervisors,
+/// analysts and leaders of its region, and every unit handling the same message (co-handlers
+/// see the lead's part, as in the message's list of assignments).
+fn require_readable_assignment(
+    conn: &mut PgConnection,
+    p: &Principal,
+    a: &Assignment,
+) -> Result<(), ApiError> {
+    if handling_scope(conn, p)?.covers(&a.region_path, &[a.unit_id, a.intake_unit_id])
+        || unit_handles_message(conn, p, a.message_id)?
+    {
+        Ok(())
+    } else {
+        Err(ApiError::not_found("assignment"))
+    }
+}
+
+/// Whether the caller's unit handles the message: an assignment of it that is open or that
+/// it completed. A unit that returned or transferred its part no longer follows the handling.
+pub(crate) fn unit_handles_message(
+    conn: &mut PgConnection,
+    p: &Principal,
+    message_id: uuid::Uuid,
+) -> Result<bool, ApiError> {
+    Ok(match p.unit_id {
+        Some(unit) => store::of_message(conn, message_id)?.iter().any(|a| {
+            a.unit_id == unit && (a.status.is_open() || a.status == AssignmentStatus::Completed)
+        }),
+        None => false,
+    })
 }
 
 /// 422 unless the unit exists and is active.
@@ -614,11 +657,7 @@ pub(crate) fn require_handling_view(
     ) {
         return Ok(());
     }
-    if let Some(unit) = p.unit_id
-        && store::of_message(conn, m.id)?
-            .iter()
-            .any(|a| a.unit_id == unit)
-    {
+    if unit_handles_message(conn, p, m.id)? {
         return Ok(());
     }
     Err(ApiError::not_found("message"))
@@ -651,6 +690,23 @@ pub(crate) fn handling_scope(
             }
         },
     })
+}
+
+/// 404 (as `what`, the detail a read of it gives) unless the caller may read a handling record
+/// of `region_path` belonging to `units`: what a caller cannot read answers 404 to every
+/// operation on it, never 403 or 409, so its existence and state do not leak.
+pub(crate) fn require_readable(
+    conn: &mut PgConnection,
+    p: &Principal,
+    region_path: &str,
+    units: &[UnitId],
+    what: &str,
+) -> Result<(), ApiError> {
+    if handling_scope(conn, p)?.covers(region_path, units) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(what))
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]
@@ -752,9 +808,7 @@ pub async fn get_assignment(
     let dto = db
         .run(move |conn| {
             let a = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("assignment"))?;
-            if !handling_scope(conn, &p)?.covers(&a.region_path, &[a.unit_id, a.intake_unit_id]) {
-                return Err(ApiError::not_found("assignment"));
-            }
+            require_readable_assignment(conn, &p, &a)?;
             one_dto(conn, a, now)
         })
         .await?;
@@ -801,7 +855,7 @@ async fn assignment_step(
     let dto = db
         .run(move |conn| {
             conn.build_transaction().run(|conn| {
-                let message_id = message_of(conn, id)?;
+                let message_id = message_of(conn, &p, id)?;
                 let (_, shown) = step(
                     conn,
                     &p,
@@ -1622,7 +1676,7 @@ pub async fn request_extension(
     let x = db
         .run(move |conn| {
             conn.build_transaction().run(|conn| {
-                let message_id = message_of(conn, id)?;
+                let message_id = message_of(conn, &p, id)?;
                 let (_, x) = step(
                     conn,
                     &p,
@@ -1764,9 +1818,10 @@ async fn decide_extension(
     };
     let x = db
         .run(move |conn| {
-            let message_id = crate::store::extensions::get(conn, id)?
-                .ok_or_else(|| ApiError::not_found("extension request"))?
-                .message_id;
+            let x = crate::store::extensions::get(conn, id)?
+                .ok_or_else(|| ApiError::not_found("extension request"))?;
+            require_readable(conn, &p, &x.region_path, &[x.unit_id], "extension request")?;
+            let message_id = x.message_id;
             let (_, x) = step(conn, &p, message_id, action, now, None, |conn, _, _, _| {
                 let x = crate::store::extensions::get(conn, id)?
                     .ok_or_else(|| ApiError::not_found("extension request"))?;

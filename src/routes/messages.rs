@@ -15,7 +15,7 @@ use crate::db::Db;
 use crate::domain::ids::{CategoryId, LeaderId, UnitId, UserId};
 use crate::domain::message::{
     Actor, MessageAction, MessageKind, MessageSource, MessageStatus, Priority, RejectionReason,
-    Visibility, author_may_amend, next_status,
+    Visibility, author_may_amend, judge,
 };
 use crate::domain::role::Role;
 use crate::error::{ApiError, FieldError};
@@ -501,6 +501,10 @@ pub async fn create_message(
     };
     let prefix = settings.tracking_prefix.clone();
     let now = settings.clock.now();
+    let quota = crate::domain::quota::IntakeQuota {
+        per_hour: settings.intake_per_hour,
+        per_day: settings.intake_per_day,
+    };
     let p = principal.clone();
     let message = db
         .run(move |conn| {
@@ -516,6 +520,18 @@ pub async fn create_message(
             }
             // Early warning looks at the message in the same transaction.
             conn.build_transaction().run(|conn| {
+                if let Some(author) = new.author_id.filter(|_| !quota.is_unlimited()) {
+                    let recent = store::latest_submissions_locked(conn, author, quota.lookback())?;
+                    quota.check(now, &recent).map_err(|retry_after_secs| {
+                        ApiError::RateLimited {
+                            detail: format!(
+                                "this account has submitted its quota of messages ({} an hour, {} a day); try again later",
+                                quota.per_hour, quota.per_day
+                            ),
+                            retry_after_secs,
+                        }
+                    })?;
+                }
                 let stored = store::insert(conn, &new, actor(&p), &prefix, now)?;
                 let evaluated = crate::store::alerts::evaluate_intake(conn, &stored, now)?;
                 Ok::<_, ApiError>((stored, evaluated))
@@ -873,7 +889,8 @@ fn transition_checked(
         if may_intake(v, facts(current)) {
             actors.push(Actor::Intake);
         }
-        next_status(current.status, action, &actors).map_err(|e| match e {
+        let has_part = !actors.is_empty();
+        judge(current.status, action, &actors, has_part).map_err(|e| match e {
             crate::domain::message::TransitionError::NotFromStatus { .. } => {
                 ApiError::Conflict(e.to_string())
             }

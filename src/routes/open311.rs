@@ -565,6 +565,20 @@ impl Params {
             .map(|(_, v)| v.as_str())
     }
 
+    /// 400 when a name or value cannot be stored (a NUL character, a far date).
+    fn require_storable(&self) -> Result<(), Open311Failure> {
+        for (k, v) in &self.0 {
+            if let Some(why) = crate::domain::input::check(k).or(crate::domain::input::check(v)) {
+                return Err(Open311Failure::bad_request(vec![format!(
+                    "{} {}",
+                    k.replace('\0', "\\0"),
+                    why.describe()
+                )]));
+            }
+        }
+        Ok(())
+    }
+
     fn all(&self, name: &str) -> impl Iterator<Item = &str> {
         self.0
             .iter()
@@ -1112,6 +1126,7 @@ pub async fn open311_create_request(
         }
     }
     let form = Params::parse(&body);
+    form.require_storable()?;
     let query = Params::parse(req.query_string().as_bytes());
     let api_key = form.get("api_key").or_else(|| query.get("api_key"));
     let principal = authenticate(&req, api_key)?;
@@ -1195,6 +1210,7 @@ pub async fn open311_list_requests(
     settings: web::Data<Settings>,
 ) -> Open311Result {
     let p = Params::parse(req.query_string().as_bytes());
+    p.require_storable()?;
     let mut errors = Vec::new();
     let limit = parse_limit(&p).map_err(|e| errors.push(e)).ok();
     let ids: Vec<String> = p
@@ -1364,6 +1380,7 @@ pub async fn open311_list_request_updates(
     settings: web::Data<Settings>,
 ) -> Open311Result {
     let p = Params::parse(req.query_string().as_bytes());
+    p.require_storable()?;
     let mut errors = Vec::new();
     let limit = parse_limit(&p).map_err(|e| errors.push(e)).ok();
     let start = parse_date(&p, "start_date", &mut errors);

@@ -31,7 +31,7 @@ use crate::domain::reply::ReplyKind;
 use crate::error::ApiError;
 use crate::http::extract::{ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
-use crate::http::preconditions::{Tags, parse_tags};
+use crate::http::preconditions::not_modified;
 use crate::routes::messages::{Attachment, MediaType};
 use crate::routes::regions::validate_region_code;
 use crate::store::messages::{self as messages_store, ListScope, Message, MessageFilter, SortBy};
@@ -239,15 +239,10 @@ pub(crate) fn cacheable<T: Serialize>(
     req: &HttpRequest,
     body: &T,
 ) -> Result<HttpResponse, ApiError> {
-    let held = parse_tags(req.headers(), header::IF_NONE_MATCH)?;
     let bytes = serde_json::to_vec(body).map_err(|e| ApiError::Internal(e.to_string()))?;
     let tag = format!("\"{}\"", hex::encode(Sha256::digest(&bytes)));
-    let not_modified = match held {
-        Tags::Any => true,
-        Tags::List(tags) => tags.contains(&tag),
-        Tags::Absent => false,
-    };
-    let mut builder = if not_modified {
+    let unchanged = not_modified(req, &tag)?;
+    let mut builder = if unchanged {
         HttpResponse::NotModified()
     } else {
         HttpResponse::Ok()
@@ -255,7 +250,7 @@ pub(crate) fn cacheable<T: Serialize>(
     builder
         .insert_header((header::ETAG, tag))
         .insert_header((header::CACHE_CONTROL, CACHE_CONTROL));
-    Ok(if not_modified {
+    Ok(if unchanged {
         builder.finish()
     } else {
         builder

@@ -358,7 +358,8 @@ async fn reply_step(
     let dto = db
         .run(move |conn| {
             conn.build_transaction().run(|conn| {
-                let before = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("reply"))?;
+                // What the caller cannot read is 404 to every step, before any other check.
+                let (before, _) = visible_reply(conn, &p, id)?;
                 let action = action(&before);
                 step(
                     conn,

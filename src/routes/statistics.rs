@@ -441,11 +441,13 @@ fn resolve(
         }
         _ => None,
     };
+    // Unit staff never take territory from a region scope: only from a liaison office.
     let territory = match &own_unit {
         Some(u) if u.kind == crate::domain::reference::UnitKind::LiaisonOffice => {
             Some(u.region_code.clone())
         }
-        _ => p.scope_region.clone(),
+        Some(_) => None,
+        None => p.scope_region.clone(),
     };
     match p.role {
         Role::Admin => {}

@@ -19,7 +19,9 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::handling::{StepOutcome, require_handling_view, step};
+use crate::routes::handling::{
+    StepOutcome, require_handling_view, require_readable, step, unit_handles_message,
+};
 use crate::routes::messages::parse_message_id;
 use crate::store::messages::{self as messages, MessageChanges};
 use crate::store::supervision::{self as store, Instruction, Report, Supervision};
@@ -307,15 +309,30 @@ pub async fn get_supervision(
     let s = db
         .run(move |conn| {
             let s = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
-            if !crate::routes::handling::handling_scope(conn, &p)?
-                .covers(&s.region_path, s.unit_id.as_slice())
-            {
-                return Err(ApiError::not_found("supervision case"));
-            }
+            require_readable_case(conn, &p, &s)?;
             full(conn, s)
         })
         .await?;
     crate::http::preconditions::respond_with_etag(&req, s.version, &s, HttpResponse::Ok())
+}
+
+/// 404 unless the caller may read the case: supervisors, analysts and leaders of its region,
+/// and the units handling its message (lead and co-handlers, who report on it).
+fn require_readable_case(
+    conn: &mut PgConnection,
+    p: &Principal,
+    s: &Supervision,
+) -> Result<(), ApiError> {
+    if unit_handles_message(conn, p, s.message_id)? {
+        return Ok(());
+    }
+    require_readable(
+        conn,
+        p,
+        &s.region_path,
+        s.unit_id.as_slice(),
+        "supervision case",
+    )
 }
 
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -354,9 +371,9 @@ async fn case_step(
     let now = crate::http::now(req);
     let p = principal.clone();
     db.run(move |conn| {
-        let message_id = store::get(conn, id)?
-            .ok_or_else(|| ApiError::not_found("supervision case"))?
-            .message_id;
+        let case = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
+        require_readable_case(conn, &p, &case)?;
+        let message_id = case.message_id;
         let (_, s) = step(conn, &p, message_id, action, now, None, |conn, _, _, _| {
             let s = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
             cond.check(s.version)?;

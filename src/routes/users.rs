@@ -7,7 +7,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::policy::{may_grant, may_see_user};
+use crate::auth::policy::{may_grant, may_place_in_region, may_see_user};
 use crate::auth::{Permission, Principal, password};
 use crate::db::Db;
 use crate::domain::ids::{LeaderId, UnitId, UserId};
@@ -169,6 +169,13 @@ pub async fn create_user(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::ManageUsers)?;
     let body = body.into_inner();
+    if (body.scope_region_code.is_some() || body.leader_id.is_some())
+        && !may_place_in_region(principal.role)
+    {
+        return Err(ApiError::Forbidden(
+            "only administrators set region scopes and leader links".into(),
+        ));
+    }
     if !may_grant(principal.role, principal.unit_id, body.role, body.unit_id) {
         return Err(ApiError::Forbidden(format!(
             "you may not create an account with role `{}` in that unit",
@@ -255,6 +262,13 @@ pub async fn update_user(
     principal.require(Permission::ManageUsers)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
+    if (body.scope_region_code.is_some() || body.leader_id.is_some())
+        && !may_place_in_region(principal.role)
+    {
+        return Err(ApiError::Forbidden(
+            "only administrators set region scopes and leader links".into(),
+        ));
+    }
     if let Some(Some(code)) = &body.scope_region_code {
         validate_region_code(code).map_err(|_| {
             ApiError::field(

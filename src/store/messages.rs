@@ -437,6 +437,25 @@ pub fn format_tracking_no(prefix: &str, year: i32, n: i64) -> String {
 }
 
 /// Store a new message and its `submit` event.
+/// The author's latest submission times, newest first (at most `limit`), read under a lock on
+/// the author so that concurrent submissions of one account are counted one after the other
+/// (the lock ends with the caller's transaction).
+pub fn latest_submissions_locked(
+    conn: &mut PgConnection,
+    author: UserId,
+    limit: usize,
+) -> Result<Vec<DateTime<Utc>>, ApiError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 727))")
+        .bind::<diesel::sql_types::Text, _>(author.to_string())
+        .execute(conn)?;
+    Ok(m::table
+        .filter(m::author_id.eq(author))
+        .order((m::submitted_at.desc(), m::id.desc()))
+        .select(m::submitted_at)
+        .limit(i64::try_from(limit).unwrap_or(i64::MAX))
+        .load(conn)?)
+}
+
 pub fn insert(
     conn: &mut PgConnection,
     new: &NewMessage,

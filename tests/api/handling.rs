@@ -651,14 +651,14 @@ async fn roles_outside_handling_are_refused() {
             json!({"lead_unit_id": unit(QILIHE)}),
             403,
         ),
-        // The provincial liaison office is not this message's intake unit (it sees the public
-        // message, but may not move it).
+        // The provincial liaison office is not this message's intake unit: it sees the public
+        // message, but not its assignments, so moving one is 404 like reading it.
         (
             &provincial_liaison,
             Method::POST,
             format!("/api/v1/assignments/{a}/transfer"),
             json!({"unit_id": unit(QILIHE), "note": "x"}),
-            403,
+            404,
         ),
         (
             &citizen,
@@ -1294,11 +1294,11 @@ async fn supervision_cases_and_leader_instructions() {
     )
     .await
     .assert_problem(422, "validation-failed");
-    // The lead unit reports; a unit not handling the message cannot.
+    // The lead unit reports; a unit not handling the message cannot (nor read the case).
     let report = format!("/api/v1/supervisions/{sid}/reports");
     app.post(&report, &bureau, json!({"body": "无关单位"}))
         .await
-        .assert_problem(403, "forbidden");
+        .assert_problem(404, "not-found");
     let r = app
         .post(&report, &chengguan, json!({"body": "已安排维修"}))
         .await;

@@ -12,6 +12,7 @@ mod errors;
 mod faults;
 mod handling;
 mod handling_catalogues;
+mod hardening;
 mod health;
 mod idempotency;
 mod integration_clients;

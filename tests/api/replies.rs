@@ -168,10 +168,11 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
         !s.body.to_string().contains("13912345678"),
         "the problem masks it"
     );
-    // Another unit's staff cannot edit (the message is public, so they know it exists).
+    // Another unit's staff cannot edit: the message is public, but its drafts are not theirs
+    // to read, so the draft answers 404 to them whatever they do.
     put_with(&app, &path, &cg_handler, json!({"body": GOOD}), "\"2\"")
         .await
-        .assert_problem(403, "forbidden");
+        .assert_problem(404, "not-found");
     let r = put_with(&app, &path, &handler, json!({"body": GOOD}), "\"2\"").await;
     assert_eq!(r.status, 200, "{}", r.body);
     let s = reply_action(&app, &handler, &rid, "submit", json!({})).await;
@@ -185,13 +186,13 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
     put_with(&app, &path, &handler, json!({"body": BETTER}), "\"4\"")
         .await
         .assert_problem(409, "conflict");
-    // Handlers do not review; another unit's reviewer does not see it.
+    // Handlers do not review; another unit's reviewer does not see it (404, as on reading).
     reply_action(&app, &handler, &rid, "approve", json!({}))
         .await
         .assert_problem(403, "forbidden");
     reply_action(&app, &chengguan, &rid, "approve", json!({}))
         .await
-        .assert_problem(403, "forbidden");
+        .assert_problem(404, "not-found");
     // Nor read it: drafts are for the staff handling the message.
     app.get(&path, &chengguan)
         .await
@@ -622,10 +623,11 @@ async fn drafts_are_discarded_when_the_message_moves_to_another_unit() {
     draft(&app, &handler, &id, "interim", GOOD)
         .await
         .assert_problem(403, "forbidden");
-    // The discarded reply cannot be brought back, by the old unit or the new one.
+    // The discarded reply cannot be brought back, by the old unit (which no longer reads the
+    // message's drafts) or the new one.
     reply_action(&app, &handler, &rid, "submit", json!({}))
         .await
-        .assert_problem(403, "forbidden");
+        .assert_problem(404, "not-found");
     reply_action(&app, &qilihe, &rid, "submit", json!({}))
         .await
         .assert_problem(403, "forbidden");
