@@ -14,7 +14,8 @@ use futures_util::StreamExt;
 
 use crate::configuration::Settings;
 use crate::db::Db;
-use crate::domain::webhooks::{decode_secret, parse_target, permitted, retry_delay, sign};
+use crate::domain::addresses::permitted;
+use crate::domain::webhooks::{decode_secret, parse_target, retry_delay, sign};
 use crate::error::ApiError;
 use crate::store::webhooks::{self as store, Claimed, Outcome};
 

@@ -1,5 +1,6 @@
 //! Pure domain types and rules: no I/O, no diesel queries, no HTTP.
 
+pub mod addresses;
 pub mod alerts;
 pub mod assessments;
 pub mod briefings;

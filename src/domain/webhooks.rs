@@ -1,7 +1,7 @@
 //! Webhooks' pure rules: the retry schedule, Standard Webhooks signatures and secrets, and the
-//! SSRF guard's classification of target addresses.
+//! form of target URLs. The SSRF guard's classification of addresses is shared with attachment
+//! URLs: [`crate::domain::addresses`].
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::time::Duration;
 
 use base64::Engine;
@@ -99,121 +99,6 @@ pub fn sign(key: &[u8], webhook_id: &str, timestamp: i64, body: &[u8]) -> String
     format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
 }
 
-/// Why a target address is refused, or `None` for a public unicast address.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Cloud metadata services (169.254.169.254, fd00:ec2::254): refused even when private
-    /// targets are allowed.
-    Metadata,
-    Loopback,
-    /// RFC 1918, ULA (fc00::/7), CGNAT (100.64.0.0/10).
-    Private,
-    /// 169.254.0.0/16, fe80::/10.
-    LinkLocal,
-    /// Unspecified, multicast, broadcast, documentation, benchmarking, reserved and other
-    /// special-purpose ranges: never a webhook receiver.
-    Special,
-}
-
-impl Refusal {
-    pub fn describe(self) -> &'static str {
-        match self {
-            Refusal::Metadata => "a cloud metadata address",
-            Refusal::Loopback => "a loopback address",
-            Refusal::Private => "a private network address",
-            Refusal::LinkLocal => "a link-local address",
-            Refusal::Special => "a special-purpose (non-public) address",
-        }
-    }
-
-    /// Allowed by `LIUYAN_WEBHOOK_ALLOW_PRIVATE_TARGETS` (metadata addresses never are).
-    pub fn allowed_when_private_targets_are(self) -> bool {
-        !matches!(self, Refusal::Metadata)
-    }
-}
-
-/// Classify an address for the SSRF guard. IPv4-mapped and -compatible IPv6 addresses are
-/// judged as the IPv4 address they carry.
-pub fn classify(ip: IpAddr) -> Option<Refusal> {
-    match ip {
-        IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return classify_v4(v4);
-            }
-            classify_v6(v6)
-        }
-    }
-}
-
-fn classify_v4(ip: Ipv4Addr) -> Option<Refusal> {
-    let [a, b, c, _] = ip.octets();
-    if ip == Ipv4Addr::new(169, 254, 169, 254) || ip == Ipv4Addr::new(100, 100, 100, 200) {
-        return Some(Refusal::Metadata);
-    }
-    if a == 127 {
-        return Some(Refusal::Loopback);
-    }
-    if a == 10 || (a == 172 && (16..=31).contains(&b)) || (a == 192 && b == 168) {
-        return Some(Refusal::Private);
-    }
-    if a == 100 && (64..=127).contains(&b) {
-        return Some(Refusal::Private);
-    }
-    if a == 169 && b == 254 {
-        return Some(Refusal::LinkLocal);
-    }
-    let special = a == 0                                   // "this network", unspecified
-        || a >= 224                                        // multicast, reserved, broadcast
-        || (a == 192 && b == 0 && c == 0)                  // IETF protocol assignments
-        || (a == 192 && b == 0 && c == 2)                  // TEST-NET-1
-        || (a == 198 && b == 51 && c == 100)               // TEST-NET-2
-        || (a == 203 && b == 0 && c == 113)                // TEST-NET-3
-        || (a == 198 && (b == 18 || b == 19))              // benchmarking
-        || (a == 192 && b == 88 && c == 99); // 6to4 relay anycast
-    special.then_some(Refusal::Special)
-}
-
-fn classify_v6(ip: Ipv6Addr) -> Option<Refusal> {
-    let s = ip.segments();
-    if ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254) {
-        return Some(Refusal::Metadata);
-    }
-    if ip.is_loopback() {
-        return Some(Refusal::Loopback);
-    }
-    if ip.is_unspecified() || ip.is_multicast() {
-        return Some(Refusal::Special);
-    }
-    if s[0] & 0xfe00 == 0xfc00 {
-        return Some(Refusal::Private);
-    }
-    if s[0] & 0xffc0 == 0xfe80 {
-        return Some(Refusal::LinkLocal);
-    }
-    // IPv4-compatible (deprecated ::a.b.c.d) and NAT64 (64:ff9b::/96) carry an IPv4 address.
-    if s[..6] == [0, 0, 0, 0, 0, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-        let v4 = Ipv4Addr::new((s[6] >> 8) as u8, s[6] as u8, (s[7] >> 8) as u8, s[7] as u8);
-        return classify_v4(v4).or(Some(Refusal::Special).filter(|_| s[0] == 0));
-    }
-    let special = s[0] == 0x2001 && s[1] == 0x0db8          // documentation
-        || s[0] == 0x3fff && s[1] < 0x1000                   // documentation (RFC 9637)
-        || s[0] == 0x0100 && s[1..4] == [0, 0, 0]            // discard-only
-        || s[0] == 0x2001 && s[1] < 0x0200                   // IETF protocol assignments
-        || s[0] == 0x2002                                    // 6to4
-        || s[0] & 0xe000 != 0x2000; // outside global unicast 2000::/3
-    special.then_some(Refusal::Special)
-}
-
-/// Whether a refused address may still be used: private targets allowed by configuration.
-pub fn permitted(ip: IpAddr, allow_private: bool) -> Result<(), Refusal> {
-    match classify(ip) {
-        None => Ok(()),
-        Some(r) if allow_private && r.allowed_when_private_targets_are() => Ok(()),
-        Some(r) => Err(r),
-    }
-}
-
 /// Check a target URL's form (before resolving its host): `http` or `https`, a host, no
 /// credentials, at most 2048 characters. Returns the parsed URL.
 pub fn parse_target(url: &str) -> Result<url::Url, String> {
@@ -227,9 +112,7 @@ pub fn parse_target(url: &str) -> Result<url::Url, String> {
     if parsed.host().is_none() {
         return Err("the URL has no host".into());
     }
-    if !parsed.username().is_empty() || parsed.password().is_some() {
-        return Err("credentials in the URL are not accepted".into());
-    }
+    crate::domain::addresses::no_credentials(&parsed)?;
     if parsed.fragment().is_some() {
         return Err("a fragment is not sent to the receiver: remove it".into());
     }
@@ -291,66 +174,6 @@ mod tests {
             retry_delay(3, 1.0, 0.001),
             Some(Duration::from_secs_f64(0.12))
         );
-    }
-
-    fn refused(s: &str) -> Option<Refusal> {
-        classify(s.parse().unwrap())
-    }
-
-    #[test]
-    fn addresses_are_classified() {
-        use Refusal::*;
-        for (ip, want) in [
-            ("8.8.8.8", None),
-            ("1.1.1.1", None),
-            ("2606:4700:4700::1111", None),
-            ("127.0.0.1", Some(Loopback)),
-            ("127.8.9.1", Some(Loopback)),
-            ("::1", Some(Loopback)),
-            ("10.1.2.3", Some(Private)),
-            ("172.16.0.1", Some(Private)),
-            ("172.31.255.255", Some(Private)),
-            ("192.168.1.1", Some(Private)),
-            ("100.64.0.1", Some(Private)),
-            ("fd12:3456::1", Some(Private)),
-            ("fc00::1", Some(Private)),
-            ("169.254.1.1", Some(LinkLocal)),
-            ("fe80::1", Some(LinkLocal)),
-            ("169.254.169.254", Some(Metadata)),
-            ("fd00:ec2::254", Some(Metadata)),
-            ("0.0.0.0", Some(Special)),
-            ("::", Some(Special)),
-            ("255.255.255.255", Some(Special)),
-            ("224.0.0.1", Some(Special)),
-            ("ff02::1", Some(Special)),
-            ("192.0.2.10", Some(Special)),
-            ("198.51.100.1", Some(Special)),
-            ("203.0.113.5", Some(Special)),
-            ("2001:db8::1", Some(Special)),
-            // IPv4 inside IPv6.
-            ("::ffff:127.0.0.1", Some(Loopback)),
-            ("::ffff:10.0.0.1", Some(Private)),
-            ("::ffff:169.254.169.254", Some(Metadata)),
-            ("::ffff:8.8.8.8", None),
-            ("::127.0.0.1", Some(Loopback)),
-            ("64:ff9b::a00:1", Some(Private)),
-        ] {
-            assert_eq!(refused(ip), want, "{ip}");
-        }
-        // Not bordering ranges.
-        assert_eq!(refused("172.32.0.1"), None);
-        assert_eq!(refused("100.128.0.1"), None);
-        assert_eq!(refused("11.0.0.1"), None);
-    }
-
-    #[test]
-    fn private_targets_may_be_allowed_but_metadata_never() {
-        let lo: IpAddr = "127.0.0.1".parse().unwrap();
-        let md: IpAddr = "169.254.169.254".parse().unwrap();
-        assert_eq!(permitted(lo, false), Err(Refusal::Loopback));
-        assert_eq!(permitted(lo, true), Ok(()));
-        assert_eq!(permitted(md, true), Err(Refusal::Metadata));
-        assert_eq!(permitted("8.8.8.8".parse().unwrap(), false), Ok(()));
     }
 
     #[test]

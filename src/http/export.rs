@@ -6,6 +6,10 @@
 //! temporary file (the zip container needs its directory at the end), sent when complete from
 //! a blocking thread, the database thread being free again by then.
 //!
+//! Formula injection: every CSV cell goes through [`csv_field`], which puts a `'` before text a
+//! spreadsheet could read as a formula (OWASP); XLSX text is written as string cells, which are
+//! never formulas, quote-prefixed as well.
+//!
 //! A CSV download holds its database thread at its client's pace, so downloads running at once
 //! are capped ([`ExportSlots`], `LIUYAN_EXPORT_CONCURRENCY`): one more gets 503 at once, and a
 //! few slow clients never take every database thread from the API.
@@ -193,6 +197,34 @@ impl<T: Into<Cell>> From<Option<T>> for Cell {
 /// Where a producer puts its rows.
 pub type RowSink<'a> = dyn FnMut(Vec<Cell>) -> Result<(), ApiError> + 'a;
 
+/// Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection"), with
+/// their full-width forms, which some spreadsheet programs normalise.
+const FORMULA_TRIGGERS: &[char] = &['=', '+', '-', '@', '＝', '＋', '－', '＠'];
+
+/// Whether a spreadsheet could take `s` for a formula: it starts with a trigger, with a tab or
+/// carriage return, or with a trigger after leading blanks (which some programs skip).
+pub fn looks_like_formula(s: &str) -> bool {
+    s.starts_with(['\t', '\r'])
+        || s.trim_start_matches(|c: char| c.is_whitespace() || c.is_control())
+            .starts_with(FORMULA_TRIGGERS)
+}
+
+/// The text of one CSV field: every cell of every CSV the application writes passes through
+/// here. Text that a spreadsheet could take for a formula gets a leading `'` (OWASP), so
+/// `=HYPERLINK(…)` arrives as the text `'=HYPERLINK(…)`. Numbers are written as numbers, a
+/// negative one with its minus: they come from numeric columns, never from what people typed,
+/// and digits with a sign are not a formula.
+pub fn csv_field(cell: &Cell) -> std::borrow::Cow<'_, str> {
+    use std::borrow::Cow;
+    match cell {
+        Cell::Text(s) if looks_like_formula(s) => Cow::Owned(format!("'{s}")),
+        Cell::Text(s) => Cow::Borrowed(s),
+        Cell::Int(n) => Cow::Owned(n.to_string()),
+        Cell::Float(f) => Cow::Owned(f.to_string()),
+        Cell::Empty => Cow::Borrowed(""),
+    }
+}
+
 /// Writes rows in one format.
 trait TableWriter {
     fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError>;
@@ -211,16 +243,9 @@ struct CsvWriter {
 
 impl TableWriter for CsvWriter {
     fn row(&mut self, cells: &[Cell]) -> Result<(), ApiError> {
-        let fields: Vec<String> = cells
-            .iter()
-            .map(|c| match c {
-                Cell::Text(s) => s.clone(),
-                Cell::Int(n) => n.to_string(),
-                Cell::Float(f) => f.to_string(),
-                Cell::Empty => String::new(),
-            })
-            .collect();
-        self.out.write_record(&fields).map_err(io)
+        self.out
+            .write_record(cells.iter().map(|c| csv_field(c).into_owned()))
+            .map_err(io)
     }
 
     fn take(&mut self) -> Option<Vec<u8>> {
@@ -246,6 +271,8 @@ struct XlsxWriter {
     row: u32,
     /// The first row written, repeated at the top of every further sheet.
     header: Option<Vec<Cell>>,
+    /// The format of text a spreadsheet could take for a formula: quote-prefixed.
+    quoted: rust_xlsxwriter::Format,
 }
 
 impl XlsxWriter {
@@ -258,6 +285,7 @@ impl XlsxWriter {
             sheet: 0,
             row: 0,
             header: None,
+            quoted: rust_xlsxwriter::Format::new().set_quote_prefix(),
         })
     }
 
@@ -266,6 +294,11 @@ impl XlsxWriter {
         for (col, c) in cells.iter().enumerate() {
             let col = u16::try_from(col).map_err(io)?;
             match c {
+                // A string cell (`t="inlineStr"`), never a formula (only `write_formula`
+                // writes those); the quote prefix keeps it text when someone edits it in Excel.
+                Cell::Text(s) if looks_like_formula(s) => sheet
+                    .write_string_with_format(self.row, col, s, &self.quoted)
+                    .map(|_| ()),
                 Cell::Text(s) => sheet.write_string(self.row, col, s).map(|_| ()),
                 Cell::Int(n) => sheet.write_number(self.row, col, *n as f64).map(|_| ()),
                 Cell::Float(f) => sheet.write_number(self.row, col, *f).map(|_| ()),
@@ -513,12 +546,7 @@ pub fn csv_string(columns: &[Column], rows: &[Vec<Cell>]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
     let _ = w.write_record(columns.iter().map(|c| c.en));
     for r in rows {
-        let _ = w.write_record(r.iter().map(|c| match c {
-            Cell::Text(s) => s.clone(),
-            Cell::Int(n) => n.to_string(),
-            Cell::Float(f) => f.to_string(),
-            Cell::Empty => String::new(),
-        }));
+        let _ = w.write_record(r.iter().map(|c| csv_field(c).into_owned()));
     }
     let _ = w.flush();
     String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
@@ -566,5 +594,76 @@ mod tests {
             ],
         );
         assert_eq!(s, "a,b\n\"x,\"\"y\"\"\",3\n,0.5\n");
+    }
+    #[test]
+    fn csv_cells_that_look_like_formulas_are_neutralised() {
+        let cols = [Column { en: "a", zh: "甲" }, Column { en: "b", zh: "乙" }];
+        let rows: Vec<Vec<Cell>> = [
+            "=HYPERLINK(\"http://127.0.0.1/x\",\"y\")",
+            "@SUM(1+1)",
+            "+1+1",
+            "-1+1",
+            "\t=1",
+            "\r=1",
+            "  =1+1",
+            "\n@x",
+            "＝1+1",
+            "＋1",
+            "－1",
+            "＠x",
+        ]
+        .iter()
+        .map(|t| vec![Cell::from(*t), Cell::Int(-3)])
+        .collect();
+        let s = csv_string(&cols, &rows);
+        let mut r = csv::ReaderBuilder::new().from_reader(s.as_bytes());
+        let read: Vec<Vec<String>> = r
+            .records()
+            .map(|rec| rec.unwrap().iter().map(str::to_owned).collect())
+            .collect();
+        for (row, original) in read.iter().zip(&rows) {
+            let Cell::Text(t) = &original[0] else {
+                unreachable!()
+            };
+            assert_eq!(row[0], format!("'{t}"));
+            // A number stays a number, its sign included.
+            assert_eq!(row[1], "-3");
+        }
+        // Ordinary text is left alone, dashes and at-signs inside it too.
+        for t in [
+            "GS-2026-000123",
+            "红绿灯-坏了",
+            "a@b.cn",
+            "1+1",
+            "'quoted",
+            "",
+        ] {
+            assert_eq!(csv_field(&Cell::from(t)), t);
+        }
+    }
+
+    #[test]
+    fn xlsx_text_is_a_string_cell_never_a_formula() {
+        use std::io::Read;
+        let mut w = XlsxWriter::new(10).unwrap();
+        w.row(&[Cell::from("title")]).unwrap();
+        w.row(&[Cell::from("=HYPERLINK(\"http://127.0.0.1/x\",\"y\")")])
+            .unwrap();
+        w.row(&[Cell::from("plain")]).unwrap();
+        let file = Box::new(w).finish().unwrap().unwrap();
+        let mut zip = zip::ZipArchive::new(file).unwrap();
+        let mut xml = String::new();
+        zip.by_name("xl/worksheets/sheet1.xml")
+            .unwrap()
+            .read_to_string(&mut xml)
+            .unwrap();
+        assert!(!xml.contains("<f>"), "{xml}");
+        assert!(xml.contains(r#"t="inlineStr"><is><t>=HYPERLINK("#), "{xml}");
+        let mut styles = String::new();
+        zip.by_name("xl/styles.xml")
+            .unwrap()
+            .read_to_string(&mut styles)
+            .unwrap();
+        assert!(styles.contains(r#"quotePrefix="1""#), "{styles}");
     }
 }

@@ -67,7 +67,9 @@ crate::text_enum! {
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"url": "https://files.example.gov.cn/2026/11/light.jpg", "media_type": "image/jpeg", "private": false}))]
 pub struct Attachment {
-    /// An `https://` URL.
+    /// An `https://` URL of a public host: no credentials (`user:pw@`), no IP address in a
+    /// loopback, private, link-local, metadata or other non-public range, no `localhost`-like,
+    /// `.local`/`.internal` or single-label name.
     #[schema(
         min_length = 9,
         max_length = 500,
@@ -81,23 +83,15 @@ pub struct Attachment {
     pub private: bool,
 }
 
+/// The shared attachment URL rule ([`crate::domain::addresses::attachment_url`]).
 fn validate_https_url(url: &str) -> Result<(), ValidationError> {
-    let ok = url.strip_prefix("https://").is_some_and(|rest| {
-        !rest.is_empty()
-            && !rest.starts_with('/')
-            // Square brackets belong only to IPv6 host literals, which attachments do not use;
-            // unescaped anywhere else they make the URL unparseable for clients.
-            && !rest
-                .chars()
-                .any(|c| c.is_whitespace() || c.is_control() || c == '[' || c == ']')
-    });
-    if ok {
-        Ok(())
-    } else {
-        let mut e = ValidationError::new("format");
-        e.message = Some("must be an https:// URL (without spaces or square brackets)".into());
-        Err(e)
-    }
+    crate::domain::addresses::attachment_url(url)
+        .map(|_| ())
+        .map_err(|problem| {
+            let mut e = ValidationError::new(problem.code());
+            e.message = Some(problem.message().into());
+            e
+        })
 }
 
 pub(crate) fn validate_phone(phone: &str) -> Result<(), ValidationError> {

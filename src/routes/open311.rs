@@ -404,7 +404,8 @@ pub struct CreateServiceRequest {
     )]
     pub description: String,
     /// An `https://` URL (at most 500 characters) of a JPEG, PNG, WebP, PDF, MP4 or MP3 file,
-    /// shown publicly.
+    /// shown publicly: on a public host (the attachment rule: no credentials, no non-public IP
+    /// address, no `localhost`-like or single-label name).
     #[schema(
         nullable = false,
         max_length = 500,
@@ -1020,9 +1021,22 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
     }
     let attachments = match form.get("media_url").map(str::trim) {
         None => json!([]),
-        Some(url) => match rules::media_type_of(url) {
-            Some(media_type) if url.chars().count() <= 500 => {
+        Some(url) => match (
+            rules::media_type_of(url),
+            crate::domain::addresses::attachment_url(url),
+        ) {
+            (Some(media_type), Ok(_)) if url.chars().count() <= 500 => {
                 json!([{"url": url, "media_type": media_type, "private": false}])
+            }
+            // The attachment rule's own refusals (credentials, a host that is not public).
+            (Some(_), Err(problem))
+                if !matches!(
+                    problem,
+                    crate::domain::addresses::AttachmentUrlProblem::Form(_)
+                ) =>
+            {
+                errors.push(format!("media_url {}", problem.message()));
+                json!([])
             }
             _ => {
                 errors.push(

@@ -28,5 +28,6 @@ mod replies;
 mod spec;
 mod statistics;
 mod sync;
+mod text_hardening;
 mod users;
 mod webhooks;

@@ -757,6 +757,31 @@ async fn bad_input_and_bad_keys_are_open311_error_arrays_and_store_nothing() {
             "media_url must be",
         ),
         (
+            case(&[], &[("media_url", "https://127.0.0.1/a.jpg".into())]),
+            "media_url must point at a public host, not 127.0.0.1, a loopback address",
+        ),
+        (
+            case(
+                &[],
+                &[("media_url", "https://169.254.169.254/a.jpg".into())],
+            ),
+            "media_url must point at a public host",
+        ),
+        (
+            case(&[], &[("media_url", "https://localhost/a.jpg".into())]),
+            "media_url must point at a public host",
+        ),
+        (
+            case(
+                &[],
+                &[(
+                    "media_url",
+                    "https://user:pw@files.example.gov.cn/a.jpg".into(),
+                )],
+            ),
+            "media_url must not carry credentials",
+        ),
+        (
             case(&[], &[("attribute[kind]", "praise".into())]),
             "attribute[kind]",
         ),
