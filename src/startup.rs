@@ -7,7 +7,7 @@ use std::time::Duration;
 use actix_cors::Cors;
 use actix_web::dev::Server;
 use actix_web::middleware::{Condition, from_fn};
-use actix_web::{App, HttpServer, web};
+use actix_web::{App, web};
 use tracing_actix_web::TracingLogger;
 use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
@@ -217,8 +217,8 @@ fn run(
         stopped,
     ));
 
-    let mut server =
-        HttpServer::new(move || {
+    let server =
+        http::wire::serve(listener, settings.workers, move || {
             let (app, _) = register(
                 App::new()
                     .app_data(keys.clone())
@@ -249,13 +249,8 @@ fn run(
                 .wrap(TracingLogger::<telemetry::RequestSpan>::new())
                 .wrap(from_fn(http::metrics::record))
                 .wrap(from_fn(http::problem::request_context))
-        })
-        .listen(listener)?
-        .shutdown_timeout(30);
-    if settings.workers > 0 {
-        server = server.workers(settings.workers);
-    }
-    Ok((server.run(), Background { stop, tasks }))
+        })?;
+    Ok((server, Background { stop, tasks }))
 }
 
 fn cors(origins: &[String]) -> Cors {

@@ -624,3 +624,58 @@ async fn a_body_that_trickles_in_is_cut_off_with_408() {
     );
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// Send raw bytes on a fresh connection; the whole answer once the server closes (or 5 s).
+async fn raw_exchange(app: &TestApp, request: &[u8]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut sock = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    sock.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        sock.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+/// Before: an over-long URI and an invalid header byte were answered by the HTTP parser with an
+/// empty 400; now they are problem+json like every other error.
+#[actix_web::test]
+async fn requests_the_parser_refuses_get_a_problem_body() {
+    let app = TestApp::spawn().await;
+    let long = format!(
+        "GET /api/v1/public/messages?q={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "a".repeat(70_000)
+    );
+    let bad_header = b"GET /api/v1/public/messages HTTP/1.1\r\nHost: x\r\nX-Bad: a\x01b\r\n\r\n";
+    for (what, request) in [
+        ("long URI", long.as_bytes()),
+        ("control byte", &bad_header[..]),
+    ] {
+        let answer = raw_exchange(&app, request).await;
+        let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
+        assert!(
+            head.starts_with("HTTP/1.1 400") || head.starts_with("HTTP/1.1 431"),
+            "{what}: {head}"
+        );
+        assert!(
+            head.contains("content-type: application/problem+json"),
+            "{what}: {head}"
+        );
+        let problem: Value =
+            serde_json::from_str(body).unwrap_or_else(|e| panic!("{what}: {e}: {body}"));
+        assert!(
+            problem["type"]
+                .as_str()
+                .unwrap()
+                .starts_with("urn:liuyan:problem:"),
+            "{problem}"
+        );
+        assert!(!problem["detail"].as_str().unwrap().is_empty());
+    }
+    // The server still answers normally afterwards.
+    let r = app.client.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
