@@ -9,6 +9,13 @@ use clap::{Args, ValueEnum};
 /// The development signing key. Fine on a laptop; `production` refuses to start with it.
 pub const DEV_JWT_KEY: &str = "dev:liuyan-development-signing-key-not-for-production";
 
+/// The secret of [`DEV_JWT_KEY`] (refused in `production` under any key id).
+fn dev_jwt_secret() -> &'static str {
+    DEV_JWT_KEY
+        .split_once(':')
+        .map_or(DEV_JWT_KEY, |(_, secret)| secret)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Profile {
     Development,
@@ -249,14 +256,19 @@ impl Settings {
     pub fn check(&self) -> anyhow::Result<()> {
         let keys = crate::auth::jwt::parse_key_list(&self.jwt_keys)?;
         if self.profile == Profile::Production {
-            if keys
-                .iter()
-                .any(|k| format!("{}:{}", k.0, k.1) == DEV_JWT_KEY)
-            {
-                anyhow::bail!(
-                    "LIUYAN_PROFILE=production needs LIUYAN_JWT_KEYS set to your own keys; the \
-                     development key is public"
-                );
+            for (kid, secret) in &keys {
+                if secret.contains(dev_jwt_secret()) {
+                    anyhow::bail!(
+                        "LIUYAN_PROFILE=production needs LIUYAN_JWT_KEYS set to your own keys: \
+                         key `{kid}` uses the development secret, which is public"
+                    );
+                }
+                if let Some(why) = crate::auth::jwt::secret_weakness(secret) {
+                    anyhow::bail!(
+                        "LIUYAN_PROFILE=production refuses the secret of LIUYAN_JWT_KEYS key \
+                         `{kid}`: {why}; generate one, e.g. `openssl rand -base64 48`"
+                    );
+                }
             }
             if self.database_url.is_none() {
                 anyhow::bail!("LIUYAN_PROFILE=production needs DATABASE_URL");
@@ -313,7 +325,7 @@ mod tests {
         s.database_url = Some("postgres://db/liuyan".into());
         let err = s.check().unwrap_err().to_string();
         assert!(err.contains("LIUYAN_JWT_KEYS"), "{err}");
-        s.jwt_keys = format!("prod:{}", "k".repeat(40));
+        s.jwt_keys = format!("prod:{STRONG}");
         assert!(s.check().is_ok());
         s.database_url = None;
         assert!(s.check().unwrap_err().to_string().contains("DATABASE_URL"));
@@ -339,6 +351,60 @@ mod tests {
         s.export_concurrency = 5;
         assert!(s.check().unwrap_err().to_string().contains("EXPORT"));
         s.export_concurrency = 4;
+        assert!(s.check().is_ok());
+    }
+
+    /// `openssl rand -base64 32`.
+    const STRONG: &str = "q3Nf0yZ8vR2mKd7LxA1pWt9sHc4uJe6bGi5oYnQ+Vk0=";
+
+    #[test]
+    fn production_refuses_the_development_secret_under_any_key_id() {
+        let mut s = Settings::defaults();
+        s.profile = Profile::Production;
+        s.database_url = Some("postgres://db/liuyan".into());
+        let dev = dev_jwt_secret();
+        for keys in [
+            format!("prod:{dev}"),
+            format!("2026-12:{dev}"),
+            format!("new:{STRONG},old:{dev}"),
+            format!("prod:{dev}-and-more"),
+        ] {
+            s.jwt_keys = keys.clone();
+            let err = s.check().unwrap_err().to_string();
+            assert!(err.contains("development secret"), "{keys}: {err}");
+            assert!(
+                !err.contains(dev),
+                "the message does not repeat the secret: {err}"
+            );
+        }
+        // Development accepts it (under any id).
+        s.profile = Profile::Development;
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn production_refuses_weak_secrets() {
+        let mut s = Settings::defaults();
+        s.profile = Profile::Production;
+        s.database_url = Some("postgres://db/liuyan".into());
+        for weak in [
+            "k".repeat(40),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+            "9f3a1c07e2b84d6650aa1f93c7d2e8b4".to_owned(),
+        ] {
+            s.jwt_keys = format!("new:{STRONG},prod:{weak}");
+            let err = s.check().unwrap_err().to_string();
+            assert!(err.contains("key `prod`"), "{weak}: {err}");
+            assert!(
+                !err.contains(&weak),
+                "the message does not repeat the secret: {err}"
+            );
+        }
+        s.jwt_keys = format!("prod:{STRONG}");
+        assert!(s.check().is_ok());
+        // Development keeps accepting test keys of 32 bytes.
+        s.profile = Profile::Development;
+        s.jwt_keys = "k1:0123456789abcdef0123456789abcdef".into();
         assert!(s.check().is_ok());
     }
 

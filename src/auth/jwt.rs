@@ -84,6 +84,57 @@ pub fn parse_key_list(list: &str) -> anyhow::Result<Vec<(String, String)>> {
     Ok(keys)
 }
 
+/// The estimated entropy `production` asks of every signing secret (see [`secret_weakness`]).
+pub const MIN_SECRET_BITS: f64 = 128.0;
+
+/// Why `secret` is too weak to sign tokens in production, if it is. The floor (README,
+/// configuration): at least 32 bytes; not one block repeated (`abcabc…`); not mostly runs of
+/// equal or consecutive characters (`aaaa…`, `abcd…`); and an estimated entropy of at least
+/// 128 bits, estimated as the length times the Shannon entropy of the secret's own byte
+/// frequencies (a random 32-byte secret in base64, 44 characters, gives about 215 bits; 32 hex
+/// characters, 16 random bytes, about 116, so use more). The estimate cannot see every pattern: generate secrets
+/// (`openssl rand -base64 48`), never invent them.
+pub fn secret_weakness(secret: &str) -> Option<String> {
+    let b = secret.as_bytes();
+    if b.len() < MIN_SECRET_BYTES {
+        return Some(format!("it is shorter than {MIN_SECRET_BYTES} bytes"));
+    }
+    if let Some(p) = (1..=b.len() / 2).find(|&p| b.iter().zip(&b[p..]).all(|(x, y)| x == y)) {
+        return Some(format!("it repeats a block of {p} bytes"));
+    }
+    let steps = b.windows(2).filter(|w| w[0].abs_diff(w[1]) <= 1).count();
+    if steps * 2 > b.len() - 1 {
+        return Some("it is mostly runs of equal or consecutive characters".into());
+    }
+    let bits = estimated_entropy_bits(b);
+    if bits < MIN_SECRET_BITS {
+        return Some(format!(
+            "its estimated entropy is {bits:.0} bits, below {MIN_SECRET_BITS:.0}"
+        ));
+    }
+    None
+}
+
+/// Length times the Shannon entropy (bits per byte) of the bytes' own frequencies.
+fn estimated_entropy_bits(b: &[u8]) -> f64 {
+    let mut counts = [0usize; 256];
+    for &x in b {
+        counts[usize::from(x)] += 1;
+    }
+    let n = b.len() as f64;
+    let per_byte: f64 = counts
+        .iter()
+        .filter(|&&c| c > 0)
+        .map(|&c| {
+            let p = c as f64 / n;
+            -p * p.log2()
+        })
+        .sum();
+    per_byte * n
+}
+
+/// Why a token does not verify. For the log only (at debug level): clients are told a fixed
+/// sentence ([`TokenError::client_detail`]), never a parser's words.
 #[derive(Debug, thiserror::Error)]
 pub enum TokenError {
     #[error("the access token is malformed")]
@@ -210,6 +261,30 @@ mod tests {
             retired.verify(&token),
             Err(TokenError::UnknownKey)
         ));
+    }
+
+    #[test]
+    fn the_strength_floor_refuses_patterns_and_low_entropy() {
+        for weak in [
+            "short",
+            &"k".repeat(64),
+            "0123456789abcdef0123456789abcdef",
+            "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+            "abababababababababababababababababab",
+            "passwordpassword1passwordpassword1",
+            // 32 hex digits of a real random value: 128 bits at most, estimated about 117.
+            "9f3a1c07e2b84d6650aa1f93c7d2e8b4",
+        ] {
+            assert!(secret_weakness(weak).is_some(), "{weak} passes");
+        }
+        for strong in [
+            // `openssl rand -base64 32` and `-base64 48`, `openssl rand -hex 32`.
+            "q3Nf0yZ8vR2mKd7LxA1pWt9sHc4uJe6bGi5oYnQ+Vk0=",
+            "Yw2D6r+Jm9LpQ0sXb4Tn8Vc1Ke7Hf3Gz5Aa0Rj/Uo2Ni6Mq9Ps3Lt8Ex1Wy4Zd7",
+            "4b9c2e17f0a85d36e1c74b08a92f5d6c3e0b17a49f82d65c0e3a71b48f29d506",
+        ] {
+            assert_eq!(secret_weakness(strong), None, "{strong}");
+        }
     }
 
     #[test]
