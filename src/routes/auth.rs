@@ -266,7 +266,8 @@ fn token_response(
 const BAD_CREDENTIALS: &str = "the e-mail address or the password is wrong";
 
 /// Log in: e-mail and password for a short-lived access token and a refresh token. Unknown
-/// e-mail and wrong password get the same answer in the same time. Integration clients use
+/// e-mail, wrong password and a deactivated account (with the right password or not) get the
+/// same answer in the same time. Integration clients use
 /// `grant_type=client_credentials` with their client id and secret and get an access token
 /// with their scopes (no refresh token). Rate limited per client address.
 #[utoipa::path(
@@ -275,10 +276,10 @@ const BAD_CREDENTIALS: &str = "the e-mail address or the password is wrong";
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail address or password (the same answer for both), or wrong client id or secret",
+        (status = 401, description = "Wrong e-mail address or password, or a deactivated account (the same answer for all), or wrong client id or secret",
             body = crate::error::Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"liuyan\"`"))),
-        (status = 403, description = "The account or the integration client is deactivated", body = crate::error::Problem,
+        (status = 403, description = "The integration client is deactivated (its id and secret are right)", body = crate::error::Problem,
             content_type = "application/problem+json")
     )
 )]
@@ -324,8 +325,10 @@ pub async fn issue_token(
         .run(move |conn| users::find_by_email(conn, &email))
         .await?;
     let password = body.password.unwrap_or_default();
+    // A deactivated account is checked after the password, and answers as a wrong password
+    // does: the answer must not tell whether a password is right for it.
     let user = web::block(move || match user {
-        Some(u) if password::verify_password(&password, &u.password_hash) => Some(u),
+        Some(u) if password::verify_password(&password, &u.password_hash) && u.active => Some(u),
         Some(_) => None,
         None => {
             password::burn_verification_time(&password);
@@ -334,9 +337,6 @@ pub async fn issue_token(
     })
     .await?
     .ok_or_else(|| ApiError::unauthorized(BAD_CREDENTIALS))?;
-    if !user.active {
-        return Err(ApiError::Forbidden("this account is deactivated".into()));
-    }
     let ttl = settings.refresh_token_ttl_secs;
     let user_id = user.id;
     let refresh = db
