@@ -44,6 +44,17 @@ pub struct Settings {
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
 
+    /// PostgreSQL URL of the one connection per process that LISTENs for token revocations. It
+    /// needs a session of its own: when DATABASE_URL points at a pooler in transaction mode
+    /// (PgBouncer), point this at the server itself. Default: DATABASE_URL.
+    #[arg(long, env = "LIUYAN_LISTEN_DATABASE_URL")]
+    pub listen_database_url: Option<String>,
+
+    /// How often each process reloads the whole token revocation list as a backstop to the
+    /// notifications, seconds (it also reloads after every reconnect).
+    #[arg(long, env = "LIUYAN_REVOCATION_RELOAD_SECS", default_value_t = 30)]
+    pub revocation_reload_secs: u64,
+
     /// Without DATABASE_URL: `auto` uses a server on localhost:5432 when it accepts us, else a
     /// private cluster; `private` always uses the private cluster.
     #[arg(long, env = "LIUYAN_LOCAL_DB", value_enum, default_value = "auto")]
@@ -208,6 +219,7 @@ impl Settings {
         // Parse from an empty command line without reading the environment.
         let mut s = <Only as clap::Parser>::parse_from(["liuyan"]).settings;
         s.database_url = None;
+        s.listen_database_url = None;
         s.jwt_keys = DEV_JWT_KEY.to_owned();
         s
     }
@@ -274,6 +286,9 @@ impl Settings {
                 anyhow::bail!("LIUYAN_PROFILE=production needs DATABASE_URL");
             }
         }
+        if !(1..=3600).contains(&self.revocation_reload_secs) {
+            anyhow::bail!("LIUYAN_REVOCATION_RELOAD_SECS must be 1 to 3600");
+        }
         if self.idempotency_ttl_hours < 24 {
             anyhow::bail!("LIUYAN_IDEMPOTENCY_TTL_HOURS must be at least 24");
         }
@@ -331,29 +346,6 @@ mod tests {
         assert!(s.check().unwrap_err().to_string().contains("DATABASE_URL"));
     }
 
-    #[test]
-    fn nonsense_settings_are_refused() {
-        let mut s = Settings::defaults();
-        s.jwt_keys = "k:short".into();
-        assert!(s.check().is_err());
-        let mut s = Settings::defaults();
-        s.idempotency_ttl_hours = 1;
-        assert!(s.check().is_err());
-        let mut s = Settings::defaults();
-        s.db_pool_size = 5000;
-        assert!(s.check().is_err());
-        assert!(
-            Settings::defaults().pool_size() >= 2,
-            "0 means twice the cores"
-        );
-        let mut s = Settings::defaults();
-        s.db_pool_size = 4;
-        s.export_concurrency = 5;
-        assert!(s.check().unwrap_err().to_string().contains("EXPORT"));
-        s.export_concurrency = 4;
-        assert!(s.check().is_ok());
-    }
-
     /// `openssl rand -base64 32`.
     const STRONG: &str = "q3Nf0yZ8vR2mKd7LxA1pWt9sHc4uJe6bGi5oYnQ+Vk0=";
 
@@ -405,6 +397,29 @@ mod tests {
         // Development keeps accepting test keys of 32 bytes.
         s.profile = Profile::Development;
         s.jwt_keys = "k1:0123456789abcdef0123456789abcdef".into();
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn nonsense_settings_are_refused() {
+        let mut s = Settings::defaults();
+        s.jwt_keys = "k:short".into();
+        assert!(s.check().is_err());
+        let mut s = Settings::defaults();
+        s.idempotency_ttl_hours = 1;
+        assert!(s.check().is_err());
+        let mut s = Settings::defaults();
+        s.db_pool_size = 5000;
+        assert!(s.check().is_err());
+        assert!(
+            Settings::defaults().pool_size() >= 2,
+            "0 means twice the cores"
+        );
+        let mut s = Settings::defaults();
+        s.db_pool_size = 4;
+        s.export_concurrency = 5;
+        assert!(s.check().unwrap_err().to_string().contains("EXPORT"));
+        s.export_concurrency = 4;
         assert!(s.check().is_ok());
     }
 

@@ -1,6 +1,7 @@
 //! Access tokens: HS256 JWTs with a pinned algorithm, `kid`-selected keys (several verify, the
 //! first signs, so keys rotate without logging anyone out) and checked `iss`, `aud`, `exp`,
-//! `nbf`, `iat` and `sub`.
+//! `nbf`, `iat` and `sub`. Revoked tokens (deactivation, logout, a replayed refresh token) are
+//! refused by `super::revocation`, from the `sub`, `sid` and issue time claims.
 
 use std::collections::HashMap;
 
@@ -18,7 +19,8 @@ const ACCESS_TOKEN_TYPE: &str = "access";
 
 /// The claims of an access token. Role and scope travel in the token so that authorising a
 /// request needs no database round trip; tokens are short-lived, so a role change takes effect
-/// within `LIUYAN_ACCESS_TOKEN_TTL`.
+/// within `LIUYAN_ACCESS_TOKEN_TTL`. Revocations take effect within seconds
+/// (`super::revocation`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Claims {
     pub iss: String,
@@ -29,6 +31,14 @@ pub struct Claims {
     pub nbf: i64,
     pub jti: Uuid,
     pub typ: String,
+    /// The login (refresh-token family) the token was issued to; absent for integration
+    /// clients, which have no logins. Logging out revokes the login's tokens by this id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<Uuid>,
+    /// The issue time in milliseconds since the epoch (`iat` has whole seconds): revoking an
+    /// account's tokens "issued up to now" must not catch a login a moment later.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat_ms: Option<i64>,
     pub role: Role,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub unit: Option<UnitId>,
@@ -47,6 +57,16 @@ pub struct Subject {
     pub scope_region: Option<String>,
     /// Integration clients' scopes (empty for people).
     pub scopes: Vec<crate::domain::client_scope::ClientScope>,
+    /// The login (refresh-token family), for people.
+    pub session_id: Option<Uuid>,
+}
+
+impl Claims {
+    /// When the token was issued, in milliseconds since the epoch (from `iat` when the token
+    /// has no `iat_ms`: the start of that second).
+    pub fn issued_at_ms(&self) -> i64 {
+        self.iat_ms.unwrap_or(self.iat.saturating_mul(1000))
+    }
 }
 
 pub struct JwtKeys {
@@ -147,6 +167,21 @@ pub enum TokenError {
     Invalid(String),
 }
 
+/// What a client is told about a token that does not verify (other than an expired one).
+pub const NOT_VALID: &str = "the access token is not valid";
+/// What a client is told about an expired token (it may refresh).
+pub const EXPIRED: &str = "the access token has expired";
+
+impl TokenError {
+    /// The fixed `detail` of the 401.
+    pub fn client_detail(&self) -> &'static str {
+        match self {
+            TokenError::Expired => EXPIRED,
+            _ => NOT_VALID,
+        }
+    }
+}
+
 impl JwtKeys {
     pub fn new(
         key_list: &str,
@@ -180,7 +215,8 @@ impl JwtKeys {
     }
 
     pub fn issue(&self, subject: &Subject) -> anyhow::Result<String> {
-        let now = chrono::Utc::now().timestamp();
+        let now_ms = chrono::Utc::now().timestamp_millis();
+        let now = now_ms.div_euclid(1000);
         let claims = Claims {
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
@@ -190,6 +226,8 @@ impl JwtKeys {
             nbf: now,
             jti: Uuid::new_v4(),
             typ: ACCESS_TOKEN_TYPE.to_owned(),
+            sid: subject.session_id,
+            iat_ms: Some(now_ms),
             role: subject.role,
             unit: subject.unit_id,
             region: subject.scope_region.clone(),
@@ -239,15 +277,36 @@ mod tests {
             unit_id: None,
             scope_region: None,
             scopes: Vec::new(),
+            session_id: Some(Uuid::now_v7()),
         }
     }
 
     #[test]
     fn round_trip() {
         let keys = JwtKeys::new(K1, "liuyan", "api", 60).unwrap();
-        let token = keys.issue(&subject()).unwrap();
+        let subject = subject();
+        let token = keys.issue(&subject).unwrap();
         let claims = keys.verify(&token).unwrap();
         assert_eq!(claims.role, Role::Admin);
+        assert_eq!(claims.sid, subject.session_id);
+        let ms = claims.issued_at_ms();
+        assert_eq!(ms.div_euclid(1000), claims.iat, "iat_ms agrees with iat");
+    }
+
+    #[test]
+    fn clients_learn_fixed_sentences_only() {
+        let keys = JwtKeys::new(K1, "liuyan", "api", 60).unwrap();
+        let token = keys.issue(&subject()).unwrap();
+        // A token whose payload is not our claims: the parser's words stay in the error.
+        let other = JwtKeys::new(K1, "liuyan", "other-api", 60).unwrap();
+        let err = other.verify(&token).unwrap_err();
+        assert_eq!(err.client_detail(), NOT_VALID);
+        assert_eq!(TokenError::Malformed.client_detail(), NOT_VALID);
+        assert_eq!(
+            TokenError::Invalid("Json(Error(\"missing field `typ`\"))".into()).client_detail(),
+            NOT_VALID
+        );
+        assert_eq!(TokenError::Expired.client_detail(), EXPIRED);
     }
 
     #[test]
