@@ -9,6 +9,13 @@ use clap::{Args, ValueEnum};
 /// The development signing key. Fine on a laptop; `production` refuses to start with it.
 pub const DEV_JWT_KEY: &str = "dev:liuyan-development-signing-key-not-for-production";
 
+/// The secret of [`DEV_JWT_KEY`] (refused in `production` under any key id).
+fn dev_jwt_secret() -> &'static str {
+    DEV_JWT_KEY
+        .split_once(':')
+        .map_or(DEV_JWT_KEY, |(_, secret)| secret)
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Profile {
     Development,
@@ -36,6 +43,17 @@ pub struct Settings {
     /// cluster in LIUYAN_DATA_DIR.
     #[arg(long, env = "DATABASE_URL")]
     pub database_url: Option<String>,
+
+    /// PostgreSQL URL of the one connection per process that LISTENs for token revocations. It
+    /// needs a session of its own: when DATABASE_URL points at a pooler in transaction mode
+    /// (PgBouncer), point this at the server itself. Default: DATABASE_URL.
+    #[arg(long, env = "LIUYAN_LISTEN_DATABASE_URL")]
+    pub listen_database_url: Option<String>,
+
+    /// How often each process reloads the whole token revocation list as a backstop to the
+    /// notifications, seconds (it also reloads after every reconnect).
+    #[arg(long, env = "LIUYAN_REVOCATION_RELOAD_SECS", default_value_t = 30)]
+    pub revocation_reload_secs: u64,
 
     /// Without DATABASE_URL: `auto` uses a server on localhost:5432 when it accepts us, else a
     /// private cluster; `private` always uses the private cluster.
@@ -213,6 +231,7 @@ impl Settings {
         // Parse from an empty command line without reading the environment.
         let mut s = <Only as clap::Parser>::parse_from(["liuyan"]).settings;
         s.database_url = None;
+        s.listen_database_url = None;
         s.jwt_keys = DEV_JWT_KEY.to_owned();
         s
     }
@@ -261,18 +280,26 @@ impl Settings {
     pub fn check(&self) -> anyhow::Result<()> {
         let keys = crate::auth::jwt::parse_key_list(&self.jwt_keys)?;
         if self.profile == Profile::Production {
-            if keys
-                .iter()
-                .any(|k| format!("{}:{}", k.0, k.1) == DEV_JWT_KEY)
-            {
-                anyhow::bail!(
-                    "LIUYAN_PROFILE=production needs LIUYAN_JWT_KEYS set to your own keys; the \
-                     development key is public"
-                );
+            for (kid, secret) in &keys {
+                if secret.contains(dev_jwt_secret()) {
+                    anyhow::bail!(
+                        "LIUYAN_PROFILE=production needs LIUYAN_JWT_KEYS set to your own keys: \
+                         key `{kid}` uses the development secret, which is public"
+                    );
+                }
+                if let Some(why) = crate::auth::jwt::secret_weakness(secret) {
+                    anyhow::bail!(
+                        "LIUYAN_PROFILE=production refuses the secret of LIUYAN_JWT_KEYS key \
+                         `{kid}`: {why}; generate one, e.g. `openssl rand -base64 48`"
+                    );
+                }
             }
             if self.database_url.is_none() {
                 anyhow::bail!("LIUYAN_PROFILE=production needs DATABASE_URL");
             }
+        }
+        if !(1..=3600).contains(&self.revocation_reload_secs) {
+            anyhow::bail!("LIUYAN_REVOCATION_RELOAD_SECS must be 1 to 3600");
         }
         if self.idempotency_ttl_hours < 24 {
             anyhow::bail!("LIUYAN_IDEMPOTENCY_TTL_HOURS must be at least 24");
@@ -325,10 +352,64 @@ mod tests {
         s.database_url = Some("postgres://db/liuyan".into());
         let err = s.check().unwrap_err().to_string();
         assert!(err.contains("LIUYAN_JWT_KEYS"), "{err}");
-        s.jwt_keys = format!("prod:{}", "k".repeat(40));
+        s.jwt_keys = format!("prod:{STRONG}");
         assert!(s.check().is_ok());
         s.database_url = None;
         assert!(s.check().unwrap_err().to_string().contains("DATABASE_URL"));
+    }
+
+    /// `openssl rand -base64 32`.
+    const STRONG: &str = "q3Nf0yZ8vR2mKd7LxA1pWt9sHc4uJe6bGi5oYnQ+Vk0=";
+
+    #[test]
+    fn production_refuses_the_development_secret_under_any_key_id() {
+        let mut s = Settings::defaults();
+        s.profile = Profile::Production;
+        s.database_url = Some("postgres://db/liuyan".into());
+        let dev = dev_jwt_secret();
+        for keys in [
+            format!("prod:{dev}"),
+            format!("2026-12:{dev}"),
+            format!("new:{STRONG},old:{dev}"),
+            format!("prod:{dev}-and-more"),
+        ] {
+            s.jwt_keys = keys.clone();
+            let err = s.check().unwrap_err().to_string();
+            assert!(err.contains("development secret"), "{keys}: {err}");
+            assert!(
+                !err.contains(dev),
+                "the message does not repeat the secret: {err}"
+            );
+        }
+        // Development accepts it (under any id).
+        s.profile = Profile::Development;
+        assert!(s.check().is_ok());
+    }
+
+    #[test]
+    fn production_refuses_weak_secrets() {
+        let mut s = Settings::defaults();
+        s.profile = Profile::Production;
+        s.database_url = Some("postgres://db/liuyan".into());
+        for weak in [
+            "k".repeat(40),
+            "0123456789abcdef0123456789abcdef".to_owned(),
+            "9f3a1c07e2b84d6650aa1f93c7d2e8b4".to_owned(),
+        ] {
+            s.jwt_keys = format!("new:{STRONG},prod:{weak}");
+            let err = s.check().unwrap_err().to_string();
+            assert!(err.contains("key `prod`"), "{weak}: {err}");
+            assert!(
+                !err.contains(&weak),
+                "the message does not repeat the secret: {err}"
+            );
+        }
+        s.jwt_keys = format!("prod:{STRONG}");
+        assert!(s.check().is_ok());
+        // Development keeps accepting test keys of 32 bytes.
+        s.profile = Profile::Development;
+        s.jwt_keys = "k1:0123456789abcdef0123456789abcdef".into();
+        assert!(s.check().is_ok());
     }
 
     #[test]

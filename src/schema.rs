@@ -111,6 +111,18 @@ diesel::joinable!(users -> units (unit_id));
 diesel::joinable!(refresh_tokens -> users (user_id));
 
 diesel::table! {
+    token_revocations (id) {
+        id -> Int8,
+        subject_id -> Nullable<Uuid>,
+        issued_before -> Nullable<Timestamptz>,
+        session_id -> Nullable<Uuid>,
+        reason -> Text,
+        created_at -> Timestamptz,
+        expires_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     messages (id) {
         id -> Uuid,
         tracking_no -> Text,
@@ -741,6 +753,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     categories,
     users,
     refresh_tokens,
+    token_revocations,
     idempotency_keys,
     messages,
     message_events,

@@ -13,6 +13,7 @@ use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 use utoipa_swagger_ui::{Config as SwaggerConfig, SwaggerUi};
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::revocation::Revocations;
 use crate::configuration::Settings;
 use crate::db::{Db, PoolOptions, build_pool};
 use crate::http::export::ExportSlots;
@@ -70,8 +71,8 @@ pub struct Application {
     background: Background,
 }
 
-/// The background loops (scheduler, statistics fold, webhooks, housekeeping) and the signal
-/// that stops them.
+/// The background loops (scheduler, statistics fold, webhooks, housekeeping, the token
+/// revocation listener) and the signal that stops them.
 struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -80,12 +81,16 @@ struct Background {
 impl Application {
     /// Connect, migrate (when configured) and bind; the server runs once `run_until_stopped`
     /// is awaited.
-    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+    pub async fn build(mut settings: Settings) -> anyhow::Result<Self> {
         settings.check()?;
         let url = {
             let s = settings.clone();
             web::block(move || database_url(&s)).await??
         };
+        // The revocation listener's own connection goes to the same database unless told.
+        settings
+            .listen_database_url
+            .get_or_insert_with(|| url.clone());
         let opts = PoolOptions {
             max_size: settings.pool_size(),
             connection_timeout: settings.pool_timeout(),
@@ -168,6 +173,8 @@ fn run(
         &settings.jwt_audience,
         settings.access_token_ttl_secs,
     )?);
+    let revocations = Revocations::new(settings.access_token_ttl_secs);
+    let revocations_data = web::Data::new(revocations.clone());
     let spec = openapi_spec();
     let spec_json = web::Data::new(SpecJson(openapi::to_pretty_json(&spec)));
     let route_table = web::Data::new(RouteTable::from_openapi(&spec));
@@ -210,6 +217,22 @@ fn run(
             stopped.clone(),
         ));
     }
+    match settings
+        .listen_database_url
+        .clone()
+        .or_else(|| settings.database_url.clone())
+    {
+        Some(url) => tasks.push(crate::auth::revocation_listener::spawn(
+            revocations,
+            url,
+            Duration::from_secs(settings.revocation_reload_secs),
+            stopped.clone(),
+        )),
+        None => tracing::error!(
+            "no database URL for the token revocation listener: this process enforces only the \
+             revocations it writes itself"
+        ),
+    }
     tasks.push(spawn_housekeeping(
         db,
         limits.clone().into_inner(),
@@ -222,6 +245,7 @@ fn run(
             let (app, _) = register(
                 App::new()
                     .app_data(keys.clone())
+                    .app_data(revocations_data.clone())
                     .app_data(spec_json.clone())
                     .app_data(route_table.clone())
                     .app_data(metrics.clone())
@@ -278,7 +302,8 @@ fn cors(origins: &[String]) -> Cors {
     origins.iter().fold(base, |c, o| c.allowed_origin(o))
 }
 
-/// Periodic clean-up: expired idempotency records and refresh tokens, idle rate-limit entries.
+/// Periodic clean-up: expired idempotency records, refresh tokens and token revocations, idle
+/// rate-limit entries.
 /// Safe with several replicas (plain deletes of old rows).
 fn spawn_housekeeping(
     db: Db,
@@ -295,11 +320,14 @@ fn spawn_housekeeping(
                     let keys =
                         crate::store::idempotency::purge_older_than(conn, idempotency_ttl_hours)?;
                     let tokens = crate::store::refresh_tokens::purge_expired(conn)?;
-                    Ok::<_, crate::error::ApiError>((keys, tokens))
+                    let revocations = crate::store::token_revocations::purge_expired(conn)?;
+                    Ok::<_, crate::error::ApiError>((keys, tokens, revocations))
                 })
                 .await;
             match result {
-                Ok((keys, tokens)) => tracing::debug!(keys, tokens, "housekeeping done"),
+                Ok((keys, tokens, revocations)) => {
+                    tracing::debug!(keys, tokens, revocations, "housekeeping done")
+                }
                 Err(e) => tracing::warn!(error = %e, "housekeeping failed"),
             }
         }

@@ -5,6 +5,8 @@ pub mod password;
 pub mod policy;
 pub mod principal;
 pub mod refresh;
+pub mod revocation;
+pub mod revocation_listener;
 
 pub use policy::Permission;
 pub use principal::Principal;

@@ -4,8 +4,9 @@ use std::future::{Ready, ready};
 
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 
-use super::jwt::{Claims, JwtKeys, TokenError};
+use super::jwt::{Claims, JwtKeys};
 use super::policy::Permission;
+use super::revocation::Revocations;
 use crate::domain::client_scope::ClientScope;
 use crate::domain::ids::{UnitId, UserId};
 use crate::domain::role::Role;
@@ -101,15 +102,36 @@ fn compute_identity(req: &HttpRequest) -> Identity {
     else {
         return Identity::Rejected("use `Authorization: Bearer <access token>`".into());
     };
-    let Some(keys) = req.app_data::<web::Data<JwtKeys>>() else {
-        return Identity::Rejected("authentication is not configured".into());
-    };
-    match keys.verify(token) {
-        Ok(claims) => Identity::Authenticated(claims.into()),
-        Err(TokenError::Expired) => Identity::Rejected("the access token has expired".into()),
-        Err(e) => Identity::Rejected(e.to_string()),
+    match verify_token(req, token) {
+        Ok(principal) => Identity::Authenticated(principal),
+        Err(detail) => Identity::Rejected(detail.into()),
     }
 }
+
+/// Verify an access token (signature, claims, not revoked) with this application's keys and
+/// revocation set. The error is the fixed sentence to tell the client.
+pub fn verify_token(req: &HttpRequest, token: &str) -> Result<Principal, &'static str> {
+    let (Some(keys), Some(revocations)) = (
+        req.app_data::<web::Data<JwtKeys>>(),
+        req.app_data::<web::Data<Revocations>>(),
+    ) else {
+        return Err("authentication is not configured");
+    };
+    match keys.verify(token) {
+        // The in-memory set only: no database round trip per request.
+        Ok(claims) if revocations.is_revoked(&claims) => Err(REVOKED),
+        Ok(claims) => Ok(claims.into()),
+        Err(e) => {
+            // The reason (a parser's words, perhaps) is for the log; the client gets a fixed
+            // sentence.
+            tracing::debug!(reason = %e, "access token refused");
+            Err(e.client_detail())
+        }
+    }
+}
+
+/// What a client is told about a revoked token (deactivation, logout, a replayed refresh token).
+pub const REVOKED: &str = "the access token has been revoked";
 
 impl FromRequest for Principal {
     type Error = ApiError;

@@ -9,6 +9,7 @@ use validator::Validate;
 
 use crate::auth::jwt::{JwtKeys, Subject};
 use crate::auth::password;
+use crate::auth::revocation::Revocations;
 use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
 use crate::db::Db;
@@ -249,6 +250,7 @@ fn token_response(
             unit_id: user.unit_id,
             scope_region: user.scope_region_code.clone(),
             scopes: Vec::new(),
+            session_id: Some(refresh.family_id),
         })
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
@@ -266,7 +268,8 @@ fn token_response(
 const BAD_CREDENTIALS: &str = "the e-mail address or the password is wrong";
 
 /// Log in: e-mail and password for a short-lived access token and a refresh token. Unknown
-/// e-mail and wrong password get the same answer in the same time. Integration clients use
+/// e-mail, wrong password and a deactivated account (with the right password or not) get the
+/// same answer in the same time. Integration clients use
 /// `grant_type=client_credentials` with their client id and secret and get an access token
 /// with their scopes (no refresh token). Rate limited per client address.
 #[utoipa::path(
@@ -275,10 +278,10 @@ const BAD_CREDENTIALS: &str = "the e-mail address or the password is wrong";
     request_body = TokenRequest,
     responses(
         (status = 200, description = "Logged in", body = TokenResponse),
-        (status = 401, description = "Wrong e-mail address or password (the same answer for both), or wrong client id or secret",
+        (status = 401, description = "Wrong e-mail address or password, or a deactivated account (the same answer for all), or wrong client id or secret",
             body = crate::error::Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"liuyan\"`"))),
-        (status = 403, description = "The account or the integration client is deactivated", body = crate::error::Problem,
+        (status = 403, description = "The integration client is deactivated (its id and secret are right)", body = crate::error::Problem,
             content_type = "application/problem+json")
     )
 )]
@@ -324,8 +327,10 @@ pub async fn issue_token(
         .run(move |conn| users::find_by_email(conn, &email))
         .await?;
     let password = body.password.unwrap_or_default();
+    // A deactivated account is checked after the password, and answers as a wrong password
+    // does: the answer must not tell whether a password is right for it.
     let user = web::block(move || match user {
-        Some(u) if password::verify_password(&password, &u.password_hash) => Some(u),
+        Some(u) if password::verify_password(&password, &u.password_hash) && u.active => Some(u),
         Some(_) => None,
         None => {
             password::burn_verification_time(&password);
@@ -334,9 +339,6 @@ pub async fn issue_token(
     })
     .await?
     .ok_or_else(|| ApiError::unauthorized(BAD_CREDENTIALS))?;
-    if !user.active {
-        return Err(ApiError::Forbidden("this account is deactivated".into()));
-    }
     let ttl = settings.refresh_token_ttl_secs;
     let user_id = user.id;
     let refresh = db
@@ -407,6 +409,7 @@ async fn client_credentials(
             unit_id: None,
             scope_region: None,
             scopes: scopes.clone(),
+            session_id: None,
         })
         .map_err(|e| ApiError::Internal(e.to_string()))?;
     Ok(HttpResponse::Ok()
@@ -422,7 +425,8 @@ async fn client_credentials(
 }
 
 /// Exchange a refresh token for a new access token and a new refresh token. Each refresh token
-/// works once: presenting a used one again revokes every token of that login (theft detection).
+/// works once: presenting a used one again revokes every token of that login (theft detection),
+/// its access tokens included (within seconds, on every replica).
 #[utoipa::path(
     operation_id = "refresh_token",
     tag = "auth",
@@ -439,13 +443,16 @@ pub async fn refresh_token(
     db: web::Data<Db>,
     keys: web::Data<JwtKeys>,
     settings: web::Data<Settings>,
+    revocations: web::Data<Revocations>,
     body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().refresh_token;
     let ttl = settings.refresh_token_ttl_secs;
+    let revocations = revocations.get_ref().clone();
+    let keep_for = revocations.keep_for();
     let (user, next) = db
         .run(
-            move |conn| match refresh_tokens::rotate(conn, &token, ttl)? {
+            move |conn| match refresh_tokens::rotate(conn, &token, ttl, keep_for)? {
                 Rotation::Rotated { user, next } => {
                     let user = users::get(conn, user)?;
                     if !user.active {
@@ -457,18 +464,22 @@ pub async fn refresh_token(
                 Rotation::Invalid => Err(ApiError::unauthorized(
                     "the refresh token is unknown, expired or revoked",
                 )),
-                Rotation::Reused => Err(ApiError::unauthorized(
-                    "the refresh token was already used; every session of this login is revoked",
-                )),
+                Rotation::Reused(revoked) => {
+                    // Committed: this process enforces it at once, the others when notified.
+                    revocations.note(revoked);
+                    Err(ApiError::unauthorized(
+                        "the refresh token was already used; every session of this login is revoked",
+                    ))
+                }
             },
         )
         .await?;
     token_response(&keys, &user, next)
 }
 
-/// End a session: revokes the refresh token and every token rotated from it. Access tokens
-/// already issued expire on their own (they are short-lived). Unknown tokens are accepted, so
-/// logging out twice is harmless.
+/// End a session: revokes the refresh token, every token rotated from it and the access tokens
+/// of that login (within seconds, on every replica; the account's other logins go on). Unknown
+/// tokens are accepted, so logging out twice is harmless.
 #[utoipa::path(
     operation_id = "logout",
     tag = "auth",
@@ -478,11 +489,17 @@ pub async fn refresh_token(
 #[post("/auth/logout")]
 pub async fn logout(
     db: web::Data<Db>,
+    revocations: web::Data<Revocations>,
     body: ApiJson<RefreshRequest>,
 ) -> Result<HttpResponse, ApiError> {
     let token = body.into_inner().refresh_token;
-    db.run(move |conn| refresh_tokens::revoke(conn, &token))
-        .await?;
+    let keep_for = revocations.keep_for();
+    if let Some(revoked) = db
+        .run(move |conn| refresh_tokens::revoke(conn, &token, keep_for))
+        .await?
+    {
+        revocations.note(revoked);
+    }
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -39,8 +39,9 @@ pub struct IntegrationClientDto {
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
     pub scopes: Vec<ClientScope>,
-    /// Inactive clients get no tokens (tokens already issued expire within their lifetime), and
-    /// their webhook deliveries, queued ones included, are held until the client is active again.
+    /// Inactive clients get no tokens (tokens already issued stop working within seconds of the
+    /// deactivation), and their webhook deliveries, queued ones included, are held until the
+    /// client is active again.
     pub active: bool,
     #[schema(format = Int32, minimum = 1)]
     pub version: i32,
@@ -247,7 +248,8 @@ pub async fn get_integration_client(
     crate::http::preconditions::respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
 }
 
-/// Rename a client, change its scopes, or (de)activate it.
+/// Rename a client, change its scopes, or (de)activate it. Deactivating voids the client's
+/// access tokens within seconds (on every replica).
 #[utoipa::path(
     operation_id = "update_integration_client",
     tag = "integration-clients",
@@ -267,6 +269,7 @@ pub async fn get_integration_client(
 pub async fn update_integration_client(
     req: HttpRequest,
     db: web::Data<Db>,
+    revocations: web::Data<crate::auth::revocation::Revocations>,
     principal: Principal,
     id: web::Path<Uuid>,
     body: ApiJson<UpdateIntegrationClient>,
@@ -281,10 +284,15 @@ pub async fn update_integration_client(
     let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;
     let now = crate::http::now(&req);
     let id = id.into_inner();
-    let dto: IntegrationClientDto = db
-        .run(move |conn| store::update(conn, id, &changes, &cond, now))
-        .await?
-        .into();
+    let keep_for = revocations.keep_for();
+    let (client, revoked) = db
+        .run(move |conn| store::update(conn, id, &changes, &cond, now, keep_for))
+        .await?;
+    if let Some(revoked) = revoked {
+        // Committed: this process enforces it at once, the others when notified.
+        revocations.note(revoked);
+    }
+    let dto = IntegrationClientDto::from(client);
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(dto.version)))
         .json(dto))

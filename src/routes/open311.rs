@@ -33,7 +33,6 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use crate::auth::jwt::JwtKeys;
 use crate::auth::principal::{Identity, identify};
 use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
@@ -874,15 +873,8 @@ pub async fn open311_get_service_definition(
 fn authenticate(req: &HttpRequest, api_key: Option<&str>) -> Result<Principal, Open311Failure> {
     const INVALID: &str = "Invalid api_key received -- can't proceed with create_request.";
     let principal = match api_key {
-        Some(key) => {
-            let keys = req
-                .app_data::<web::Data<JwtKeys>>()
-                .ok_or_else(|| Open311Failure::forbidden(INVALID))?;
-            let claims = keys
-                .verify(key.trim())
-                .map_err(|_| Open311Failure::forbidden(INVALID))?;
-            Principal::from(claims)
-        }
+        Some(key) => crate::auth::principal::verify_token(req, key.trim())
+            .map_err(|_| Open311Failure::forbidden(INVALID))?,
         None => match identify(req) {
             Identity::Authenticated(p) => p,
             Identity::Rejected(_) => return Err(Open311Failure::forbidden(INVALID)),

@@ -3,11 +3,13 @@
 
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use diesel::Connection;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::auth::policy::{may_grant, may_place_in_region, may_see_user};
+use crate::auth::revocation::Revocations;
 use crate::auth::{Permission, Principal, password};
 use crate::db::Db;
 use crate::domain::ids::{LeaderId, UnitId, UserId};
@@ -20,6 +22,7 @@ use crate::routes::auth::{Account, check_new_account};
 use crate::routes::double_option;
 use crate::routes::regions::validate_region_code;
 use crate::store::refresh_tokens;
+use crate::store::token_revocations::{self, Reason};
 use crate::store::users::{self, NewUser, UserChanges, UserFilter};
 
 crate::page_type!(AccountPage, Account, "A page of accounts.");
@@ -54,7 +57,8 @@ pub struct CreateUser {
 }
 
 /// Changes to an account: only the fields sent change; `null` clears a placement.
-/// Deactivating an account (`active: false`) or setting a password ends its sessions.
+/// Deactivating an account (`active: false`) or setting a password ends its sessions: its
+/// refresh tokens at once, its access tokens within seconds (on every replica).
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"role": "reviewer", "active": true}))]
@@ -255,6 +259,7 @@ pub async fn get_user(
 pub async fn update_user(
     req: HttpRequest,
     db: web::Data<Db>,
+    revocations: web::Data<Revocations>,
     principal: Principal,
     id: web::Path<UserId>,
     body: ApiJson<UpdateUser>,
@@ -314,39 +319,57 @@ pub async fn update_user(
     )?;
     let id = id.into_inner();
     let actor = principal.clone();
-    let ends_sessions = changes.active == Some(false) || changes.password_hash.is_some();
-    let user = db
+    // Deactivation and a new password end the account's logins and void its access tokens.
+    let ends_sessions = match (changes.active, &changes.password_hash) {
+        (Some(false), _) => Some(Reason::Deactivated),
+        (_, Some(_)) => Some(Reason::Password),
+        _ => None,
+    };
+    let keep_for = revocations.keep_for();
+    let (user, revoked) = db
         .run(move |conn| {
-            let user = users::update(conn, id, &cond, &changes, |current, role, after| {
-                if !may_see_user(actor.role, actor.unit_id, current.unit_id) {
-                    return Err(ApiError::not_found("user"));
-                }
-                if current.id == actor.user_id
-                    && (role != current.role || changes.active == Some(false))
-                {
-                    return Err(ApiError::Forbidden(
-                        "you may not change your own role or deactivate yourself".into(),
-                    ));
-                }
-                let role_changes = role != current.role || after.unit != current.unit_id;
-                if role_changes && !may_grant(actor.role, actor.unit_id, role, after.unit) {
-                    return Err(ApiError::Forbidden(format!(
-                        "you may not give role `{role}` in that unit"
-                    )));
-                }
-                if !may_grant(actor.role, actor.unit_id, current.role, current.unit_id) {
-                    return Err(ApiError::Forbidden(
-                        "you may not change this account".into(),
-                    ));
-                }
-                Ok(())
-            })?;
-            if ends_sessions {
-                refresh_tokens::revoke_all_for_user(conn, user.id)?;
-            }
-            Ok::<_, ApiError>(user)
+            conn.transaction(|conn| {
+                let user = users::update(conn, id, &cond, &changes, |current, role, after| {
+                    if !may_see_user(actor.role, actor.unit_id, current.unit_id) {
+                        return Err(ApiError::not_found("user"));
+                    }
+                    if current.id == actor.user_id
+                        && (role != current.role || changes.active == Some(false))
+                    {
+                        return Err(ApiError::Forbidden(
+                            "you may not change your own role or deactivate yourself".into(),
+                        ));
+                    }
+                    let role_changes = role != current.role || after.unit != current.unit_id;
+                    if role_changes && !may_grant(actor.role, actor.unit_id, role, after.unit) {
+                        return Err(ApiError::Forbidden(format!(
+                            "you may not give role `{role}` in that unit"
+                        )));
+                    }
+                    if !may_grant(actor.role, actor.unit_id, current.role, current.unit_id) {
+                        return Err(ApiError::Forbidden(
+                            "you may not change this account".into(),
+                        ));
+                    }
+                    Ok(())
+                })?;
+                let revoked = match ends_sessions {
+                    Some(reason) => {
+                        refresh_tokens::revoke_all_for_user(conn, user.id)?;
+                        Some(token_revocations::revoke_subject(
+                            conn, user.id.0, reason, keep_for,
+                        )?)
+                    }
+                    None => None,
+                };
+                Ok::<_, ApiError>((user, revoked))
+            })
         })
         .await?;
+    if let Some(revoked) = revoked {
+        // Committed: this process enforces it at once, the others when notified.
+        revocations.note(revoked);
+    }
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(user.version)))
         .json(Account::from(user)))

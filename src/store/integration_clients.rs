@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::auth::revocation::Revocation;
 use crate::domain::client_scope::{ClientScope, normalize};
 use crate::domain::ids::UserId;
 use crate::domain::role::Role;
@@ -155,16 +156,29 @@ pub struct ClientChanges {
     pub active: Option<bool>,
 }
 
+/// Change a client. Deactivating an active one also voids its access tokens (kept
+/// `keep_for`); that revocation is returned.
 pub fn update(
     conn: &mut PgConnection,
     id: Uuid,
     changes: &ClientChanges,
     cond: &IfMatchCondition,
     at: DateTime<Utc>,
-) -> Result<IntegrationClient, ApiError> {
+    keep_for: std::time::Duration,
+) -> Result<(IntegrationClient, Option<Revocation>), ApiError> {
     conn.transaction(|conn| {
         let current = lock(conn, id)?;
         cond.check(current.version)?;
+        let revoked = if current.active && changes.active == Some(false) {
+            Some(super::token_revocations::revoke_subject(
+                conn,
+                id,
+                super::token_revocations::Reason::Deactivated,
+                keep_for,
+            )?)
+        } else {
+            None
+        };
         let name = changes.name.clone().unwrap_or(current.name);
         let scopes = changes
             .scopes
@@ -180,7 +194,7 @@ pub fn update(
                 users::version.eq(users::version + 1),
             ))
             .execute(conn)?;
-        Ok(diesel::update(ic::table.find(id))
+        let client = diesel::update(ic::table.find(id))
             .set((
                 ic::name.eq(&name),
                 ic::scopes.eq(scopes),
@@ -189,7 +203,8 @@ pub fn update(
                 ic::version.eq(ic::version + 1),
             ))
             .returning(IntegrationClient::as_returning())
-            .get_result(conn)?)
+            .get_result(conn)?;
+        Ok((client, revoked))
     })
 }
 

@@ -23,6 +23,7 @@ pub mod replies;
 pub mod statistics;
 pub mod supervision;
 pub mod sync;
+pub mod token_revocations;
 pub mod units;
 pub mod users;
 pub mod visits;

@@ -4,7 +4,9 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::prelude::*;
 use uuid::Uuid;
 
+use super::token_revocations::{self, Reason};
 use crate::auth::refresh::{hash_token, new_refresh_token};
+use crate::auth::revocation::Revocation;
 use crate::domain::ids::UserId;
 use crate::error::ApiError;
 use crate::schema::refresh_tokens as rt;
@@ -12,6 +14,8 @@ use crate::schema::refresh_tokens as rt;
 pub struct IssuedRefresh {
     pub token: String,
     pub expires_at: DateTime<Utc>,
+    /// The login (family) it belongs to: the access tokens' `sid`.
+    pub family_id: Uuid,
 }
 
 /// Start a new family (at login).
@@ -41,7 +45,11 @@ fn insert_in_family(
             rt::expires_at.eq(expires_at),
         ))
         .execute(conn)?;
-    Ok(IssuedRefresh { token, expires_at })
+    Ok(IssuedRefresh {
+        token,
+        expires_at,
+        family_id: family,
+    })
 }
 
 pub enum Rotation {
@@ -51,8 +59,9 @@ pub enum Rotation {
     },
     /// Unknown, expired or revoked.
     Invalid,
-    /// A token that was already used: someone replayed it, so the whole family is revoked.
-    Reused,
+    /// A token that was already used: someone replayed it, so the whole family is revoked,
+    /// its access tokens too.
+    Reused(Revocation),
 }
 
 #[derive(Queryable)]
@@ -81,15 +90,23 @@ fn find(conn: &mut PgConnection, token: &str) -> Result<Option<Row>, ApiError> {
         .optional()?)
 }
 
-fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<(), ApiError> {
-    diesel::update(rt::table.filter(rt::family_id.eq(family).and(rt::revoked_at.is_null())))
-        .set(rt::revoked_at.eq(Utc::now()))
-        .execute(conn)?;
-    Ok(())
+/// Revoke a family's refresh tokens; how many were still valid.
+fn revoke_family(conn: &mut PgConnection, family: Uuid) -> Result<usize, ApiError> {
+    Ok(
+        diesel::update(rt::table.filter(rt::family_id.eq(family).and(rt::revoked_at.is_null())))
+            .set(rt::revoked_at.eq(Utc::now()))
+            .execute(conn)?,
+    )
 }
 
-/// Exchange a refresh token for the next one of its family.
-pub fn rotate(conn: &mut PgConnection, token: &str, ttl_secs: u64) -> Result<Rotation, ApiError> {
+/// Exchange a refresh token for the next one of its family. A replayed one revokes the family
+/// and its access tokens (kept `keep_for`, see `token_revocations`).
+pub fn rotate(
+    conn: &mut PgConnection,
+    token: &str,
+    ttl_secs: u64,
+    keep_for: std::time::Duration,
+) -> Result<Rotation, ApiError> {
     conn.transaction(|conn| {
         let Some(row) = find(conn, token)? else {
             return Ok(Rotation::Invalid);
@@ -99,7 +116,13 @@ pub fn rotate(conn: &mut PgConnection, token: &str, ttl_secs: u64) -> Result<Rot
         }
         if row.used_at.is_some() {
             revoke_family(conn, row.family_id)?;
-            return Ok(Rotation::Reused);
+            let revoked = token_revocations::revoke_session(
+                conn,
+                row.family_id,
+                Reason::RefreshReuse,
+                keep_for,
+            )?;
+            return Ok(Rotation::Reused(revoked));
         }
         diesel::update(rt::table.find(row.id))
             .set(rt::used_at.eq(Utc::now()))
@@ -112,13 +135,21 @@ pub fn rotate(conn: &mut PgConnection, token: &str, ttl_secs: u64) -> Result<Rot
     })
 }
 
-/// Log out: revoke the token's whole family. Unknown tokens are ignored (logout is idempotent).
-pub fn revoke(conn: &mut PgConnection, token: &str) -> Result<(), ApiError> {
+/// Log out: revoke the token's whole family and its access tokens; returns that revocation
+/// (none when the token is unknown or its family was revoked already: logout is idempotent).
+pub fn revoke(
+    conn: &mut PgConnection,
+    token: &str,
+    keep_for: std::time::Duration,
+) -> Result<Option<Revocation>, ApiError> {
     conn.transaction(|conn| {
-        if let Some(row) = find(conn, token)? {
-            revoke_family(conn, row.family_id)?;
+        let Some(row) = find(conn, token)? else {
+            return Ok(None);
+        };
+        if revoke_family(conn, row.family_id)? == 0 {
+            return Ok(None);
         }
-        Ok(())
+        token_revocations::revoke_session(conn, row.family_id, Reason::Logout, keep_for).map(Some)
     })
 }
 

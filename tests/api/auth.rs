@@ -198,8 +198,67 @@ async fn deactivated_accounts_cannot_log_in_or_refresh() {
     assert_eq!(r.status, 200, "{}", r.body);
     app.login_response("analyst@liuyan.example", "Demo-Analyst-2026")
         .await
-        .assert_problem(403, "forbidden");
+        .assert_problem(401, "unauthorized");
     refresh(&app, &rt).await.assert_problem(401, "unauthorized");
+}
+
+/// The answer without what differs between any two requests.
+fn comparable(r: &crate::helpers::Resp) -> serde_json::Value {
+    let mut body = r.body.clone();
+    body.as_object_mut().unwrap().remove("request_id");
+    json!({
+        "status": r.status.as_u16(),
+        "www-authenticate": r.header("www-authenticate"),
+        "content-type": r.header("content-type"),
+        "body": body,
+    })
+}
+
+#[actix_web::test]
+async fn a_deactivated_account_answers_like_a_wrong_password() {
+    // Whether the password is right must not tell whether the account is deactivated.
+    let app = TestApp::spawn().await;
+    let admin = app.token(Demo::Admin).await;
+    let analyst = app.token(Demo::Analyst).await;
+    let me = app.get("/api/v1/me", &analyst).await;
+    let id = me.body["id"].as_str().unwrap().to_owned();
+    let r = app
+        .patch(
+            &format!("/api/v1/users/{id}"),
+            &admin,
+            json!({"active": false}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let attempts = [
+        ("citizen@liuyan.example", "not-the-password"),
+        ("analyst@liuyan.example", "Demo-Analyst-2026"),
+        ("analyst@liuyan.example", "not-the-password"),
+    ];
+    let mut answers = Vec::new();
+    let mut medians = Vec::new();
+    for (email, password) in attempts {
+        let mut times = Vec::new();
+        for _ in 0..5 {
+            let start = std::time::Instant::now();
+            let r = app.login_response(email, password).await;
+            times.push(start.elapsed());
+            r.assert_problem(401, "unauthorized");
+            answers.push(comparable(&r));
+        }
+        times.sort();
+        medians.push(times[2]);
+    }
+    assert!(
+        answers.windows(2).all(|w| w[0] == w[1]),
+        "one answer for all: {answers:#?}"
+    );
+    // The same work (a password hash check) for each: roughly the same time.
+    let (fastest, slowest) = (medians.iter().min().unwrap(), medians.iter().max().unwrap());
+    assert!(
+        *slowest < *fastest * 3,
+        "answer times differ too much: {medians:?}"
+    );
 }
 
 #[actix_web::test]

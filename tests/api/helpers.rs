@@ -275,6 +275,9 @@ impl TestApp {
         timeout: std::time::Duration,
     ) -> TestApp {
         settings.database_url = Some(db.url.clone());
+        // LISTEN needs a session: the revocation listener connects to the server itself even
+        // when the rest goes through a pooler in transaction mode.
+        settings.listen_database_url = Some(format!("{}/{}", server_url(), db.name));
         let url = db.url.clone();
         let statement_cache = settings.db_statement_cache;
         let pool = actix_web::web::block(move || {

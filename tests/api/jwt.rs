@@ -36,11 +36,49 @@ pub fn forge(_app: &TestApp, edit: impl FnOnce(&mut Value), header: Option<Heade
     .unwrap()
 }
 
+/// What a client is told about a token that does not verify: a fixed sentence, never the
+/// parser's or the library's words.
+const NOT_VALID: &str = "the access token is not valid";
+const EXPIRED: &str = "the access token has expired";
+
 async fn assert_rejected(app: &TestApp, token: &str, why: &str) {
     let r = app.get("/api/v1/categories", token).await;
     assert_eq!(r.status, 401, "{why}: {}", r.body);
     r.assert_problem(401, "unauthorized");
     assert!(r.header("www-authenticate").is_some());
+    let detail = r.body["detail"].as_str().unwrap();
+    assert!(
+        [NOT_VALID, EXPIRED].contains(&detail),
+        "{why}: the detail is not one of the fixed sentences: {detail}"
+    );
+}
+
+#[actix_web::test]
+async fn a_token_that_fails_to_verify_gets_a_fixed_detail_without_parser_internals() {
+    let app = TestApp::spawn().await;
+    for (field, why) in [
+        ("typ", "missing typ"),
+        ("role", "missing role"),
+        ("jti", "missing jti"),
+    ] {
+        let token = forge(
+            &app,
+            |c| {
+                c.as_object_mut().unwrap().remove(field);
+            },
+            None,
+        );
+        let r = app.get("/api/v1/categories", &token).await;
+        r.assert_problem(401, "unauthorized");
+        assert_eq!(r.body["detail"], NOT_VALID, "{why}: {}", r.body);
+    }
+    let token = forge(&app, |c| c["sub"] = json!("not-a-uuid"), None);
+    let r = app.get("/api/v1/categories", &token).await;
+    assert_eq!(r.body["detail"], NOT_VALID, "{}", r.body);
+    let now = chrono::Utc::now().timestamp();
+    let token = forge(&app, |c| c["exp"] = json!(now - 3600), None);
+    let r = app.get("/api/v1/categories", &token).await;
+    assert_eq!(r.body["detail"], EXPIRED, "{}", r.body);
 }
 
 #[actix_web::test]

@@ -25,6 +25,7 @@ mod public_board;
 mod reference_data;
 mod replicas;
 mod replies;
+mod revocation;
 mod spec;
 mod statistics;
 mod sync;

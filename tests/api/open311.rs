@@ -880,3 +880,18 @@ async fn forms_over_the_body_limit_are_413_error_arrays() {
         .await
         .assert_errors(413);
 }
+
+#[actix_web::test]
+async fn a_revoked_token_is_no_api_key() {
+    // The api_key is an access token: a deactivated client's is refused like any invalid key.
+    let app = TestApp::spawn().await;
+    let (key, id) = client_token(&app, "城市服务热线平台", &["sync:write"]).await;
+    crate::webhooks::switch_client(&app, &id, false).await;
+    let why = post_form(&app, &with_key(&form(&mayor()), &key), None)
+        .await
+        .assert_errors(403);
+    assert_eq!(
+        why,
+        ["Invalid api_key received -- can't proceed with create_request."]
+    );
+}
