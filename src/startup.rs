@@ -38,7 +38,11 @@ where
         .service(routes::health::readyz)
         .service(routes::health::metrics)
         .service(routes::api_scope(
-            scope::scope("/api/v1").wrap(from_fn(http::idempotency::idempotency)),
+            scope::scope("/api/v1")
+                .wrap(from_fn(http::idempotency::idempotency))
+                // Outermost: a role that may not call the operation is refused before its key
+                // is claimed or its body read.
+                .wrap(from_fn(crate::auth::guard::enforce)),
         ))
         .service(routes::open311_scope(scope::scope(routes::open311::PREFIX)))
 }
@@ -178,6 +182,7 @@ fn run(
     let spec = openapi_spec();
     let spec_json = web::Data::new(SpecJson(openapi::to_pretty_json(&spec)));
     let route_table = web::Data::new(RouteTable::from_openapi(&spec));
+    let operation_rules = web::Data::new(crate::auth::guard::OperationRules::from_openapi(&spec));
     let metrics = web::Data::new(Metrics::new()?);
     let limits = web::Data::new(RateLimits::new(
         settings.auth_rate_per_minute,
@@ -248,6 +253,7 @@ fn run(
                     .app_data(revocations_data.clone())
                     .app_data(spec_json.clone())
                     .app_data(route_table.clone())
+                    .app_data(operation_rules.clone())
                     .app_data(metrics.clone())
                     .app_data(limits.clone())
                     .app_data(db_data.clone())

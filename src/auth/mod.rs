@@ -1,5 +1,6 @@
 //! Authentication (who is calling) and authorization (may they do this).
 
+pub mod guard;
 pub mod jwt;
 pub mod password;
 pub mod policy;

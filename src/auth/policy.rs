@@ -1,8 +1,8 @@
 //! Who may do what: the one table of role permissions, and the object-level rules.
 //!
-//! Every handler asks `principal.require(Permission::…)` before it touches data, and the spec
-//! shows, per operation, the roles this table allows (`x-allowed-roles`, added from
-//! [`OPERATION_RULES`]; a test checks every operation has a rule).
+//! [`OPERATION_RULES`] is enforced once, by `auth::guard`, before a request reaches its handler
+//! (and before its body is read); the spec shows, per operation, the roles this table allows
+//! (`x-allowed-roles`, added from the same table; a test checks every operation has a rule).
 
 use crate::domain::ids::UnitId;
 use crate::domain::role::Role;

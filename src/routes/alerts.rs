@@ -12,8 +12,8 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::auth::Principal;
 use crate::auth::policy::in_region;
-use crate::auth::{Permission, Principal};
 use crate::db::Db;
 use crate::domain::alerts::{
     AlertRuleKind, AlertStatus, BASELINE_DAYS, BASELINE_FACTOR, DEFAULT_BASELINE_DAYS,
@@ -505,10 +505,9 @@ pub struct ListAlertRulesQuery {
 #[get("/alert-rules")]
 pub async fn list_alert_rules(
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     query: ApiQuery<ListAlertRulesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadAlerts)?;
     let q = query.0;
     let page: PageRequest<AlertRuleId> = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -543,10 +542,9 @@ pub async fn list_alert_rules(
 pub async fn get_alert_rule(
     req: HttpRequest,
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadAlerts)?;
     let id = parse_rule_id(&id)?;
     let rule = db.run(move |conn| store::get_rule(conn, id)).await?;
     respond_with_etag(
@@ -579,7 +577,6 @@ pub async fn create_alert_rule(
     principal: Principal,
     body: ApiJson<CreateAlertRule>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ManageAlertRules)?;
     let b = body.into_inner();
     let name = super::clean_name(&b.name, "name", 100);
     let fields = KindFields {
@@ -683,7 +680,6 @@ pub async fn update_alert_rule(
     id: web::Path<String>,
     body: ApiJson<UpdateAlertRule>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ManageAlertRules)?;
     let id = parse_rule_id(&id)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;
     let b = body.into_inner();
@@ -925,7 +921,6 @@ pub async fn list_alerts(
     principal: Principal,
     query: ApiQuery<ListAlertsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadAlerts)?;
     let q = query.0;
     let page: PageRequest<store::AlertCursor> = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -983,7 +978,6 @@ pub async fn get_alert(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadAlerts)?;
     let id = parse_alert_id(&id)?;
     let p = principal.clone();
     let detail = db
@@ -1044,7 +1038,6 @@ pub async fn acknowledge_alert(
     id: web::Path<String>,
     body: ApiJson<AcknowledgeAlert>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::AcknowledgeAlerts)?;
     let id = parse_alert_id(&id)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let note = body.into_inner().note.trim().to_owned();

@@ -7,10 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use crate::auth::Principal;
 use crate::auth::jwt::{JwtKeys, Subject};
 use crate::auth::password;
 use crate::auth::revocation::Revocations;
-use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::domain::ids::{LeaderId, UnitId, UserId};
@@ -519,7 +519,6 @@ pub async fn get_me(
     db: web::Data<Db>,
     principal: Principal,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadOwnAccount)?;
     let user = db
         .run(move |conn| users::get(conn, principal.user_id))
         .await?;

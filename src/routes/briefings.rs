@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::{Permission, Principal};
+use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::briefings::{self as rules, BriefingReason, BriefingStatus, Pick, Ranked};
 use crate::domain::calendar::{end_of_local_day, local_date, shanghai, start_of_local_day};
@@ -455,7 +455,6 @@ pub async fn create_briefing(
     principal: Principal,
     body: ApiJson<CreateBriefing>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::EditBriefings)?;
     let body = body.into_inner();
     let now = crate::http::now(&req);
     let (from, to) = rules::resolve_period(body.period_from, body.period_to, local_date(now))
@@ -609,7 +608,6 @@ pub async fn list_briefings(
     principal: Principal,
     query: ApiQuery<ListBriefingsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadBriefings)?;
     let q = query.0;
     let page: PageRequest<store::Cursor> = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -661,7 +659,6 @@ pub async fn get_briefing(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadBriefings)?;
     let id = parse_id(&id)?;
     let p = principal.clone();
     let dto = db
@@ -738,7 +735,6 @@ pub async fn put_briefing_items(
     id: web::Path<String>,
     body: ApiJson<BriefingItemsRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::EditBriefings)?;
     let id = parse_id(&id)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;
     let items = body.into_inner().items;
@@ -827,7 +823,6 @@ pub async fn submit_briefing(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::EditBriefings)?;
     let id = parse_id(&id)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;
     let now = crate::http::now(&req);
@@ -911,7 +906,6 @@ pub async fn instruct_briefing_item(
     path: web::Path<(String, String)>,
     body: ApiJson<BriefingInstructionRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReviewBriefings)?;
     let (raw_id, raw_message) = path.into_inner();
     let id = parse_id(&raw_id)?;
     let message_id = parse_message_id(&raw_message)?;
@@ -985,7 +979,6 @@ pub async fn review_briefing(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReviewBriefings)?;
     let id = parse_id(&id)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;
     let now = crate::http::now(&req);
@@ -1098,7 +1091,6 @@ pub async fn get_briefing_document(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadBriefings)?;
     let id = parse_id(&id)?;
     let p = principal.clone();
     let (doc, from) = db

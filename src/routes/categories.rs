@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
-use crate::auth::{Permission, Principal};
+use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::ids::CategoryId;
 use crate::error::ApiError;
@@ -152,10 +152,9 @@ pub struct ListCategoriesQuery {
 #[get("/categories")]
 pub async fn list_categories(
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     query: ApiQuery<ListCategoriesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadReferenceData)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -185,10 +184,9 @@ pub async fn list_categories(
 #[post("/categories")]
 pub async fn create_category(
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     body: ApiJson<CreateCategory>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ManageReferenceData)?;
     let body = body.into_inner();
     let new = NewCategory {
         id: CategoryId::new(),
@@ -224,10 +222,9 @@ pub async fn create_category(
 pub async fn get_category(
     req: HttpRequest,
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     id: web::Path<CategoryId>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadReferenceData)?;
     let id = id.into_inner();
     let category = db.run(move |conn| categories::get(conn, id)).await?;
     respond_with_etag(
@@ -260,11 +257,10 @@ pub async fn get_category(
 pub async fn update_category(
     req: HttpRequest,
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     id: web::Path<CategoryId>,
     body: ApiJson<UpdateCategory>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ManageReferenceData)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
     let changes = CategoryChanges {

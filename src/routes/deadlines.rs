@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::{Permission, Principal};
+use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::calendar::{self, Calendar};
 use crate::domain::handling::{DeadlineKind, DeadlineState};
@@ -240,7 +240,6 @@ pub async fn list_deadlines(
     principal: Principal,
     query: ApiQuery<ListDeadlinesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadHandling)?;
     let q = query.0;
     let page: PageRequest<store::Cursor> = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -404,7 +403,6 @@ pub async fn get_deadline_explanation(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadHandling)?;
     let id: DeadlineId = parse_path_id(&id, "deadline")?;
     let now = crate::http::now(&req);
     let p = principal.clone();

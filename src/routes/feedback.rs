@@ -155,7 +155,6 @@ pub async fn rate_reply(
     id: web::Path<String>,
     body: ApiJson<RateReply>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::GiveFeedback)?;
     let message_id = parse_message_id(&id)?;
     let body = body.into_inner();
     let comment = body
@@ -269,7 +268,6 @@ pub async fn list_message_feedback(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadMessages)?;
     let message_id = parse_message_id(&id)?;
     let p = principal.clone();
     let items = db
@@ -330,7 +328,6 @@ pub async fn list_feedback(
     principal: Principal,
     query: ApiQuery<ListFeedbackQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadHandling)?;
     let q = query.0;
     let page: PageRequest<store::Cursor> = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;

@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::auth::{Permission, Principal};
+use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::ids::{LeaderId, UnitId};
 use crate::error::ApiError;
@@ -152,10 +152,9 @@ pub struct ListLeadersQuery {
 #[get("/leaders")]
 pub async fn list_leaders(
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     query: ApiQuery<ListLeadersQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadReferenceData)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -191,10 +190,9 @@ pub async fn list_leaders(
 #[post("/leaders")]
 pub async fn create_leader(
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     body: ApiJson<CreateLeader>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ManageReferenceData)?;
     let body = body.into_inner();
     let new = NewLeader {
         id: LeaderId::new(),
@@ -227,10 +225,9 @@ pub async fn create_leader(
 pub async fn get_leader(
     req: HttpRequest,
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     id: web::Path<LeaderId>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadReferenceData)?;
     let id = id.into_inner();
     let leader = db.run(move |conn| leaders::get(conn, id)).await?;
     respond_with_etag(
@@ -263,11 +260,10 @@ pub async fn get_leader(
 pub async fn update_leader(
     req: HttpRequest,
     db: web::Data<Db>,
-    principal: Principal,
+    _principal: Principal,
     id: web::Path<LeaderId>,
     body: ApiJson<UpdateLeader>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ManageReferenceData)?;
     let cond = IfMatchCondition::from_request(&req, IfMatch::Optional)?;
     let body = body.into_inner();
     let changes = LeaderChanges {

@@ -8,8 +8,8 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
+use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, MessageFacts, Viewer, may_intake, message_access};
-use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::domain::ids::{CategoryId, LeaderId, UnitId, UserId};
@@ -410,7 +410,6 @@ pub async fn create_message(
     principal: Principal,
     body: ApiJson<CreateMessage>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::SubmitMessage)?;
     let b = body.into_inner();
     let title = super::clean_name(&b.title, "title", 100)?;
     let body_text = b.body.trim().to_owned();
@@ -638,7 +637,6 @@ pub async fn list_messages(
     principal: Principal,
     query: ApiQuery<ListMessagesQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadMessages)?;
     let q = query.0;
     let page = PageRequest::new(q.limit, q.cursor.as_deref())?;
     let limit = page.limit;
@@ -750,7 +748,6 @@ pub async fn get_message(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadMessages)?;
     let id = parse_message_id(&id)?;
     let (message, access) = load_visible(&db, &principal, id).await?;
     let version = message.version;
@@ -782,7 +779,6 @@ pub async fn get_message_by_tracking_no(
     principal: Principal,
     tracking_no: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadMessages)?;
     let tn = tracking_no.into_inner().trim().to_uppercase();
     if tn.len() > 30 {
         return Err(ApiError::not_found("message"));
@@ -941,7 +937,6 @@ pub async fn classify_message(
     id: web::Path<String>,
     body: ApiJson<Classification>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::IntakeMessages)?;
     let b = body.into_inner();
     let mut tags: Vec<String> = b.tags.iter().map(|t| t.0.trim().to_owned()).collect();
     tags.sort();
@@ -1011,7 +1006,6 @@ pub async fn accept_message(
     id: web::Path<String>,
     body: ApiJson<ActionNote>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::IntakeMessages)?;
     let note = body.into_inner().note.map(|n| n.trim().to_owned());
     let now = crate::http::now(&req);
     run_transition(
@@ -1080,7 +1074,6 @@ pub async fn reject_message(
     id: web::Path<String>,
     body: ApiJson<RejectRequest>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::IntakeMessages)?;
     let b = body.into_inner();
     let note = b.note.trim().to_owned();
     if note.is_empty() {
@@ -1153,7 +1146,6 @@ pub async fn withdraw_message(
     id: web::Path<String>,
     body: ApiJson<ActionNote>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::AuthorMessages)?;
     let note = body.into_inner().note.map(|n| n.trim().to_owned());
     run_transition(
         &req,
@@ -1232,7 +1224,6 @@ pub async fn resubmit_message(
     id: web::Path<String>,
     body: ApiJson<Resubmission>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::AuthorMessages)?;
     let b = body.into_inner();
     let title = b
         .title
@@ -1345,7 +1336,6 @@ pub async fn list_message_events(
     id: web::Path<String>,
     query: ApiQuery<ListEventsQuery>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadMessages)?;
     let id = parse_message_id(&id)?;
     let page: PageRequest<i32> = PageRequest::new(query.limit, query.cursor.as_deref())?;
     let (_, access) = load_ledger_reader(&db, &principal, id).await?;
@@ -1421,7 +1411,6 @@ pub async fn verify_message_events(
     principal: Principal,
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
-    principal.require(Permission::ReadMessages)?;
     let id = parse_message_id(&id)?;
     let (message, _) = load_ledger_reader(&db, &principal, id).await?;
     let head = hex::encode(&message.chain_head);

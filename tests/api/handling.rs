@@ -1397,6 +1397,9 @@ async fn two_server_processes_race_claims_with_one_winner() {
             .env("LIUYAN_RATE_BURST", "100000")
             .env("LIUYAN_SCHEDULER_INTERVAL_SECS", "1")
             .env("LIUYAN_DB_POOL_SIZE", "4")
+            // One winner is the point, not latency: on a loaded machine 50 claims queued behind
+            // one row lock may wait longer than the default 500 ms.
+            .env("LIUYAN_DB_POOL_TIMEOUT_MS", "10000")
             .env("LIUYAN_LOG", "warn")
             .stdout(std::process::Stdio::null())
             .spawn()
