@@ -3,6 +3,7 @@
 //! The crate is a library so that the binary (`src/main.rs`) and the integration tests build the
 //! very same application: [`startup::Application`] wires configuration, database, router and spec.
 
+pub mod app;
 pub mod auth;
 pub mod bench;
 pub mod clock;

@@ -178,8 +178,22 @@ BUSINESS_RULES = [
         ("scope_region_code", "citizens have no region scope"),
         ("unit_id", "this role needs a unit"),
         ("scope_region_code", "a supervisor needs the region subtree"),
+        ("scope_region_code", "region scopes are for supervisors, leaders and analysts"),
+        ("scope_region_code", "an analyst needs the region subtree"),
+        ("scope_region_code", "a leader needs a region"),
         ("leader_id", "only accounts with role `leader` link to a leader"),
     )
+]
+
+
+# Rules for every operation ("*"): an attachment URL is shown to the public as a link, so its
+# host must be public and it carries no credentials (src/domain/addresses.rs attachment_url: the
+# schema says `format: uri`, no schema can say "not a special-purpose address"); PostgreSQL text
+# cannot hold U+0000, so a NUL anywhere in a body is refused before storage (src/domain/input.rs).
+BUSINESS_RULES += [
+    ("*", "attachments[", "must point at a public host"),
+    ("*", "attachments[", "must not carry credentials"),
+    ("*", "*", "must not contain NUL characters"),
 ]
 
 
@@ -197,6 +211,10 @@ OPEN311_RULES = [
     "description must have at least",
     "description is required",
     "description needs a first line",
+    # As in BUSINESS_RULES: NUL cannot be stored; media_url follows the attachment URL rule.
+    "must not contain NUL characters",
+    "must point at a public host",
+    "must not carry credentials",
 ]
 OPEN311_API_KEY = os.environ.get("ST_OPEN311_API_KEY", "").strip()
 OPEN311_CREATE = ("POST", "/open311/v2/requests.json")
@@ -264,7 +282,9 @@ def _inexpressible(label: str, error: dict) -> bool:
     field_name = str(error.get("field", ""))
     # A rule's field ending in "[" stands for every element of that list (`items[3].position`).
     return any(
-        label == op and (field_name == field or (field.endswith("[") and field_name.startswith(field))) and frag in message
+        op in (label, "*")
+        and (field in (field_name, "*") or (field.endswith("[") and field_name.startswith(field)))
+        and frag in message
         for op, field, frag in BUSINESS_RULES
     )
 

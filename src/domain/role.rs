@@ -64,6 +64,14 @@ pub fn check_placement(role: Role, p: Placement<'_>) -> Result<(), (&'static str
             "scope_region_code",
             "a supervisor needs the region subtree they supervise",
         )),
+        Role::Analyst if p.scope_region.is_none() => Err((
+            "scope_region_code",
+            "an analyst needs the region subtree they analyse",
+        )),
+        Role::Leader if p.scope_region.is_none() => Err((
+            "scope_region_code",
+            "a leader needs a region: link the account to its leader record (`leader_id`), whose region it takes, or give one",
+        )),
         r if r != Role::Leader && p.leader.is_some() => Err((
             "leader_id",
             "only accounts with role `leader` link to a leader",
@@ -117,6 +125,16 @@ mod tests {
         );
         assert!(check_placement(Role::Supervisor, place(true, true, false)).is_ok());
         assert!(check_placement(Role::Leader, place(false, true, true)).is_ok());
+        // Every role that works in a region needs one.
+        for role in [Role::Supervisor, Role::Leader, Role::Analyst] {
+            assert_eq!(
+                check_placement(role, place(false, false, role == Role::Leader))
+                    .unwrap_err()
+                    .0,
+                "scope_region_code",
+                "{role}"
+            );
+        }
         assert_eq!(
             check_placement(Role::Admin, place(false, false, true))
                 .unwrap_err()

@@ -352,7 +352,11 @@ fn scope(conn: &mut PgConnection, p: &Principal) -> Result<Scope, ApiError> {
     match p.role {
         Role::Admin => Ok(Scope::All),
         Role::Supervisor | Role::Analyst | Role::Leader => match &p.scope_region {
-            None => Ok(Scope::All),
+            // Accounts are placed in a region when created; one from before that rule sees
+            // nothing rather than everything.
+            None => Err(ApiError::Forbidden(
+                "your account has no region scope to read assessments for".into(),
+            )),
             Some(code) => {
                 let r = crate::store::regions::get(conn, code)?;
                 Ok(Scope::Regions(crate::store::statistics::region_subtree(

@@ -90,8 +90,13 @@ pub(crate) fn actors_for(
                 AssignmentRole::CoHandler => Actor::CoHandler,
             });
         }
+        // A unit whose territory holds a public message may claim it (a private one is for
+        // the liaison office to dispatch: no unit outside its handling reads it).
         let u = crate::store::units::get(conn, unit)?;
-        if u.active && in_region(&m.region_path, &u.region_code) {
+        if u.active
+            && m.visibility == crate::domain::message::Visibility::Public
+            && in_region(&m.region_path, &u.region_code)
+        {
             actors.push(Actor::TerritorialUnit);
         }
     }

@@ -689,26 +689,56 @@ pub async fn list_messages(
                 search,
                 replied: None,
             };
-            store::list(conn, &scope, &filter, sort, &page)
+            let rows = store::list(conn, &scope, &filter, sort, &page)?;
+            let (rows, next_cursor) = finish_page(rows, limit, |m| match sort {
+                SortBy::Submitted => (m.submitted_at, m.id),
+                SortBy::LastActivity => (m.last_activity_at, m.id),
+            });
+            // A claimable message is shown to the territorial unit in its public projection:
+            // enough to decide to claim it, nothing personal.
+            let shown = rows
+                .into_iter()
+                .map(|m| {
+                    let access = match message_access(viewer(&p), facts(&m)) {
+                        MessageAccess::None if claimable => MessageAccess::Public,
+                        a => a,
+                    };
+                    (m, access)
+                })
+                .collect();
+            Ok::<_, ApiError>((project(conn, shown)?, next_cursor))
         })
         .await?;
-    let (rows, next_cursor) = finish_page(rows, limit, |m| match sort {
-        SortBy::Submitted => (m.submitted_at, m.id),
-        SortBy::LastActivity => (m.last_activity_at, m.id),
-    });
-    let v = viewer(&principal);
-    let items = rows
-        .into_iter()
-        .map(|m| {
-            // Claimable messages are shown to the territorial unit as staff see them.
-            let access = match message_access(v, facts(&m)) {
-                MessageAccess::None | MessageAccess::Public if claimable => MessageAccess::Staff,
-                a => a,
-            };
-            MessageDto::from_message(m, access)
-        })
-        .collect();
+    let (items, next_cursor) = rows;
     Ok(HttpResponse::Ok().json(MessagePage { items, next_cursor }))
+}
+
+/// Messages as their readers may see them: the public projection masks personal data in the
+/// texts exactly as the public board does (app::access).
+pub(crate) fn project(
+    conn: &mut diesel::PgConnection,
+    shown: Vec<(Message, MessageAccess)>,
+) -> Result<Vec<MessageDto>, ApiError> {
+    let public: Vec<&Message> = shown
+        .iter()
+        .filter(|(_, a)| *a == MessageAccess::Public)
+        .map(|(m, _)| m)
+        .collect();
+    let mut texts = crate::app::access::public_texts(conn, &public)?;
+    Ok(shown
+        .into_iter()
+        .map(|(m, access)| {
+            let text = texts
+                .remove(&m.id)
+                .filter(|_| access == MessageAccess::Public);
+            let mut dto = MessageDto::from_message(m, access);
+            if let Some(t) = text {
+                dto.title = t.title;
+                dto.body = t.body;
+            }
+            dto
+        })
+        .collect())
 }
 
 /// Load a message the caller may see (404 otherwise, never 403).
@@ -749,14 +779,29 @@ pub async fn get_message(
     id: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_message_id(&id)?;
-    let (message, access) = load_visible(&db, &principal, id).await?;
-    let version = message.version;
-    respond_with_etag(
-        &req,
-        version,
-        &MessageDto::from_message(message, access),
-        HttpResponse::Ok(),
-    )
+    let p = principal.clone();
+    let dto = db
+        .run(move |conn| {
+            let message = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("message"))?;
+            visible_dto(conn, &p, message)
+        })
+        .await?;
+    respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
+}
+
+/// The message as the caller may see it (404 when not at all).
+fn visible_dto(
+    conn: &mut diesel::PgConnection,
+    p: &Principal,
+    message: Message,
+) -> Result<MessageDto, ApiError> {
+    let access = message_access(viewer(p), facts(&message));
+    if access == MessageAccess::None {
+        return Err(ApiError::not_found("message"));
+    }
+    project(conn, vec![(message, access)])?
+        .pop()
+        .ok_or_else(|| ApiError::Internal("a projection lost its message".into()))
 }
 
 /// Read a message by its tracking number (as a citizen reads it out on the phone).
@@ -783,21 +828,15 @@ pub async fn get_message_by_tracking_no(
     if tn.len() > 30 {
         return Err(ApiError::not_found("message"));
     }
-    let message = db
-        .run(move |conn| store::get_by_tracking_no(conn, &tn))
-        .await?
-        .ok_or_else(|| ApiError::not_found("message"))?;
-    let access = message_access(viewer(&principal), facts(&message));
-    if access == MessageAccess::None {
-        return Err(ApiError::not_found("message"));
-    }
-    let version = message.version;
-    respond_with_etag(
-        &req,
-        version,
-        &MessageDto::from_message(message, access),
-        HttpResponse::Ok(),
-    )
+    let p = principal.clone();
+    let dto = db
+        .run(move |conn| {
+            let message = store::get_by_tracking_no(conn, &tn)?
+                .ok_or_else(|| ApiError::not_found("message"))?;
+            visible_dto(conn, &p, message)
+        })
+        .await?;
+    respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
 }
 
 // ---------------------------------------------------------------------------------------------

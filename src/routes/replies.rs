@@ -912,19 +912,36 @@ pub async fn list_message_replies(
         .run(move |conn| {
             let m = crate::store::messages::get(conn, message_id)?
                 .ok_or_else(|| ApiError::not_found("message"))?;
-            if message_access(viewer(&p), facts(&m)) == MessageAccess::None {
+            let access = message_access(viewer(&p), facts(&m));
+            if access == MessageAccess::None {
                 return Err(ApiError::not_found("message"));
             }
             let staff = staff_view(&p, &m);
-            Ok::<_, ApiError>(
-                store::of_message(conn, m.id, !staff)?
-                    .into_iter()
-                    .map(|r| ReplyDto::from_reply(r, staff))
-                    .collect::<Vec<_>>(),
-            )
+            let mut items: Vec<ReplyDto> = store::of_message(conn, m.id, !staff)?
+                .into_iter()
+                .map(|r| ReplyDto::from_reply(r, staff))
+                .collect();
+            if access == MessageAccess::Public {
+                mask_bodies(conn, &m, &mut items)?;
+            }
+            Ok::<_, ApiError>(items)
         })
         .await?;
     Ok(HttpResponse::Ok().json(ReplyList { items }))
+}
+
+/// Reply texts for a reader with only the public class of the message: masked as on the board.
+fn mask_bodies(
+    conn: &mut PgConnection,
+    m: &Message,
+    items: &mut [ReplyDto],
+) -> Result<(), ApiError> {
+    let bodies = items.iter().map(|r| r.body.clone()).collect();
+    let masked = crate::app::access::mask_for_public(conn, m, bodies)?;
+    for (r, body) in items.iter_mut().zip(masked) {
+        r.body = body;
+    }
+    Ok(())
 }
 
 /// Load a reply the caller may see: staff of the handling see any, others published ones only.
@@ -968,7 +985,15 @@ pub async fn get_reply(
     let dto = db
         .run(move |conn| {
             let (r, staff) = visible_reply(conn, &p, id)?;
-            Ok::<_, ApiError>(ReplyDto::from_reply(r, staff))
+            let message_id = r.message_id;
+            let mut dto = [ReplyDto::from_reply(r, staff)];
+            let m = crate::store::messages::get(conn, message_id)?
+                .ok_or_else(|| ApiError::not_found("reply"))?;
+            if message_access(viewer(&p), facts(&m)) == MessageAccess::Public {
+                mask_bodies(conn, &m, &mut dto)?;
+            }
+            let [dto] = dto;
+            Ok::<_, ApiError>(dto)
         })
         .await?;
     crate::http::preconditions::respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())

@@ -324,7 +324,10 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
                 .and(m::status.eq_any(PUBLICLY_VISIBLE))),
         ),
         ListScope::PublicOnly => q.filter(on_public_board()),
+        // Only public messages are claimed: a private one is dispatched by the liaison office,
+        // and no unit outside its handling reads it.
         ListScope::Claimable(prefix) => q
+            .filter(m::visibility.eq(Visibility::Public))
             .filter(m::region_path.like(super::like_prefix(prefix)))
             .filter(m::status.eq(MessageStatus::Accepted))
             .filter(m::return_count.lt(crate::domain::handling::DISPUTE_AFTER_RETURNS)),

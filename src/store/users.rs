@@ -38,7 +38,7 @@ impl User {
     }
 }
 
-#[derive(Debug, Insertable)]
+#[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = users)]
 pub struct NewUser {
     pub id: UserId,
@@ -126,8 +126,43 @@ fn check_references(conn: &mut PgConnection, role: Role, p: Placement<'_>) -> Re
     Ok(())
 }
 
+/// A leader account takes its region from its leader record: the region to store when the
+/// account is (or becomes) a linked leader (422 when another one is given).
+fn leader_region(
+    conn: &mut PgConnection,
+    role: Role,
+    p: Placement<'_>,
+) -> Result<Option<String>, ApiError> {
+    let (Role::Leader, Some(leader)) = (role, p.leader) else {
+        return Ok(None);
+    };
+    let record = super::leaders::get(conn, leader)
+        .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+    match p.scope_region {
+        Some(given) if given != record.region_code => Err(ApiError::field(
+            "scope_region_code",
+            "invalid_value",
+            format!(
+                "a leader account takes its leader record's region ({}); leave this out",
+                record.region_code
+            ),
+        )),
+        _ => Ok(Some(record.region_code)),
+    }
+}
+
 pub fn insert(conn: &mut PgConnection, new: &NewUser) -> Result<User, ApiError> {
     conn.transaction(|conn| {
+        let mut new = new.clone();
+        let given = Placement {
+            unit: new.unit_id,
+            scope_region: new.scope_region_code.as_deref(),
+            leader: new.leader_id,
+        };
+        if let Some(region) = leader_region(conn, new.role, given)? {
+            new.scope_region_code = Some(region);
+        }
+        let new = &new;
         let placement = Placement {
             unit: new.unit_id,
             scope_region: new.scope_region_code.as_deref(),
@@ -169,6 +204,19 @@ pub fn update(
             ));
         }
         let role = changes.role.unwrap_or(current.role);
+        let mut changes = changes.clone();
+        let given = Placement {
+            unit: changes.unit_id.unwrap_or(current.unit_id),
+            scope_region: match &changes.scope_region_code {
+                Some(v) => v.as_deref(),
+                None => current.scope_region_code.as_deref(),
+            },
+            leader: changes.leader_id.unwrap_or(current.leader_id),
+        };
+        if let Some(region) = leader_region(conn, role, given)? {
+            changes.scope_region_code = Some(Some(region));
+        }
+        let changes = &changes;
         let scope_region = match &changes.scope_region_code {
             Some(v) => v.as_deref(),
             None => current.scope_region_code.as_deref(),

@@ -766,3 +766,35 @@ fn statistics_deltas_are_the_same_per_statement_and_per_row() {
     assert_eq!(per_statement, per_row);
     conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
 }
+
+/// The region-scope migration gives linked leader accounts their leader record's region and
+/// its down.sql takes back exactly what it gave.
+#[test]
+fn region_scopes_are_derived_for_leaders_and_given_back_on_revert() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    revert_through(&mut conn, "2026-12-07-000020");
+    // As before the migration: a linked leader without a scope, one with a scope of its own.
+    diesel::sql_query(
+        "UPDATE users SET scope_region_code = NULL WHERE email = 'leader@liuyan.example'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    let scope = |conn: &mut diesel::PgConnection| {
+        count(
+            conn,
+            "SELECT count(*) AS n FROM users WHERE email = 'leader@liuyan.example' \
+             AND scope_region_code = (SELECT region_code FROM leaders l WHERE l.id = users.leader_id)",
+        )
+    };
+    let unscoped = "SELECT count(*) AS n FROM users WHERE scope_region_code IS NULL";
+    let before = count(&mut conn, unscoped);
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(scope(&mut conn), 1, "the leader took its record's region");
+    assert_eq!(count(&mut conn, unscoped), before - 1);
+    revert_through(&mut conn, "2026-12-07-000020");
+    assert_eq!(scope(&mut conn), 0, "down.sql gives the derived scope back");
+    assert_eq!(count(&mut conn, unscoped), before);
+}
