@@ -1,6 +1,7 @@
 //! The scheduler: raises `deadline_due_soon` and `deadline_overdue` into the ledger, exactly
 //! once per deadline, and closes replied messages whose rating window has ended, exactly once
-//! per message, however many replicas run it; and runs early warning's periodic part (spike
+//! per message, however many replicas run it; ends the clock pause of clarification requests
+//! nobody answered within the cap (telling the supervisors); and runs early warning's periodic part (spike
 //! rules, the repeat catch-up: `store::alerts::run_scheduled`, safe across replicas the same way).
 //!
 //! Each alarm is raised in its own transaction that takes the message row with
@@ -17,8 +18,10 @@ use serde_json::json;
 
 use crate::clock::Clock;
 use crate::db::Db;
-use crate::domain::handling::DeadlineRecordState;
-use crate::domain::ids::{DeadlineId, UserId};
+use crate::domain::handling::{
+    CLARIFICATION_MAX_PAUSE_WORKING_DAYS, DeadlineRecordState, clarification_pause_ends_at,
+};
+use crate::domain::ids::{ClarificationId, DeadlineId, UserId};
 use crate::domain::message::MessageAction;
 use crate::error::ApiError;
 use crate::store::deadlines;
@@ -36,6 +39,8 @@ pub struct Raised {
     pub closed: usize,
     /// Early-warning alerts raised (spikes, repetitions caught up).
     pub alerts: usize,
+    /// Clarification requests left unanswered past the pause cap: the clock runs again.
+    pub clarifications_lapsed: usize,
 }
 
 /// Tells the background loops to stop: it turns `true` when the server has stopped.
@@ -128,6 +133,11 @@ pub fn run_once(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Raised, A
             raised.closed += 1;
         }
     }
+    for (message, clarification) in clarification_lapse_candidates(conn, now, BATCH)? {
+        if lapse_clarification(conn, message, clarification, now)? {
+            raised.clarifications_lapsed += 1;
+        }
+    }
     raised.alerts = crate::store::alerts::run_scheduled(conn, now, BATCH)?;
     Ok(raised)
 }
@@ -194,6 +204,98 @@ fn close(
                     payload: json!({
                         "reason": "feedback_window_ended",
                         "feedback_until": current.feedback_until,
+                    }),
+                })
+            },
+        )?;
+        Ok(true)
+    })
+}
+
+/// Unanswered clarification requests of waiting messages asked at least
+/// [`CLARIFICATION_MAX_PAUSE_WORKING_DAYS`] calendar days ago (a necessary condition for that many
+/// working days; [`lapse_clarification`] checks the working days).
+fn clarification_lapse_candidates(
+    conn: &mut PgConnection,
+    now: DateTime<Utc>,
+    limit: i64,
+) -> Result<Vec<(MessageId, ClarificationId)>, ApiError> {
+    #[derive(QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        message_id: MessageId,
+        #[diesel(sql_type = diesel::sql_types::Uuid)]
+        id: ClarificationId,
+    }
+    let rows: Vec<Row> = diesel::sql_query(
+        "SELECT c.message_id, c.id FROM clarification_requests c \
+         JOIN messages m ON m.id = c.message_id AND m.status = 'awaiting_clarification' \
+         WHERE c.answered_at IS NULL AND c.asked_at <= $1 \
+         ORDER BY c.asked_at LIMIT $2",
+    )
+    .bind::<diesel::sql_types::Timestamptz, _>(
+        now - chrono::Duration::days(i64::from(CLARIFICATION_MAX_PAUSE_WORKING_DAYS)),
+    )
+    .bind::<diesel::sql_types::BigInt, _>(limit)
+    .load(conn)?;
+    Ok(rows.into_iter().map(|r| (r.message_id, r.id)).collect())
+}
+
+/// End the pause of one unanswered clarification request once the cap has passed: the reply
+/// clock runs again from the cap (not from whenever the scheduler noticed), the message is in
+/// progress again and the supervisors of its region are named in the event. False when skipped.
+fn lapse_clarification(
+    conn: &mut PgConnection,
+    message_id: MessageId,
+    clarification: ClarificationId,
+    now: DateTime<Utc>,
+) -> Result<bool, ApiError> {
+    use crate::domain::calendar::local_date;
+    use crate::domain::message::{Actor, MessageStatus, next_status};
+    conn.transaction(|conn| {
+        let Some(message) = lock_unless_busy(conn, message_id)? else {
+            return Ok(false);
+        };
+        let Some(c) = crate::store::clarifications::get(conn, clarification)? else {
+            return Ok(false);
+        };
+        if message.status != MessageStatus::AwaitingClarification || c.answered_at.is_some() {
+            return Ok(false);
+        }
+        let asked = local_date(c.asked_at);
+        let cal = deadlines::calendar(conn, asked, asked + chrono::Duration::days(90))?;
+        let Some(ends_at) = clarification_pause_ends_at(&cal, c.asked_at) else {
+            return Ok(false);
+        };
+        if ends_at > now {
+            return Ok(false);
+        }
+        let escalated_to = supervisors_of(conn, &message.region_path)?;
+        messages::transition(
+            conn,
+            message_id,
+            &crate::http::preconditions::IfMatchCondition::none(),
+            EventActor::SYSTEM,
+            MessageAction::ClarificationLapsed,
+            now,
+            |conn, current| {
+                let to = next_status(
+                    current.status,
+                    MessageAction::ClarificationLapsed,
+                    &[Actor::System],
+                )
+                .map_err(|e| ApiError::Conflict(e.to_string()))?;
+                deadlines::resume(conn, c.assignment_id, ends_at)?;
+                Ok(messages::Decision {
+                    to,
+                    changes: messages::MessageChanges::default(),
+                    payload: json!({
+                        "clarification_id": c.id,
+                        "assignment_id": c.assignment_id,
+                        "asked_at": c.asked_at,
+                        "paused_until": ends_at,
+                        "max_pause_working_days": CLARIFICATION_MAX_PAUSE_WORKING_DAYS,
+                        "escalated_to": escalated_to,
                     }),
                 })
             },

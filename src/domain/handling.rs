@@ -141,6 +141,9 @@ crate::text_enum! {
         Pending => "pending",
         Approved => "approved",
         Rejected => "rejected",
+        /// The assignment ended (final reply published, returned, transferred, cancelled)
+        /// before a decision: nothing is left to extend.
+        Lapsed => "lapsed",
     }
 }
 
@@ -254,5 +257,62 @@ mod tests {
         ExtensionStatus::assert_wire_names();
         SupervisionLevel::assert_wire_names();
         SupervisionStatus::assert_wire_names();
+    }
+}
+
+/// How long a clarification request may stop the reply clock: this many working days after the
+/// day it was asked. The citizen's answer usually comes within days; an unanswered request must
+/// not park a message out of every deadline for ever, so at the cap the clock runs again and
+/// the supervisors are told (the unit replies on what it knows, or the office follows up).
+pub const CLARIFICATION_MAX_PAUSE_WORKING_DAYS: u32 = 5;
+
+/// When an unanswered clarification request asked at `asked_at` stops pausing the clock: the last
+/// second (local time) of the [`CLARIFICATION_MAX_PAUSE_WORKING_DAYS`]-th working day after the
+/// day it was asked, so the pause covers exactly that many working days (a pause ending at
+/// midnight would count the next day too). `None` when the calendar has no such day in range.
+pub fn clarification_pause_ends_at(
+    cal: &crate::domain::calendar::Calendar,
+    asked_at: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    use crate::domain::calendar::{end_of_local_day, local_date};
+    cal.checked_nth_working_day_after(local_date(asked_at), CLARIFICATION_MAX_PAUSE_WORKING_DAYS)
+        .map(|d| end_of_local_day(d) - chrono::Duration::seconds(1))
+}
+
+#[cfg(test)]
+mod clarification_cap_tests {
+    use super::*;
+    use crate::domain::calendar::{Calendar, DayOverride};
+    use chrono::{NaiveDate, TimeZone};
+
+    #[test]
+    fn the_pause_ends_after_five_working_days_skipping_rest_days() {
+        // Asked on Thursday 2026-10-01 10:00 in Beijing (the National Day holiday runs 1–8 Oct,
+        // with make-up working days on Sunday 27 Sep and Saturday 10 Oct).
+        let holidays = (1..=8).map(|d| DayOverride {
+            date: NaiveDate::from_ymd_opt(2026, 10, d).unwrap(),
+            working: false,
+        });
+        let make_up = [DayOverride {
+            date: NaiveDate::from_ymd_opt(2026, 10, 10).unwrap(),
+            working: true,
+        }];
+        let cal = Calendar::new(holidays.chain(make_up));
+        let asked = Utc.with_ymd_and_hms(2026, 10, 1, 2, 0, 0).unwrap();
+        let ends = clarification_pause_ends_at(&cal, asked).unwrap();
+        // Working days after 1 Oct: 9 (Fri), 10 (Sat, make-up), 12, 13, 14 -> end of 14 Oct.
+        assert_eq!(
+            crate::domain::calendar::local_date(ends),
+            NaiveDate::from_ymd_opt(2026, 10, 14).unwrap()
+        );
+        // Without holidays: Thu 1 Oct -> Fri 2, Mon 5, Tue 6, Wed 7, Thu 8.
+        let plain = Calendar::new(std::iter::empty());
+        let ends = clarification_pause_ends_at(&plain, asked).unwrap();
+        assert_eq!(
+            crate::domain::calendar::local_date(ends),
+            NaiveDate::from_ymd_opt(2026, 10, 8).unwrap()
+        );
+        assert_eq!(ends, Utc.with_ymd_and_hms(2026, 10, 8, 15, 59, 59).unwrap());
+        assert!(ends > asked);
     }
 }

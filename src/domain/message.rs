@@ -49,6 +49,9 @@ crate::text_enum! {
         Contribute => "contribute",
         RequestClarification => "request_clarification",
         AnswerClarification => "answer_clarification",
+        /// Nobody answered a clarification request within the pause cap: the scheduler starts
+        /// the reply clock again and tells the supervisors (see `domain::handling`).
+        ClarificationLapsed => "clarification_lapsed",
         RequestExtension => "request_extension",
         ApproveExtension => "approve_extension",
         RejectExtension => "reject_extension",
@@ -299,6 +302,12 @@ pub const TRANSITIONS: &[Transition] = &[
         by: &[Actor::Author, Actor::LeadUnit],
     },
     Transition {
+        from: S::AwaitingClarification,
+        action: A::ClarificationLapsed,
+        to: S::InProgress,
+        by: &[Actor::System],
+    },
+    Transition {
         from: S::InProgress,
         action: A::RequestExtension,
         to: S::InProgress,
@@ -414,7 +423,9 @@ pub const RECORDING_STEPS: &[(MessageAction, &[MessageStatus], &[Actor])] = &[
         DRAFTING_STATUSES,
         &[Actor::LeadUnit, Actor::Reviewer],
     ),
-    (A::Rate, &[S::Replied], &[Actor::Author]),
+    // A message a supervisor closed early keeps its rating window: the author may still rate
+    // (the window, `feedback_until`, is checked by the rating itself).
+    (A::Rate, &[S::Replied, S::Closed], &[Actor::Author]),
     (A::PlanVisit, ANSWERED_STATUSES, &[Actor::Supervisor]),
     (A::RecordVisit, ANSWERED_STATUSES, &[Actor::Supervisor]),
     // Early warning looks at messages in every status (spikes and repetitions count them all).
@@ -590,7 +601,11 @@ mod tests {
             next_status(S::Replied, A::Rate, &[Actor::Author]),
             Ok(S::Replied)
         );
-        assert!(next_status(S::Closed, A::Rate, &[Actor::Author]).is_err());
+        assert_eq!(
+            next_status(S::Closed, A::Rate, &[Actor::Author]),
+            Ok(S::Closed)
+        );
+        assert!(next_status(S::InProgress, A::Rate, &[Actor::Author]).is_err());
         assert!(next_status(S::Replied, A::Rate, &[Actor::Supervisor]).is_err());
         assert_eq!(
             next_status(S::Replied, A::Reopen, &[Actor::Supervisor]),

@@ -200,6 +200,18 @@ crate::text_enum! {
     }
 }
 
+/// How many times the author may change a rating once given. Each change is a ledger event, a
+/// change-feed item and a webhook delivery for every subscriber, so it is bounded; a citizen who
+/// changed their mind three times has said what they think.
+pub const MAX_RATING_CHANGES: i32 = 3;
+
+/// Why a rating already changed `changes` times may not change again, if it may not.
+pub fn rating_change_refusal(changes: i32) -> Option<String> {
+    (changes >= MAX_RATING_CHANGES).then(|| {
+        format!("a rating may be changed at most {MAX_RATING_CHANGES} times; this one has been")
+    })
+}
+
 /// The flag a (new or changed) rating leaves, given the current one. A decided flag stays.
 pub fn flag_after(current: Option<FeedbackFlag>, rating: Rating) -> FeedbackFlag {
     match current {
@@ -375,5 +387,13 @@ mod tests {
                 .parse::<DateTime<Utc>>()
                 .unwrap_or_default()
         );
+    }
+
+    #[test]
+    fn a_rating_changes_at_most_three_times() {
+        assert_eq!(rating_change_refusal(0), None);
+        assert_eq!(rating_change_refusal(MAX_RATING_CHANGES - 1), None);
+        assert!(rating_change_refusal(MAX_RATING_CHANGES).is_some());
+        assert!(rating_change_refusal(MAX_RATING_CHANGES + 7).is_some());
     }
 }

@@ -16,12 +16,12 @@ use crate::db::Db;
 use crate::domain::handling::{AssignmentOrigin, AssignmentRole, AssignmentStatus, DeadlineKind};
 use crate::domain::ids::{FeedbackId, ReplyId, UnitId, UserId};
 use crate::domain::message::MessageAction;
-use crate::domain::reply::{FeedbackFlag, Rating, flag_after};
+use crate::domain::reply::{FeedbackFlag, Rating, flag_after, rating_change_refusal};
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
-use crate::http::preconditions::etag;
+use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::handling::{StepOutcome, handling_scope, step};
 use crate::routes::messages::{MessageDto, facts, parse_message_id, viewer};
 use crate::store::assignments::{self as assignments, NewAssignment};
@@ -131,8 +131,8 @@ pub struct SupervisorNote {
 // ---------------------------------------------------------------------------------------------
 // Rating
 
-/// Rate the final reply to one's own message (the author), or change the rating, while the
-/// rating window is open (`feedback_until` on the message). 201 for the first rating, 200 for a
+/// Rate the final reply to one's own message (the author), or change the rating (at most three
+/// times), while the rating window is open (`feedback_until` on the message). 201 for the first rating, 200 for a
 /// change. An `unsatisfied` rating flags the message for the supervisors of its region.
 #[utoipa::path(
     operation_id = "rate_reply",
@@ -144,7 +144,7 @@ pub struct SupervisorNote {
         (status = 201, description = "The rating", body = FeedbackDto, headers(("ETag" = String, description = "Its version"))),
         (status = 403, description = "Not the author of the message", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 404, description = "No such message, or not yours to see", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "No final reply to rate, or the rating window has ended", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 409, description = "No final reply to rate, the rating window has ended, or the rating was already changed three times", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[put("/messages/{id}/feedback")]
@@ -194,6 +194,9 @@ pub async fn rate_reply(
                             })?;
                         let (row, created) = match store::of_reply(conn, reply.id)? {
                             Some(existing) => {
+                                if let Some(why) = rating_change_refusal(existing.changes) {
+                                    return Err(ApiError::Conflict(why));
+                                }
                                 let flag = flag_after(Some(existing.flag), body.rating);
                                 (
                                     store::change(
@@ -438,12 +441,16 @@ async fn supervisor_step(
 ) -> Result<HttpResponse, ApiError> {
     principal.require(Permission::Supervise)?;
     let message_id = parse_message_id(raw_id)?;
+    // Reopening and closing are decisions on the message as the caller saw it: with If-Match, a
+    // decision taken on an older version (someone else closed or reopened meanwhile) is 412.
+    let cond = IfMatchCondition::from_request(req, IfMatch::Optional)?;
     let now = crate::http::now(req);
     let p = principal.clone();
     let m = db
         .run(move |conn| {
             conn.build_transaction().run(|conn| {
                 step(conn, &p, message_id, action, now, None, |conn, m, _, _| {
+                    cond.check(m.version)?;
                     decide(conn, m, &p, now)
                 })
                 .map(|(m, _)| m)
@@ -461,7 +468,10 @@ async fn supervisor_step(
 #[utoipa::path(
     operation_id = "reopen_message",
     tag = "feedback",
-    params(("id" = String, Path, format = Uuid, description = "Message id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "Message id"),
+        ("If-Match" = Option<String>, Header, description = "ETag of the message you read: the decision is refused (412) when the message changed since")
+    ),
     request_body = SupervisorNote,
     responses(
         (status = 200, description = "The reopened message", body = MessageDto, headers(("ETag" = String, description = "New version"))),
@@ -492,11 +502,16 @@ pub async fn reopen_message(
 
 /// Close a replied message with an explanation (a supervisor of its region), e.g. when an
 /// unsatisfied rating asks for what the law does not allow. Decides an open unsatisfied rating
-/// as `closed`. An open supervision case must be closed first.
+/// as `closed`. An open supervision case must be closed first. Closing inside the rating window
+/// does not end it: the author may still rate until `feedback_until`, and an unsatisfied rating
+/// then flags the closed message for the supervisors again.
 #[utoipa::path(
     operation_id = "close_message",
     tag = "feedback",
-    params(("id" = String, Path, format = Uuid, description = "Message id")),
+    params(
+        ("id" = String, Path, format = Uuid, description = "Message id"),
+        ("If-Match" = Option<String>, Header, description = "ETag of the message you read: the decision is refused (412) when the message changed since")
+    ),
     request_body = SupervisorNote,
     responses(
         (status = 200, description = "The closed message", body = MessageDto, headers(("ETag" = String, description = "New version"))),
@@ -537,7 +552,12 @@ pub async fn close_message(
                     closed_at: Some(Some(now)),
                     ..Default::default()
                 },
-                payload: json!({"reason": "supervisor", "note": note, "feedback_id": flag}),
+                // Closed inside the rating window: the window stays open (the author may
+                // still rate, and an unsatisfied rating comes back to the supervisors).
+                payload: json!({
+                    "reason": "supervisor", "note": note, "feedback_id": flag,
+                    "rating_window_open": m.feedback_until.is_some_and(|until| now < until),
+                }),
                 result: (),
             })
         },

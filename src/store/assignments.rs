@@ -140,6 +140,10 @@ pub fn update(
     diesel::update(a::table.find(id))
         .set((changes, a::version.eq(a::version + 1), a::updated_at.eq(at)))
         .execute(conn)?;
+    // Whatever ends an assignment ends the extension request waiting under it.
+    if let Some(ended) = changes.status.filter(|s| !s.is_open()) {
+        crate::store::extensions::lapse_with_assignment(conn, id, ended, at)?;
+    }
     get(conn, id)?.ok_or_else(|| ApiError::Internal("assignment vanished".into()))
 }
 

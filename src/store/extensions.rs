@@ -3,7 +3,7 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::domain::handling::ExtensionStatus;
+use crate::domain::handling::{AssignmentStatus, ExtensionStatus};
 use crate::domain::ids::{AssignmentId, DeadlineId, ExtensionId, UnitId, UserId};
 use crate::error::ApiError;
 use crate::http::pagination::PageRequest;
@@ -90,6 +90,31 @@ pub fn decide(
         ))
         .execute(conn)?;
     get(conn, id)?.ok_or_else(|| ApiError::Internal("extension request vanished".into()))
+}
+
+/// The request still waiting under an assignment that has just ended lapses with it (status
+/// `lapsed`, no decider): approve and reject both need an open assignment, so it would otherwise
+/// wait for ever. Returns how many lapsed (0 or 1: one pending request per assignment).
+pub fn lapse_with_assignment(
+    conn: &mut PgConnection,
+    assignment: AssignmentId,
+    ended_as: AssignmentStatus,
+    at: DateTime<Utc>,
+) -> Result<usize, ApiError> {
+    Ok(diesel::update(
+        x::table
+            .filter(x::assignment_id.eq(assignment))
+            .filter(x::status.eq(ExtensionStatus::Pending)),
+    )
+    .set((
+        x::status.eq(ExtensionStatus::Lapsed),
+        x::decided_at.eq(Some(at)),
+        x::decision_note.eq(Some(format!(
+            "the assignment ended ({ended_as}) before a decision"
+        ))),
+        x::version.eq(x::version + 1),
+    ))
+    .execute(conn)?)
 }
 
 /// Approved extensions of a deadline, oldest first (for its explanation).

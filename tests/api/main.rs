@@ -21,6 +21,7 @@ mod jwt;
 mod local_db;
 mod messages;
 mod migrations;
+mod office_rules;
 mod open311;
 mod public_board;
 mod reference_data;

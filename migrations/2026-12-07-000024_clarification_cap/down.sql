@@ -1,0 +1,1 @@
+DROP INDEX clarification_requests_unanswered_idx;
