@@ -9,6 +9,7 @@ pub mod change_type;
 pub mod client_scope;
 pub mod handling;
 pub mod ids;
+pub mod import;
 pub mod input;
 pub mod ledger;
 pub mod message;

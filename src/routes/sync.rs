@@ -30,8 +30,6 @@ use crate::store::sync::{self as store, FeedPosition, ImportedMessage, ImportedR
 
 /// Items per import request.
 pub const MAX_BATCH: usize = 500;
-/// Clock skew tolerated on the platform's timestamps.
-const FUTURE_SKEW: chrono::Duration = chrono::Duration::minutes(5);
 
 fn actor(p: &Principal) -> EventActor {
     EventActor {
@@ -74,14 +72,10 @@ fn validate_external_id(s: &str) -> Result<(), ValidationError> {
     }
 }
 
-fn not_in_future(field: &str, t: DateTime<Utc>, now: DateTime<Utc>) -> Option<FieldError> {
-    (t > now + FUTURE_SKEW).then(|| {
-        FieldError::new(
-            field,
-            "in_future",
-            "lies in the future (more than 5 minutes ahead of the server's clock)",
-        )
-    })
+/// The platform's time `t` of `field`, unless no platform can mean it
+/// ([`crate::domain::import::time_refusal`]).
+fn implausible_time(field: &str, t: DateTime<Utc>, now: DateTime<Utc>) -> Option<FieldError> {
+    crate::domain::import::time_refusal(t, now).map(|(code, why)| FieldError::new(field, code, why))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,9 +200,10 @@ pub struct ImportMessageItem {
     #[schema(min_length = 1, max_length = 128, pattern = "^[!-~]{1,128}$")]
     #[validate(custom(function = "validate_external_id"))]
     pub external_id: String,
-    /// The item's version on the platform.
+    /// The item's version on the platform (at most 5 minutes ahead of the server's clock and
+    /// at most 1,098 days old).
     pub updated_at: DateTime<Utc>,
-    /// When the citizen wrote it on the platform (kept as the submission time).
+    /// When the citizen wrote it on the platform (kept as the submission time; same bounds).
     pub submitted_at: DateTime<Utc>,
     pub leader_id: LeaderId,
     pub category_id: CategoryId,
@@ -320,8 +315,8 @@ fn read_message_item(
     let item: ImportMessageItem = parse_json(raw.get().as_bytes())?;
     validate(&item)?;
     let mut errors: Vec<FieldError> = [
-        not_in_future("submitted_at", item.submitted_at, now),
-        not_in_future("updated_at", item.updated_at, now),
+        implausible_time("submitted_at", item.submitted_at, now),
+        implausible_time("updated_at", item.updated_at, now),
     ]
     .into_iter()
     .flatten()
@@ -395,7 +390,8 @@ fn check_batch(len: usize) -> Result<(), ApiError> {
 /// sent a newer version (`updated_at`) while the message still waits for intake here, reported
 /// `unchanged` when identical (replaying a batch changes nothing) and `stale` when older. The
 /// original submission time is kept. Each item gets its own result; a bad item never rejects
-/// the good ones. Imported messages enter intake like any other (`submitted`, early warning
+/// the good ones. A key another client imported is refused (409): each client owns its items.
+/// Imported messages enter intake like any other (`submitted`, early warning
 /// included), registered by the client's account.
 #[utoipa::path(
     operation_id = "import_messages",
@@ -492,9 +488,11 @@ pub struct ImportReplyItem {
         custom(function = "crate::domain::validate_text")
     )]
     pub body: String,
-    /// When the platform published it.
+    /// When the platform published it: not before the message was handed to the responsible
+    /// unit here (a final reply: not before its sign-for), at most 5 minutes ahead of the
+    /// server's clock, at most 1,098 days old.
     pub published_at: DateTime<Utc>,
-    /// The reply's version on the platform.
+    /// The reply's version on the platform (same time bounds).
     pub updated_at: DateTime<Utc>,
 }
 
@@ -547,8 +545,8 @@ fn read_reply_item(raw: &RawItem, now: DateTime<Utc>) -> Result<ImportedReply, A
     let item: ImportReplyItem = parse_json(raw.get().as_bytes())?;
     validate(&item)?;
     let errors: Vec<FieldError> = [
-        not_in_future("published_at", item.published_at, now),
-        not_in_future("updated_at", item.updated_at, now),
+        implausible_time("published_at", item.published_at, now),
+        implausible_time("updated_at", item.updated_at, now),
     ]
     .into_iter()
     .flatten()
@@ -572,7 +570,8 @@ fn read_reply_item(raw: &RawItem, now: DateTime<Utc>) -> Result<ImportedReply, A
 }
 
 /// Import replies written on the platform, matched to messages by the message's external id and
-/// made idempotent by the reply's. A new final reply completes the handling here (the message
+/// made idempotent by the reply's. Only the client that imported the message may add or revise
+/// its replies. A new final reply completes the handling here (the message
 /// becomes `replied`, the deadline is judged by `published_at`); it needs the message's lead
 /// unit to have signed for it. A newer version updates the text (a new revision); an identical
 /// one is `unchanged`, an older one `stale`: neither writes anything.

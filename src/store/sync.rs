@@ -438,6 +438,19 @@ impl ImportFields {
     }
 }
 
+/// Each integration client owns what it imported (the account that registered the message): an
+/// import of the same key by another client is refused, never merged. Two platforms sending the
+/// same `source` name is a configuration error; one client overwriting another's citizen data
+/// (or completing its handling) is a breach.
+fn owned_by(current_owner: Option<UserId>, actor: EventActor, what: &str) -> Result<(), ApiError> {
+    if current_owner.is_some() && current_owner == actor.id {
+        return Ok(());
+    }
+    Err(ApiError::Conflict(format!(
+        "{what} was imported by another integration client; only that client may change it or add to it"
+    )))
+}
+
 /// An item against its stored message: `stale` or `unchanged` (nothing to write), or `None`
 /// when it changes something.
 fn compare(
@@ -445,8 +458,10 @@ fn compare(
     item: &ImportedMessage,
     current: &Message,
     stored_version: Option<DateTime<Utc>>,
+    actor: EventActor,
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome<MessageRef>>, ApiError> {
+    owned_by(current.registered_by, actor, "the message")?;
     let reference = MessageRef {
         id: current.id,
         tracking_no: current.tracking_no.clone(),
@@ -499,6 +514,7 @@ fn import_one(
             .ok_or_else(|| ApiError::Internal("created nothing".into()))?;
         return Ok(Outcome::Created(created));
     };
+    owned_by(current.registered_by, actor, "the message")?;
     let reference = MessageRef {
         id: current.id,
         tracking_no: current.tracking_no.clone(),
@@ -614,12 +630,14 @@ pub fn import_messages(
                     Ok(resolved) => bulk.push((*i, *item, resolved)),
                     Err(e) => results[*i] = Some(Outcome::Rejected(e)),
                 },
-                (true, Some((msg, version))) => match compare(&refs, item, msg, *version, now) {
-                    Ok(Some(outcome)) => results[*i] = Some(outcome),
-                    // Changed: the update runs on its own.
-                    Ok(None) => one_by_one.push((*i, *item)),
-                    Err(e) => results[*i] = Some(Outcome::Rejected(e)),
-                },
+                (true, Some((msg, version))) => {
+                    match compare(&refs, item, msg, *version, actor, now) {
+                        Ok(Some(outcome)) => results[*i] = Some(outcome),
+                        // Changed: the update runs on its own.
+                        Ok(None) => one_by_one.push((*i, *item)),
+                        Err(e) => results[*i] = Some(Outcome::Rejected(e)),
+                    }
+                }
                 (false, _) => one_by_one.push((*i, *item)),
             }
         }
@@ -739,6 +757,7 @@ struct StoredReply {
     body: String,
     revision: i32,
     external_updated_at: Option<DateTime<Utc>>,
+    created_by: UserId,
 }
 
 fn import_reply(
@@ -765,6 +784,7 @@ fn import_reply(
             ),
         ));
     };
+    owned_by(message.registered_by, actor, "the message")?;
     // The message's lock orders this step with every other step on the message.
     let message = messages::lock(conn, message.id)?;
     let stored: Option<StoredReply> = r::table
@@ -778,10 +798,12 @@ fn import_reply(
             r::body,
             r::revision,
             r::external_updated_at,
+            r::created_by,
         ))
         .first(conn)
         .optional()?;
     if let Some(stored) = stored {
+        owned_by(Some(stored.created_by), actor, "the reply")?;
         let reference = ReplyRef {
             id: stored.id,
             message_id: stored.message_id,
@@ -866,6 +888,15 @@ fn import_reply(
             "the responsible unit has not signed for message {} here: a final reply needs the assignment signed for",
             message.tracking_no
         )));
+    }
+    if let Some(why) = crate::domain::import::reply_time_refusal(
+        item.published_at,
+        item.kind == ReplyKind::Final,
+        message.submitted_at,
+        lead.assigned_at,
+        lead.signed_for_at,
+    ) {
+        return Err(ApiError::field("published_at", "before_handling", why));
     }
     let Some(user) = actor.id else {
         return Err(ApiError::Internal("an import needs an actor".into()));

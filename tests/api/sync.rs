@@ -654,7 +654,9 @@ fn reply_item(
 ) -> Value {
     json!({
         "source": SOURCE, "external_id": ext, "message_external_id": message_ext, "kind": kind,
-        "body": body, "published_at": updated_at, "updated_at": updated_at
+        // Published now: after the sign-for that started the reply clock here (a reply that
+        // predates its handling is refused).
+        "body": body, "published_at": Utc::now(), "updated_at": updated_at
     })
 }
 
@@ -1126,4 +1128,166 @@ async fn imported_messages_go_through_early_warning() {
     let items = alerts.body["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{}", alerts.body);
     assert_eq!(items[0]["details"]["message_id"], json!(ids[1]));
+}
+
+#[actix_web::test]
+async fn a_client_never_changes_or_completes_what_another_client_imported() {
+    let app = TestApp::spawn().await;
+    let a = client_token(&app, &["sync:read", "sync:write"]).await;
+    let b = client_token(&app, &["sync:read", "sync:write"]).await;
+    let liaison = lanzhou_liaison(&app).await;
+    // A message still waiting for intake: B's newer version of A's key does not overwrite it.
+    let r = import(
+        &app,
+        &a,
+        vec![item(
+            "OWN-0",
+            Utc::now() - Duration::hours(1),
+            "平台甲的留言",
+        )],
+    )
+    .await;
+    assert_eq!(outcomes(&r), ["created"], "{}", r.body);
+    let waiting = r.body["results"][0]["message_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let r = import(
+        &app,
+        &b,
+        vec![item("OWN-0", Utc::now(), "平台乙改写的标题")],
+    )
+    .await;
+    assert_eq!(outcomes(&r), ["rejected"], "{}", r.body);
+    assert_eq!(r.body["results"][0]["problem"]["status"], 409, "{}", r.body);
+    let m = app
+        .get(&format!("/api/v1/messages/{waiting}"), &liaison)
+        .await;
+    assert_eq!(m.body["title"], "平台甲的留言", "{}", m.body);
+    let id = imported_in_progress(&app, &a, &liaison, "OWN-1").await;
+    // B sends the same key with a newer version and other content: refused, nothing changes.
+    let mut other = item("OWN-1", Utc::now(), "被另一个平台改写的标题");
+    other["contact_phone"] = json!("13911112222");
+    let r = import(&app, &b, vec![other]).await;
+    assert_eq!(outcomes(&r), ["rejected"], "{}", r.body);
+    assert_eq!(r.body["results"][0]["problem"]["status"], 409, "{}", r.body);
+    let m = app.get(&format!("/api/v1/messages/{id}"), &liaison).await;
+    assert_eq!(m.body["title"], "导入后办理", "{}", m.body);
+    assert_eq!(m.body["contact"]["phone"], "13800138000", "{}", m.body);
+    // B cannot complete A's message with a final reply either.
+    let r = app
+        .post(
+            "/api/v1/sync/replies",
+            &b,
+            json!({"items": [reply_item("OWN-R1", "OWN-1", "final",
+                "经核实，该路口信号灯控制器故障，已更换，现已恢复正常。", Utc::now())]}),
+        )
+        .await;
+    assert_eq!(outcomes(&r), ["rejected"], "{}", r.body);
+    let m = app.get(&format!("/api/v1/messages/{id}"), &liaison).await;
+    assert_eq!(m.body["status"], "in_progress", "{}", m.body);
+    // A can; and B cannot revise A's reply afterwards.
+    let r = app
+        .post(
+            "/api/v1/sync/replies",
+            &a,
+            json!({"items": [reply_item("OWN-R1", "OWN-1", "final",
+                "经核实，该路口信号灯控制器故障，已更换，现已恢复正常。", Utc::now())]}),
+        )
+        .await;
+    assert_eq!(outcomes(&r), ["created"], "{}", r.body);
+    let r = app
+        .post(
+            "/api/v1/sync/replies",
+            &b,
+            json!({"items": [reply_item("OWN-R1", "OWN-1", "final",
+                "另一个平台改写的答复内容，长度足够但不应生效。", Utc::now() + Duration::minutes(1))]}),
+        )
+        .await;
+    assert_eq!(outcomes(&r), ["rejected"], "{}", r.body);
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM replies WHERE body LIKE '另一个平台%'"
+        ),
+        0
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM message_events WHERE action IN ('import_update', 'import_reply') \
+                     AND actor_id <> (SELECT registered_by FROM messages WHERE external_id = 'OWN-1')"
+        ),
+        0
+    );
+}
+
+#[actix_web::test]
+async fn implausible_import_times_are_refused_with_the_rule_that_refused_them() {
+    let app = TestApp::spawn().await;
+    let token = client_token(&app, &["sync:read", "sync:write"]).await;
+    let mut ancient = item("OLD-1", Utc::now(), "很久以前的留言");
+    ancient["submitted_at"] = json!("0001-01-01T00:00:00Z");
+    let mut y2001 = item("OLD-2", Utc::now(), "二十多年前的留言");
+    y2001["submitted_at"] = json!("2001-01-01T00:00:00Z");
+    let mut ahead = item("OLD-3", Utc::now() + Duration::days(2), "来自未来的留言");
+    ahead["submitted_at"] = json!(Utc::now());
+    let r = import(&app, &token, vec![ancient, y2001, ahead]).await;
+    assert_eq!(
+        outcomes(&r),
+        ["rejected", "rejected", "rejected"],
+        "{}",
+        r.body
+    );
+    let errors: Vec<(String, String)> = r.body["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            let e = &x["problem"]["errors"][0];
+            (
+                e["field"].as_str().unwrap().to_owned(),
+                e["code"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("submitted_at".to_owned(), "too_old".to_owned()),
+            ("submitted_at".to_owned(), "too_old".to_owned()),
+            ("updated_at".to_owned(), "in_future".to_owned()),
+        ]
+    );
+    assert_eq!(
+        count(
+            &app,
+            "SELECT count(*) AS n FROM messages WHERE external_id LIKE 'OLD-%'"
+        ),
+        0
+    );
+    // A final reply dated before the sign-for that started the clock here is refused; the
+    // deadline stays open and the message in progress.
+    let liaison = lanzhou_liaison(&app).await;
+    let id = imported_in_progress(&app, &token, &liaison, "OLD-4").await;
+    let mut early = reply_item(
+        "OLD-R",
+        "OLD-4",
+        "final",
+        "经核实，该路口信号灯控制器故障，已更换，现已恢复正常。",
+        Utc::now(),
+    );
+    early["published_at"] = json!("2001-01-01T00:00:00Z");
+    let r = app
+        .post("/api/v1/sync/replies", &token, json!({ "items": [early] }))
+        .await;
+    assert_eq!(outcomes(&r), ["rejected"], "{}", r.body);
+    assert_eq!(
+        r.body["results"][0]["problem"]["errors"][0]["field"], "published_at",
+        "{}",
+        r.body
+    );
+    let m = app.get(&format!("/api/v1/messages/{id}"), &liaison).await;
+    assert_eq!(m.body["status"], "in_progress", "{}", m.body);
+    assert!(m.body["replied_at"].is_null(), "{}", m.body);
 }
