@@ -216,7 +216,17 @@ pub fn list(
     list_planned(conn, scope, filter, sort, page, common)
 }
 
+/// How many rows of the time index a common-phrase search walks at most before it gives up on
+/// the walk and collects the matches through the GIN index instead. A phrase whose pairs are each
+/// common but which itself never occurs (公交通信) would otherwise walk every row of the scope.
+pub const SEARCH_WALK_ROWS: i64 = 5_000;
+
 /// [`list`] with the plan chosen by the caller (tests drive both).
+///
+/// `walk_time_index`: walk the time index newest first, but only the next
+/// [`SEARCH_WALK_ROWS`] rows of the scope: when they hold a full page, it is the page (every row
+/// beyond comes later in the order); when they do not, the GIN plan answers, whose work is
+/// bounded by the rows holding every bigram. Either way no request reads the whole table.
 pub fn list_planned(
     conn: &mut PgConnection,
     scope: &ListScope,
@@ -225,9 +235,38 @@ pub fn list_planned(
     page: &PageRequest<MessageCursor>,
     walk_time_index: bool,
 ) -> Result<Vec<Message>, ApiError> {
-    let query = ordered(filtered(scope, filter), sort, page).select(Message::as_select());
-    if walk_time_index {
-        conn.transaction(|conn| {
+    let walk_rows = if walk_time_index { SEARCH_WALK_ROWS } else { 0 };
+    list_walking(conn, scope, filter, sort, page, walk_rows)
+}
+
+/// [`list_planned`] with the walk's bound given (0: no walk, the GIN plan).
+pub fn list_walking(
+    conn: &mut PgConnection,
+    scope: &ListScope,
+    filter: &MessageFilter,
+    sort: SortBy,
+    page: &PageRequest<MessageCursor>,
+    walk_rows: i64,
+) -> Result<Vec<Message>, ApiError> {
+    if walk_rows > 0 && filter.search.is_some() {
+        let unsearched = MessageFilter {
+            search: None,
+            ..filter.clone()
+        };
+        let column = sort_column(sort);
+        // Where the walk stops: the `walk_rows`-th row of the scope after the cursor
+        // (an index range read, no text looked at).
+        let stop: Option<(DateTime<Utc>, MessageId)> =
+            ordered(filtered(scope, &unsearched), sort, page)
+                .select((
+                    diesel::dsl::sql::<diesel::sql_types::Timestamptz>(column),
+                    m::id,
+                ))
+                .offset(walk_rows)
+                .limit(1)
+                .first(conn)
+                .optional()?;
+        let walked = conn.transaction(|conn| {
             // Leave the planner only the ordered index walk, and no JIT: the misestimated cost
             // crosses jit_above_cost, and compiling would take longer than the walk.
             diesel::sql_query("SET LOCAL enable_bitmapscan = off").execute(conn)?;
@@ -237,11 +276,51 @@ pub fn list_planned(
             // A page needs a few hundred rows: parallel workers only add start-up cost, and
             // under concurrent requests they compete for the same cores.
             diesel::sql_query("SET LOCAL max_parallel_workers_per_gather = 0").execute(conn)?;
-            Ok(query.load(conn)?)
-        })
-    } else {
-        Ok(query.load(conn)?)
+            let mut q = filtered(scope, filter);
+            if let Some((t, id)) = stop {
+                q = q.filter(key_at_or_after(column, t, id));
+            }
+            Ok::<_, ApiError>(
+                ordered(q, sort, page)
+                    .select(Message::as_select())
+                    .load(conn)?,
+            )
+        })?;
+        // A full page inside the walked rows, or the walk covered the whole scope.
+        if walked.len() as i64 >= page.fetch_limit() || stop.is_none() {
+            return Ok(walked);
+        }
     }
+    Ok(ordered(filtered(scope, filter), sort, page)
+        .select(Message::as_select())
+        .load(conn)?)
+}
+
+fn sort_column(sort: SortBy) -> &'static str {
+    match sort {
+        SortBy::Submitted => "messages.submitted_at",
+        SortBy::LastActivity => "messages.last_activity_at",
+    }
+}
+
+/// `(column, id) >= (t, id)`: the newest-first walk has not gone past the row `(t, id)`.
+fn key_at_or_after(
+    column: &'static str,
+    t: DateTime<Utc>,
+    id: MessageId,
+) -> Box<dyn diesel::BoxableExpression<m::table, diesel::pg::Pg, SqlType = diesel::sql_types::Bool>>
+{
+    use diesel::dsl::sql;
+    use diesel::sql_types::{Bool, Timestamptz, Uuid as SqlUuid};
+    Box::new(
+        sql::<Bool>("(")
+            .sql(column)
+            .sql(", messages.id) >= (")
+            .bind::<Timestamptz, _>(t)
+            .sql(", ")
+            .bind::<SqlUuid, _>(id)
+            .sql(")"),
+    )
 }
 
 /// The smallest share of messages containing one of `bigrams`, from `pg_stats` (refreshed every

@@ -287,4 +287,62 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
         after = Some((last.submitted_at, last.id));
     }
     assert!(pages > 1, "several pages compared");
+
+    // A walk too short for a page falls back to the bigram index: the same pages, never fewer
+    // rows (the bound only limits the work), whatever the bound.
+    use liuyan::store::messages::list_walking;
+    let mut after = None;
+    for _ in 0..3 {
+        let page = PageRequest { limit: 5, after };
+        let gin = list_walking(
+            &mut conn,
+            &ListScope::All,
+            &filter,
+            SortBy::Submitted,
+            &page,
+            0,
+        )
+        .unwrap();
+        for walk_rows in [1, 7, 50, 100_000] {
+            let walked = list_walking(
+                &mut conn,
+                &ListScope::All,
+                &filter,
+                SortBy::Submitted,
+                &page,
+                walk_rows,
+            )
+            .unwrap();
+            let ids = |v: &Vec<liuyan::store::messages::Message>| {
+                v.iter().map(|m| m.id).collect::<Vec<_>>()
+            };
+            assert_eq!(ids(&walked), ids(&gin), "walk of {walk_rows} rows");
+        }
+        let Some(last) = gin.get(4) else { break };
+        after = Some((last.submitted_at, last.id));
+    }
+    // A phrase whose pairs are each common but which never occurs finds nothing either way.
+    let never = MessageFilter {
+        search: Some((
+            vec!["红绿".to_owned(), "绿灯".to_owned(), "灯红".to_owned()],
+            "红绿灯红绿".to_owned(),
+        )),
+        ..Default::default()
+    };
+    let page = PageRequest {
+        limit: 20,
+        after: None,
+    };
+    for walk_rows in [0, 7, 100_000] {
+        let found = list_walking(
+            &mut conn,
+            &ListScope::All,
+            &never,
+            SortBy::Submitted,
+            &page,
+            walk_rows,
+        )
+        .unwrap();
+        assert!(found.is_empty(), "walk of {walk_rows} rows");
+    }
 }
