@@ -10,7 +10,7 @@ use diesel::{Connection, PgConnection};
 use liuyan::configuration::Settings;
 use liuyan::domain::ids::{UnitId, UserId};
 use liuyan::domain::role::Role;
-use liuyan::startup::{Application, database_url, openapi_spec};
+use liuyan::startup::{Application, Shutdown, database_url, openapi_spec};
 use liuyan::{auth, db, openapi, seed, store, telemetry};
 
 #[derive(Parser)]
@@ -228,6 +228,20 @@ async fn serve(settings: Settings) -> anyhow::Result<()> {
     let url = format!("http://{host}:{}", app.port());
     tracing::info!(%url, "liuyan is listening");
     println!("liuyan is listening on {url} — API docs: {url}/docs/");
-    app.run_until_stopped().await?;
+    if app.run_until_stopped().await? == Shutdown::Incomplete {
+        leave_now();
+    }
     Ok(())
+}
+
+/// End the process without the C library's exit handlers, for when a thread may still be
+/// inside libpq: `exit()` would run OpenSSL's cleanup under it (a SIGSEGV). Everything of ours
+/// that matters is done by then (requests answered, transactions committed or rolled back).
+fn leave_now() -> ! {
+    use std::io::Write;
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // SAFETY: `_exit` takes no pointers and never returns; skipping the exit handlers is the
+    // point (nothing of ours relies on them: output is flushed above).
+    unsafe { libc::_exit(0) }
 }

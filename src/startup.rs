@@ -80,6 +80,20 @@ pub struct Application {
 struct Background {
     stop: tokio::sync::watch::Sender<bool>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    /// The revocation listener's task: true once its thread has stopped and closed its
+    /// connection.
+    listener: Option<tokio::task::JoinHandle<bool>>,
+}
+
+/// How a shutdown went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shutdown {
+    /// Every background loop and database thread stopped and every database connection was
+    /// closed: nothing of ours is inside libpq any more.
+    Complete,
+    /// A wait ran out (a database that does not answer): a thread may still be inside libpq,
+    /// and the C library's exit handlers must not run under it (`main` leaves with `_exit`).
+    Incomplete,
 }
 
 impl Application {
@@ -134,27 +148,48 @@ impl Application {
     }
 
     /// Serve until stopped (SIGTERM/SIGINT or the server handle): in-flight requests finish
-    /// (up to 30 s), then the background loops finish their current pass and stop, then the
-    /// database threads end, so nothing is using the pool or libpq when the process exits.
-    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+    /// (up to 30 s; SIGINT: none), then the background loops finish their current pass and
+    /// stop (the revocation listener's thread closes its connection), then the database
+    /// threads end and are joined, then the pool is closed. When this returns `Complete`, no
+    /// thread of ours is inside libpq and no connection is left for another thread to close:
+    /// the process may exit (docs/RELIABILITY.md, "Shutdown").
+    pub async fn run_until_stopped(self) -> std::io::Result<Shutdown> {
         let served = self.server.await;
-        let Background { stop, tasks } = self.background;
+        let Background {
+            stop,
+            tasks,
+            listener,
+        } = self.background;
         let _ = stop.send(true);
         for task in tasks {
             if let Err(e) = task.await {
                 tracing::warn!(error = %e, "a background task ended abnormally");
             }
         }
+        let mut complete = match listener {
+            Some(task) => task.await.unwrap_or(false),
+            None => true,
+        };
         let db = self.db;
-        let ended = actix_web::rt::task::spawn_blocking(move || db.shutdown(SHUTDOWN_DB_WAIT))
+        let db_done = actix_web::rt::task::spawn_blocking(move || db.shutdown(SHUTDOWN_DB_WAIT))
             .await
             .unwrap_or(false);
-        if ended {
-            tracing::info!("database threads stopped; shutdown complete");
+        complete &= db_done;
+        if complete {
+            tracing::info!("database threads stopped, connections closed; shutdown complete");
         } else {
-            tracing::warn!("database threads still busy at shutdown");
+            tracing::warn!(
+                database = db_done,
+                "shutdown incomplete: a thread may still be inside libpq"
+            );
         }
-        served
+        served.map(|()| {
+            if complete {
+                Shutdown::Complete
+            } else {
+                Shutdown::Incomplete
+            }
+        })
     }
 
     pub fn server_handle(&self) -> actix_web::dev::ServerHandle {
@@ -200,6 +235,7 @@ fn run(
 
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    let mut revocation_listener = None;
     if settings.scheduler_interval_secs > 0 {
         tasks.push(crate::scheduler::spawn(
             db.clone(),
@@ -227,12 +263,14 @@ fn run(
         .clone()
         .or_else(|| settings.database_url.clone())
     {
-        Some(url) => tasks.push(crate::auth::revocation_listener::spawn(
-            revocations,
-            url,
-            Duration::from_secs(settings.revocation_reload_secs),
-            stopped.clone(),
-        )),
+        Some(url) => {
+            revocation_listener = Some(crate::auth::revocation_listener::spawn(
+                revocations,
+                url,
+                Duration::from_secs(settings.revocation_reload_secs),
+                stopped.clone(),
+            ))
+        }
         None => tracing::error!(
             "no database URL for the token revocation listener: this process enforces only the \
              revocations it writes itself"
@@ -280,7 +318,14 @@ fn run(
                 .wrap(from_fn(http::metrics::record))
                 .wrap(from_fn(http::problem::request_context))
         })?;
-    Ok((server, Background { stop, tasks }))
+    Ok((
+        server,
+        Background {
+            stop,
+            tasks,
+            listener: revocation_listener,
+        },
+    ))
 }
 
 fn cors(origins: &[String]) -> Cors {

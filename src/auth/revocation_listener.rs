@@ -26,13 +26,14 @@ const BACKOFF_MAX: Duration = Duration::from_secs(10);
 const STOP_WAIT: Duration = Duration::from_secs(3);
 
 /// Start the listener. The returned task ends once the thread has stopped after the stop
-/// signal (or after [`STOP_WAIT`]).
+/// signal (true: its connection is closed), or after [`STOP_WAIT`] (false: the thread may still
+/// be inside libpq, on a database that does not answer).
 pub fn spawn(
     revocations: Revocations,
     database_url: String,
     reload_every: Duration,
     stop: StopSignal,
-) -> tokio::task::JoinHandle<()> {
+) -> tokio::task::JoinHandle<bool> {
     let (done, finished) = tokio::sync::oneshot::channel::<()>();
     let thread_stop = stop.clone();
     let spawned = std::thread::Builder::new()
@@ -45,16 +46,18 @@ pub fn spawn(
     actix_web::rt::spawn(async move {
         if let Err(e) = spawned {
             tracing::error!(error = %e, "cannot start the token revocation listener; revocations by other processes are not seen");
-            return;
+            return true;
         }
         let mut finished = finished;
         tokio::select! {
-            _ = &mut finished => return,
+            _ = &mut finished => return true,
             _ = stopped_async(&mut stop) => {}
         }
         if tokio::time::timeout(STOP_WAIT, finished).await.is_err() {
             tracing::warn!("the token revocation listener did not stop in time");
+            return false;
         }
+        true
     })
 }
 

@@ -2,17 +2,17 @@
 
 pub mod local;
 
+mod pool;
+
 use std::time::Duration;
 
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, Pool, PooledConnection};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
-pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+pub use pool::{Manager, PgPool, PgPooled, PoolOptions, build_pool, build_pool_unchecked};
 
-pub type PgPool = Pool<ConnectionManager<PgConnection>>;
-pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
 /// Database failures as the request layer needs to tell them apart.
 #[derive(Debug, thiserror::Error)]
@@ -92,26 +92,6 @@ impl From<diesel::r2d2::PoolError> for DbError {
     }
 }
 
-pub struct PoolOptions {
-    pub max_size: u32,
-    pub connection_timeout: Duration,
-    /// Cache named prepared statements per connection (off behind a transaction pooler that
-    /// cannot track them: each query then goes as an unnamed statement).
-    pub statement_cache: bool,
-}
-
-/// Turns diesel's statement cache off on every new connection.
-#[derive(Debug)]
-struct NoStatementCache;
-
-impl diesel::r2d2::CustomizeConnection<PgConnection, diesel::r2d2::Error> for NoStatementCache {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        use diesel::connection::{CacheSize, Connection};
-        conn.set_prepared_statement_cache_size(CacheSize::Disabled);
-        Ok(())
-    }
-}
-
 /// libpq options every connection gets unless the URL sets them. Without a connect timeout, a
 /// server that accepts the TCP connection and never answers (stuck, or a half-open path) holds
 /// r2d2's connecting threads for ever, and the pool never recovers even when the database does.
@@ -160,36 +140,6 @@ pub fn with_connection_defaults(url: &str) -> String {
     out
 }
 
-/// Build the pool. Checkout health checks are off (each would add a round trip to every
-/// request); broken connections are detected by diesel's `has_broken` when they return.
-/// Connections get the [`CONNECTION_DEFAULTS`] the URL does not override.
-pub fn build_pool(database_url: &str, opts: &PoolOptions) -> Result<PgPool, DbError> {
-    let manager = ConnectionManager::<PgConnection>::new(with_connection_defaults(database_url));
-    let mut builder = Pool::builder();
-    if !opts.statement_cache {
-        builder = builder.connection_customizer(Box::new(NoStatementCache));
-    }
-    builder
-        .max_size(opts.max_size)
-        .min_idle(Some(opts.max_size.min(2)))
-        .connection_timeout(opts.connection_timeout)
-        .test_on_check_out(false)
-        .error_handler(Box::new(WarnOnConnectError))
-        .build(manager)
-        .map_err(DbError::from)
-}
-
-/// r2d2 reports every failed attempt to open a connection (at `error` level by default): during
-/// an outage that is several a second, and the clients already get 503. A warning each.
-#[derive(Debug)]
-struct WarnOnConnectError;
-
-impl diesel::r2d2::HandleError<diesel::r2d2::Error> for WarnOnConnectError {
-    fn handle_error(&self, error: diesel::r2d2::Error) {
-        tracing::warn!(%error, "cannot open a database connection");
-    }
-}
-
 /// Apply pending embedded migrations; returns how many ran.
 pub fn run_migrations(conn: &mut PgConnection) -> anyhow::Result<usize> {
     let applied = conn
@@ -212,6 +162,8 @@ pub struct Db {
     closing: std::sync::Arc<std::sync::atomic::AtomicBool>,
     /// Disconnects once every database thread has ended (each holds a sender).
     ended: crossbeam_channel::Receiver<()>,
+    /// The database threads, joined by `shutdown`.
+    threads: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
 }
 
 /// A job's life: the first of the caller (giving up) and the database thread (starting it)
@@ -231,6 +183,7 @@ impl Db {
         let (jobs, queue) = crossbeam_channel::bounded::<Job>(threads * QUEUE_PER_CONNECTION);
         let closing = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (alive, ended) = crossbeam_channel::bounded::<()>(0);
+        let mut handles = Vec::with_capacity(threads);
         for n in 0..threads {
             let queue = queue.clone();
             let pool = pool.clone();
@@ -247,11 +200,16 @@ impl Db {
                             break;
                         }
                     }
+                    // The connection and this thread's pool handle go before the thread says it
+                    // has ended: the last handle of a pool closes its connections (libpq), and
+                    // that must not happen after `shutdown` has returned.
                     drop(conn);
+                    drop(pool);
                     drop(alive);
                 });
-            if let Err(e) = spawned {
-                tracing::error!(error = %e, "cannot start a database thread");
+            match spawned {
+                Ok(handle) => handles.push(handle),
+                Err(e) => tracing::error!(error = %e, "cannot start a database thread"),
             }
         }
         let wait = pool.connection_timeout();
@@ -261,27 +219,47 @@ impl Db {
             wait,
             closing,
             ended,
+            threads: std::sync::Arc::new(std::sync::Mutex::new(handles)),
         }
     }
 
-    /// Refuse new jobs, let the database threads finish the jobs they have and end, and wait
-    /// for them (at most `timeout`): after this no thread of ours is inside libpq, so the
-    /// process can exit without tearing the library down under a running query. Blocking.
-    /// Returns whether every thread ended in time.
+    /// Stop for good (blocking, at most about `timeout`): refuse new jobs, let the database
+    /// threads finish the jobs they have, end and join them, then close the pool
+    /// ([`PgPool::close`]). Afterwards no thread of ours is inside libpq and no connection is
+    /// left for another thread to close, whoever still holds a handle to the pool, so the
+    /// process can exit without OpenSSL being torn down under a connection in use (the SIGSEGV
+    /// at exit of issue 16). Returns whether all of it finished in time.
     pub fn shutdown(&self, timeout: Duration) -> bool {
-        self.closing
-            .store(true, std::sync::atomic::Ordering::Release);
+        use std::sync::atomic::Ordering;
+        let deadline = std::time::Instant::now() + timeout;
+        let left = || deadline.saturating_duration_since(std::time::Instant::now());
+        self.closing.store(true, Ordering::Release);
         // Wake every thread blocked on an empty queue; each ends after one job.
         for _ in 0..self.pool.max_size() {
             let wake: Job = Box::new(|_, _| {});
-            if self.jobs.send_timeout(wake, timeout).is_err() {
+            if self.jobs.send_timeout(wake, left()).is_err() {
                 break;
             }
         }
-        matches!(
-            self.ended.recv_timeout(timeout),
+        let ended = matches!(
+            self.ended.recv_timeout(left()),
             Err(crossbeam_channel::RecvTimeoutError::Disconnected)
-        )
+        );
+        if ended {
+            // Each has passed its last line: joining is immediate.
+            let handles = std::mem::take(
+                &mut *self
+                    .threads
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            for handle in handles {
+                let _ = handle.join();
+            }
+        }
+        // A floor: r2d2's threads are normally idle and arrive at once.
+        let closed = self.pool.close(left().max(Duration::from_secs(1)));
+        ended && closed
     }
 
     pub fn pool(&self) -> &PgPool {

@@ -65,15 +65,15 @@ async fn an_exhausted_pool_answers_503_at_once_and_runs_nothing_late() {
 
 #[actix_web::test]
 async fn a_database_that_refuses_connections_gives_503_not_500() {
-    use diesel::r2d2::{ConnectionManager, Pool};
     // Port 1: nothing listens, every connection attempt is refused at once.
-    let pool = Pool::builder()
-        .max_size(2)
-        .min_idle(Some(0))
-        .connection_timeout(Duration::from_millis(300))
-        .build_unchecked(ConnectionManager::<diesel::PgConnection>::new(
-            "postgres://postgres@127.0.0.1:1/liuyan",
-        ));
+    let pool = liuyan::db::build_pool_unchecked(
+        "postgres://postgres@127.0.0.1:1/liuyan",
+        &liuyan::db::PoolOptions {
+            max_size: 2,
+            connection_timeout: Duration::from_millis(300),
+            statement_cache: true,
+        },
+    );
     let app =
         liuyan::startup::Application::build_with_pool(test_settings(), liuyan::db::Db::new(pool))
             .expect("the server starts");

@@ -28,6 +28,7 @@ mod reference_data;
 mod replicas;
 mod replies;
 mod revocation;
+mod shutdown;
 mod spec;
 mod statistics;
 mod sync;
