@@ -50,9 +50,11 @@ def post(key, payload, timeout=30.0):
             j = json.loads(raw) if raw else {}
         except ValueError:
             j = {}
-        return (r.status, r.getheader("Idempotent-Replayed") == "true",
-                j.get("id") if isinstance(j, dict) else None,
-                j.get("type") if isinstance(j, dict) else None)
+        if not isinstance(j, dict):
+            j = {}
+        # 201 answers {"message": {...}, "receipt": {...}}.
+        mid = (j.get("message") or {}).get("id") if isinstance(j.get("message"), dict) else None
+        return (r.status, r.getheader("Idempotent-Replayed") == "true", mid, j.get("type"))
     except Exception:
         return (0, False, None, None)
     finally:
