@@ -99,6 +99,19 @@ impl Session {
         self.pinned.run(f).await
     }
 
+    /// Roll back and free the thread before answering: the key's lock must be gone by the
+    /// time the client can send its next request (dropping the session ends it too, but only
+    /// some time after the answer has left).
+    pub async fn rollback(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: SubJob = Box::new(move |conn| {
+            let _ = tx.send(AnsiTransactionManager::rollback_transaction(conn));
+        });
+        if self.pinned.jobs.send(job).is_ok() {
+            let _ = rx.await;
+        }
+    }
+
     /// Commit everything the request did.
     pub async fn commit(self) -> Result<(), ApiError> {
         let (tx, rx) = tokio::sync::oneshot::channel();

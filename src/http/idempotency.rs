@@ -184,6 +184,11 @@ pub async fn idempotency(
             .run(move |conn| idempotency::claim(conn, &scope, &key, &fingerprint))
             .await
     };
+    if !matches!(claim, Ok(Claim::Acquired)) {
+        // Answered without running: end the transaction, and the key's lock it may hold, before
+        // the answer leaves (else the client's next request could still find the key locked).
+        session.rollback().await;
+    }
     match claim {
         Err(e) => return Ok(req.into_response(refusal(flavor, e))),
         Ok(Claim::Mismatch) => {

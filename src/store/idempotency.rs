@@ -127,7 +127,7 @@ pub fn record(
             ik::key.eq(key),
             ik::method.eq(method),
             ik::path.eq(path),
-            outcome.clone(),
+            outcome,
         ))
         .on_conflict((ik::scope, ik::key))
         .do_update()
