@@ -280,6 +280,10 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
             }
             normalise_precondition_headers(op);
             if is_open311 {
+                // Filing is idempotent like the API's POSTs (its 409 is in its own responses).
+                if method == "POST" {
+                    add_idempotency_header(op);
+                }
                 continue;
             }
             // The precondition answers follow from the If-Match header an operation declares.

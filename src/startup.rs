@@ -44,7 +44,9 @@ where
                 // is claimed or its body read.
                 .wrap(from_fn(crate::auth::guard::enforce)),
         ))
-        .service(routes::open311_scope(scope::scope(routes::open311::PREFIX)))
+        .service(routes::open311_scope(
+            scope::scope(routes::open311::PREFIX).wrap(from_fn(http::idempotency::idempotency)),
+        ))
 }
 
 /// The OpenAPI document of this build.

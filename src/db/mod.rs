@@ -1,6 +1,7 @@
 //! The one place for the connection pool, migrations and database errors.
 
 pub mod local;
+pub mod session;
 
 mod pool;
 
@@ -266,7 +267,22 @@ impl Db {
         &self.pool
     }
 
+    /// Run `f` on a database connection: inside a request that holds a [`session::Session`]
+    /// (an idempotent POST), on the session's connection, in its transaction; else on the next
+    /// free database thread.
     pub async fn run<T, E, F>(&self, f: F) -> Result<T, crate::error::ApiError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
+        T: Send + 'static,
+        E: Into<crate::error::ApiError> + Send + 'static,
+    {
+        match session::current() {
+            Some(pinned) => pinned.run(f).await,
+            None => self.run_on_thread(f).await,
+        }
+    }
+
+    async fn run_on_thread<T, E, F>(&self, f: F) -> Result<T, crate::error::ApiError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,

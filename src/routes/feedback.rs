@@ -4,6 +4,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
+use diesel::Connection as _;
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -165,7 +166,7 @@ pub async fn rate_reply(
     let p = principal.clone();
     let (created, dto) = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 let (_, result) = step(
                     conn,
                     &p,
@@ -448,7 +449,7 @@ async fn supervisor_step(
     let p = principal.clone();
     let m = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 step(conn, &p, message_id, action, now, None, |conn, m, _, _| {
                     cond.check(m.version)?;
                     decide(conn, m, &p, now)

@@ -9,6 +9,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Utc};
+use diesel::Connection as _;
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -856,7 +857,7 @@ async fn assignment_step(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 let message_id = message_of(conn, &p, id)?;
                 let (_, shown) = step(
                     conn,
@@ -1669,7 +1670,7 @@ pub async fn request_extension(
     let p = principal.clone();
     let x = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 let message_id = message_of(conn, &p, id)?;
                 let (_, x) = step(
                     conn,

@@ -3,6 +3,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
+use diesel::Connection as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
@@ -512,7 +513,7 @@ pub async fn create_message(
                 }
             }
             // Early warning looks at the message in the same transaction.
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 if let Some(author) = new.author_id.filter(|_| !quota.is_unlimited()) {
                     let recent = store::latest_submissions_locked(conn, author, quota.lookback())?;
                     quota.check(now, &recent).map_err(|retry_after_secs| {
@@ -884,7 +885,7 @@ async fn run_transition_then(
             let Some(after) = after else {
                 return transition_checked(conn, &p, id, &cond, action, now, decide);
             };
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 let changed = transition_checked(conn, &p, id, &cond, action, now, decide)?;
                 after(conn, changed, now)
             })

@@ -24,6 +24,7 @@
 //! Filing needs an `api_key`: an access token of an integration client holding `sync:write`,
 //! as the `api_key` form field (or query parameter), or as `Authorization: Bearer`.
 
+use diesel::Connection as _;
 use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
@@ -868,6 +869,27 @@ pub async fn open311_get_service_definition(
     Ok(cacheable(&req, &definition(service.code))?)
 }
 
+/// For the idempotency middleware: the client behind the `api_key` of a `requests.json` form
+/// (form field, else query parameter), when it is a valid token; the handler judges the rest.
+pub(crate) fn form_principal(req: &HttpRequest, body: &[u8]) -> Option<Principal> {
+    let form = Params::parse(body);
+    let query = Params::parse(req.query_string().as_bytes());
+    let key = form.get("api_key").or_else(|| query.get("api_key"))?;
+    crate::auth::principal::verify_token(req, key.trim()).ok()
+}
+
+/// A form or query string without its `api_key` fields (re-encoded, order kept): what makes two
+/// filings the same request, whichever access token each carried.
+pub(crate) fn without_api_key(raw: &[u8]) -> Vec<u8> {
+    let mut out = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in form_urlencoded::parse(raw) {
+        if k != "api_key" {
+            out.append_pair(&k, &v);
+        }
+    }
+    out.finish().into_bytes()
+}
+
 /// The principal behind an `api_key` (form field or query parameter) or a bearer token, if it
 /// may file requests; else the spec's 403.
 fn authenticate(req: &HttpRequest, api_key: Option<&str>) -> Result<Principal, Open311Failure> {
@@ -1084,7 +1106,9 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
 /// `service_code`, registered by the integration client whose `api_key` is sent (source
 /// `web`). Contact data (`first_name`, `last_name`, `phone`) is kept for the staff only;
 /// `email` is not kept. The request appears in `requests.json` once the liaison office
-/// accepts it.
+/// accepts it. With an `Idempotency-Key` header, a retry of the same form (whatever `api_key`
+/// it carries) answers the first filing's response with `Idempotent-Replayed: true` instead of
+/// filing again.
 #[utoipa::path(
     operation_id = "open311_create_request",
     tag = "open311",
@@ -1092,10 +1116,12 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
     request_body(content = CreateServiceRequest, content_type = "application/x-www-form-urlencoded"),
     responses(
         (status = 201, description = "Filed", body = [CreatedServiceRequest]),
-        (status = 400, description = "Invalid form: one error per failing field", body = [Open311Error],
+        (status = 400, description = "Invalid form: one error per failing field (also: an `Idempotency-Key` reused with another form)", body = [Open311Error],
             example = json!([{"code": 400, "description": "service_code is required"}])),
         (status = 403, description = "Missing or invalid api_key, or one without sync:write", body = [Open311Error],
             example = json!([{"code": 403, "description": "Invalid api_key received -- can't proceed with create_request."}])),
+        (status = 409, description = "The first filing with this `Idempotency-Key` is still being processed; retry shortly", body = [Open311Error],
+            example = json!([{"code": 409, "description": "the first request with this Idempotency-Key is still being processed; retry shortly"}])),
         (status = 413, description = "The form is over the size limit", body = [Open311Error]),
         (status = 415, description = "The body is not `application/x-www-form-urlencoded`", body = [Open311Error]),
         (status = 429, description = "Rate limit reached", body = [Open311Error],
@@ -1163,7 +1189,7 @@ pub async fn open311_create_request(
                 }
                 // Exactly as `POST /api/v1/messages`: stored and checked by early warning in one
                 // transaction.
-                let stored = conn.build_transaction().run(|conn| {
+                let stored = conn.transaction(|conn| {
                     let stored = messages_store::insert(conn, &new, actor, &prefix, now)?;
                     crate::store::alerts::evaluate_intake(conn, &stored, now)?;
                     Ok::<_, ApiError>(stored)

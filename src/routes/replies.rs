@@ -7,6 +7,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, put, web};
 use chrono::{DateTime, Utc};
+use diesel::Connection as _;
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -357,7 +358,7 @@ async fn reply_step(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 // What the caller cannot read is 404 to every step, before any other check.
                 let (before, _) = visible_reply(conn, &p, id)?;
                 let action = action(&before);
@@ -425,7 +426,7 @@ pub async fn create_reply(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 let (_, reply_id) = step(
                     conn,
                     &p,

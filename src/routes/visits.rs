@@ -5,6 +5,7 @@
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use chrono::{DateTime, Duration, NaiveDate, Utc};
+use diesel::Connection as _;
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
@@ -299,7 +300,7 @@ pub async fn create_visit(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 step(
                     conn,
                     &p,
@@ -405,7 +406,7 @@ pub async fn sample_visits(
             };
             for c in picked {
                 // One transaction per message: a sample of hundreds holds no lock for long.
-                let visit = conn.build_transaction().run(|conn| {
+                let visit = conn.transaction(|conn| {
                     if let Some(existing) = store::planned_of(conn, c.message_id)? {
                         return Ok::<_, ApiError>((existing, false));
                     }
@@ -499,7 +500,7 @@ pub async fn record_visit(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            conn.build_transaction().run(|conn| {
+            conn.transaction(|conn| {
                 let before =
                     store::get(conn, id)?.ok_or_else(|| ApiError::not_found("return visit"))?;
                 if !handling_scope(conn, &p)?.covers(&before.region_path, &[before.unit_id]) {

@@ -6,10 +6,6 @@ use diesel::prelude::*;
 use crate::db::DbError;
 use crate::schema::idempotency_keys::dsl as ik;
 
-/// How long a claim may stay in flight before another request may take it over (its process
-/// must have died: no request runs this long).
-const IN_FLIGHT_LEASE_SECS: i64 = 60;
-
 pub struct StoredResponse {
     pub status: u16,
     pub headers: Vec<(String, String)>,
@@ -36,31 +32,38 @@ struct Existing {
     locked_until: chrono::DateTime<Utc>,
 }
 
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = diesel::sql_types::Bool)]
+    locked: bool,
+}
+
+/// Take the key's lock for the rest of the caller's transaction, without waiting: false when
+/// another transaction (a request with this key still running, on any replica) holds it. The
+/// lock is PostgreSQL's: it ends with that transaction, so also when its process dies.
+pub fn lock_key(conn: &mut PgConnection, scope: &str, key: &str) -> Result<bool, DbError> {
+    // Seed 26 keeps these apart from the other advisory locks (whose keys are constants or
+    // seeded differently); a collision would only answer a spurious 409.
+    let got: Locked =
+        diesel::sql_query("SELECT pg_try_advisory_xact_lock(hashtextextended($1, 26)) AS locked")
+            .bind::<diesel::sql_types::Text, _>(format!("{scope}\u{1f}{key}"))
+            .get_result(conn)?;
+    Ok(got.locked)
+}
+
+/// Inside the request's transaction: lock the key ([`lock_key`]) and say what it holds. Only
+/// completed outcomes are ever committed (with the work, by [`record`]), so a key without a
+/// row is free, whatever happened to earlier attempts.
 pub fn claim(
     conn: &mut PgConnection,
     scope: &str,
     key: &str,
-    method: &str,
-    path: &str,
     request_hash: &[u8],
 ) -> Result<Claim, DbError> {
-    let now = Utc::now();
-    let lease = now + Duration::seconds(IN_FLIGHT_LEASE_SECS);
-    let inserted = diesel::insert_into(ik::idempotency_keys)
-        .values((
-            ik::scope.eq(scope),
-            ik::key.eq(key),
-            ik::method.eq(method),
-            ik::path.eq(path),
-            ik::request_hash.eq(request_hash),
-            ik::locked_until.eq(lease),
-        ))
-        .on_conflict_do_nothing()
-        .execute(conn)?;
-    if inserted == 1 {
-        return Ok(Claim::Acquired);
+    if !lock_key(conn, scope, key)? {
+        return Ok(Claim::InFlight);
     }
-    let existing: Existing = ik::idempotency_keys
+    let existing: Option<Existing> = ik::idempotency_keys
         .filter(ik::scope.eq(scope).and(ik::key.eq(key)))
         .select((
             ik::request_hash,
@@ -69,7 +72,11 @@ pub fn claim(
             ik::response_body,
             ik::locked_until,
         ))
-        .first(conn)?;
+        .first(conn)
+        .optional()?;
+    let Some(existing) = existing else {
+        return Ok(Claim::Acquired);
+    };
     if existing.request_hash != request_hash {
         return Ok(Claim::Mismatch);
     }
@@ -84,58 +91,48 @@ pub fn claim(
             body: existing.response_body.unwrap_or_default(),
         }));
     }
-    if existing.locked_until > now {
-        return Ok(Claim::InFlight);
-    }
-    // Abandoned: take it over unless someone else just did.
-    let taken = diesel::update(
-        ik::idempotency_keys.filter(
-            ik::scope
-                .eq(scope)
-                .and(ik::key.eq(key))
-                .and(ik::status_code.is_null())
-                .and(ik::locked_until.le(now)),
-        ),
-    )
-    .set(ik::locked_until.eq(lease))
-    .execute(conn)?;
-    Ok(if taken == 1 {
-        Claim::Acquired
-    } else {
+    // An in-flight claim row of an older release (during a rolling upgrade): honour its lease;
+    // once it has expired, `record` overwrites it.
+    Ok(if existing.locked_until > Utc::now() {
         Claim::InFlight
+    } else {
+        Claim::Acquired
     })
 }
 
-pub fn complete(
+/// Record the answer, in the transaction of the work it answers (after [`claim`] acquired).
+pub fn record(
     conn: &mut PgConnection,
     scope: &str,
     key: &str,
+    method: &str,
+    path: &str,
+    request_hash: &[u8],
     response: &StoredResponse,
 ) -> Result<(), DbError> {
     let headers =
         serde_json::to_value(&response.headers).map_err(|e| DbError::Other(e.to_string()))?;
-    diesel::update(ik::idempotency_keys.filter(ik::scope.eq(scope).and(ik::key.eq(key))))
-        .set((
-            ik::status_code.eq(i16::try_from(response.status).unwrap_or(200)),
-            ik::response_headers.eq(headers),
-            ik::response_body.eq(&response.body),
-            ik::completed_at.eq(Utc::now()),
+    let now = Utc::now();
+    let outcome = (
+        ik::request_hash.eq(request_hash),
+        ik::status_code.eq(i16::try_from(response.status).unwrap_or(200)),
+        ik::response_headers.eq(&headers),
+        ik::response_body.eq(&response.body),
+        ik::locked_until.eq(now),
+        ik::completed_at.eq(now),
+    );
+    diesel::insert_into(ik::idempotency_keys)
+        .values((
+            ik::scope.eq(scope),
+            ik::key.eq(key),
+            ik::method.eq(method),
+            ik::path.eq(path),
+            outcome,
         ))
+        .on_conflict((ik::scope, ik::key))
+        .do_update()
+        .set(outcome)
         .execute(conn)?;
-    Ok(())
-}
-
-/// Forget an in-flight claim whose request failed (and so changed nothing).
-pub fn release(conn: &mut PgConnection, scope: &str, key: &str) -> Result<(), DbError> {
-    diesel::delete(
-        ik::idempotency_keys.filter(
-            ik::scope
-                .eq(scope)
-                .and(ik::key.eq(key))
-                .and(ik::status_code.is_null()),
-        ),
-    )
-    .execute(conn)?;
     Ok(())
 }
 

@@ -895,3 +895,68 @@ async fn a_revoked_token_is_no_api_key() {
         ["Invalid api_key received -- can't proceed with create_request."]
     );
 }
+
+/// Issue 26, item 3: `POST requests.json` honours `Idempotency-Key` like the API's POSTs: the
+/// same form again (even with a renewed api_key) replays the first answer and files nothing.
+#[actix_web::test]
+async fn filing_twice_with_one_idempotency_key_files_once() {
+    let app = TestApp::spawn().await;
+    let (key, client_account) = client_token(&app, "城市服务热线平台", &["sync:write"]).await;
+    let f = form(&mayor());
+    let send = |form: Vec<(&'static str, String)>, api_key: String, idem: &'static str| {
+        let req = app
+            .client
+            .post(app.url(&format!("{BASE}/requests.json")))
+            .header("idempotency-key", idem)
+            .form(
+                &form
+                    .iter()
+                    .map(|(k, v)| (*k, v.clone()))
+                    .chain([("api_key", api_key)])
+                    .collect::<Vec<_>>(),
+            );
+        raw(req)
+    };
+    let first = send(f.clone(), key.clone(), "file-once").await;
+    assert_eq!(first.status, 201, "{}", first.text);
+    assert!(first.headers.get("idempotent-replayed").is_none());
+    // A retry whose api_key is written differently (as a renewed token would be): the same
+    // filing, since the api_key is not part of the request's identity.
+    let renewed = format!(" {key} ");
+    let second = send(f.clone(), renewed, "file-once").await;
+    assert_eq!(second.status, 201, "{}", second.text);
+    assert_eq!(
+        second
+            .headers
+            .get("idempotent-replayed")
+            .and_then(|v| v.to_str().ok()),
+        Some("true")
+    );
+    assert_eq!(second.json(), first.json(), "the same tracking number");
+    let filed = sql(
+        &app,
+        &format!(
+            "SELECT count(*)::text AS value FROM messages WHERE registered_by = '{client_account}'"
+        ),
+    );
+    assert_eq!(filed, ["1"]);
+    // Another form with the key: refused as Open311 writes errors; nothing filed.
+    let mut other = f.clone();
+    other.retain(|(k, _)| *k != "description");
+    other.push((
+        "description",
+        "另一件事：庆阳路的井盖丢失了，请尽快处理。".into(),
+    ));
+    send(other, key.clone(), "file-once")
+        .await
+        .assert_errors(400);
+    // Another key: another filing (the client asked for it).
+    assert_eq!(send(f, key, "file-twice").await.status, 201);
+    let filed = sql(
+        &app,
+        &format!(
+            "SELECT count(*)::text AS value FROM messages WHERE registered_by = '{client_account}'"
+        ),
+    );
+    assert_eq!(filed, ["2"]);
+}
