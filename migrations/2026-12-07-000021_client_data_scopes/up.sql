@@ -114,8 +114,8 @@ BEGIN
                    'occurred_at', e.created_at,
                    'payload', ledger_event_details(
                                   e.action, e.payload,
-                                  c.scopes @> ARRAY['sync:personal']::text[],
-                                  c.scopes @> ARRAY['sync:internal']::text[])
+                                  coalesce(c.scopes @> ARRAY['sync:personal']::text[], false),
+                                  coalesce(c.scopes @> ARRAY['sync:internal']::text[], false))
                               - ARRAY['contact_name', 'contact_phone', 'contact_email',
                                       'phone', 'email', 'address'],
                    'external_source', m.external_source,
@@ -126,7 +126,8 @@ BEGIN
     JOIN webhook_subscriptions s ON s.active AND s.event_types @> ARRAY[e.feed_type]
     -- A deactivated integration client's subscriptions get nothing new.
     JOIN users u ON u.id = s.owner_id AND u.active
-    JOIN integration_clients c ON c.id = s.owner_id
+    -- Only clients own subscriptions (the API's rule); any other owner reads the minimal view.
+    LEFT JOIN integration_clients c ON c.id = s.owner_id
     LEFT JOIN regions cr ON cr.code = c.region_code
     LEFT JOIN ledger_event_classes k ON k.action = e.action
     WHERE (c.region_code IS NULL OR starts_with(m.region_path, cr.path))

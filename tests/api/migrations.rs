@@ -634,7 +634,7 @@ fn reverting_webhooks_drops_only_its_tables_and_trigger() {
     let insert_event = "INSERT INTO message_events (message_id, seq, actor_role, action, from_status, \
            to_status, created_at, prev_hash, hash) \
          SELECT id, 1000 + (SELECT count(*) FROM message_events)::int, 'system', 'submit', NULL, \
-           'submitted', now(), '\\x00', '\\x00' FROM messages ORDER BY id LIMIT 1";
+           'submitted', now(), '\\x00', '\\x00' FROM messages WHERE visibility = 'public' ORDER BY id LIMIT 1";
     assert_eq!(
         diesel::sql_query(insert_event).execute(&mut conn).unwrap(),
         1,
