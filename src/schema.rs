@@ -700,6 +700,7 @@ diesel::table! {
         updated_at -> Timestamptz,
         secret_rotated_at -> Timestamptz,
         last_used_at -> Nullable<Timestamptz>,
+        region_code -> Nullable<Varchar>,
     }
 }
 

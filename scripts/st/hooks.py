@@ -156,6 +156,11 @@ BUSINESS_RULES = [
     (op, "name", "must be 1 to 100 characters")
     for op in ("POST /api/v1/integration-clients", "PATCH /api/v1/integration-clients/{id}")
 ] + [
+    # Integration clients: a region scope names an existing, active region.
+    (op, "region_code", fragment)
+    for op in ("POST /api/v1/integration-clients", "PATCH /api/v1/integration-clients/{id}")
+    for fragment in ("no region", "this region is deactivated")
+] + [
     # Webhooks: the target URL's host is resolved and must be public (SSRF guard), and its form
     # is checked beyond `maxLength` (scheme, host, no credentials, no fragment).
     (op, "url", fragment)

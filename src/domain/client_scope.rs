@@ -17,6 +17,14 @@ pub enum ClientScope {
     /// Manage webhook subscriptions.
     #[serde(rename = "webhooks:manage")]
     WebhooksManage,
+    /// Data class: the author's personal data and texts as written (unmasked), private
+    /// messages too, in the change feed and webhook payloads.
+    #[serde(rename = "sync:personal")]
+    SyncPersonal,
+    /// Data class: internal working content (review comments, supervision and leader
+    /// instructions, visit plans, alerts, routing notes) in the change feed and webhooks.
+    #[serde(rename = "sync:internal")]
+    SyncInternal,
 }
 
 impl ClientScope {
@@ -24,6 +32,8 @@ impl ClientScope {
         ClientScope::SyncRead,
         ClientScope::SyncWrite,
         ClientScope::WebhooksManage,
+        ClientScope::SyncPersonal,
+        ClientScope::SyncInternal,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -31,6 +41,8 @@ impl ClientScope {
             ClientScope::SyncRead => "sync:read",
             ClientScope::SyncWrite => "sync:write",
             ClientScope::WebhooksManage => "webhooks:manage",
+            ClientScope::SyncPersonal => "sync:personal",
+            ClientScope::SyncInternal => "sync:internal",
         }
     }
 

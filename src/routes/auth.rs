@@ -183,7 +183,8 @@ pub struct TokenRequest {
     #[validate(length(min = 1, max = 128))]
     pub client_secret: Option<String>,
     /// `client_credentials` grant: the scopes wanted, space-separated (default: all the
-    /// client holds), e.g. `sync:read`.
+    /// client holds), e.g. `sync:read`: `sync:read`, `sync:write`, `webhooks:manage`, and the
+    /// data classes `sync:personal` and `sync:internal` (what the change feed carries).
     #[schema(max_length = 200, nullable = false, example = "sync:read sync:write")]
     #[validate(length(max = 200))]
     pub scope: Option<String>,
@@ -407,7 +408,8 @@ async fn client_credentials(
             user_id: UserId(client.id),
             role: Role::Integration,
             unit_id: None,
-            scope_region: None,
+            // For the record: the feed reads the client's region as it is at each request.
+            scope_region: client.region_code.clone(),
             scopes: scopes.clone(),
             session_id: None,
         })

@@ -19,13 +19,14 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
+use crate::routes::regions::validate_region_code;
 use crate::store::integration_clients::{self as store, ClientChanges, IntegrationClient};
 
 /// An integration client (never its secret).
 #[derive(Debug, Serialize, Deserialize, ToSchema)]
 #[schema(example = json!({
     "id": "01936f00-0000-7000-8000-000000000c01", "client_id": "lyc_4f1c2e0b9a8d4c7e8f6a5b4c3d2e1f00",
-    "name": "甘肃省网上群众工作联络平台", "scopes": ["sync:read", "sync:write"], "active": true,
+    "name": "甘肃省网上群众工作联络平台", "scopes": ["sync:read", "sync:write", "sync:personal"], "region_code": null, "active": true,
     "version": 1, "created_by": "01930000-0000-7000-8000-0000000000a1",
     "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z",
     "secret_rotated_at": "2026-11-26T08:00:00Z", "last_used_at": null
@@ -38,7 +39,15 @@ pub struct IntegrationClientDto {
     pub client_id: String,
     #[schema(min_length = 1, max_length = 100)]
     pub name: String,
+    /// What it may do (`sync:read`, `sync:write`, `webhooks:manage`) and which data classes
+    /// it reads in the change feed and webhooks: `sync:personal` (the author's personal data,
+    /// texts as written, private messages), `sync:internal` (internal working content). Without
+    /// them it reads the public class of public messages only.
     pub scopes: Vec<ClientScope>,
+    /// The region subtree whose messages it reads in the change feed and webhooks; null: the
+    /// whole province.
+    #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    pub region_code: Option<String>,
     /// Inactive clients get no tokens (tokens already issued stop working within seconds of the
     /// deactivation), and their webhook deliveries, queued ones included, are held until the
     /// client is active again.
@@ -57,6 +66,7 @@ impl From<IntegrationClient> for IntegrationClientDto {
     fn from(c: IntegrationClient) -> Self {
         IntegrationClientDto {
             scopes: c.scopes(),
+            region_code: c.region_code.clone(),
             id: c.id,
             client_id: c.client_id,
             name: c.name,
@@ -76,7 +86,7 @@ impl From<IntegrationClient> for IntegrationClientDto {
 #[schema(example = json!({
     "client": {
         "id": "01936f00-0000-7000-8000-000000000c01", "client_id": "lyc_4f1c2e0b9a8d4c7e8f6a5b4c3d2e1f00",
-        "name": "甘肃省网上群众工作联络平台", "scopes": ["sync:read", "sync:write"], "active": true,
+        "name": "甘肃省网上群众工作联络平台", "scopes": ["sync:read", "sync:write", "sync:personal"], "region_code": null, "active": true,
         "version": 1, "created_by": "01930000-0000-7000-8000-0000000000a1",
         "created_at": "2026-11-26T08:00:00Z", "updated_at": "2026-11-26T08:00:00Z",
         "secret_rotated_at": "2026-11-26T08:00:00Z", "last_used_at": null
@@ -93,7 +103,7 @@ pub struct IssuedClientSecret {
 /// A new integration client.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"name": "甘肃省网上群众工作联络平台", "scopes": ["sync:read", "sync:write"]}))]
+#[schema(example = json!({"name": "兰州市12345热线平台", "scopes": ["sync:read"], "region_code": "620100"}))]
 pub struct NewIntegrationClient {
     #[schema(
         min_length = 1,
@@ -105,15 +115,22 @@ pub struct NewIntegrationClient {
         custom(function = "crate::domain::validate_line")
     )]
     pub name: String,
-    #[schema(max_items = 3)]
-    #[validate(length(max = 3))]
+    /// Minimal by default: grant `sync:personal` and `sync:internal` only to clients that need
+    /// those classes.
+    #[schema(max_items = 5)]
+    #[validate(length(max = 5))]
     pub scopes: Vec<ClientScope>,
+    /// Limit the client to this region's subtree (an active region); omitted: the whole
+    /// province.
+    #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    pub region_code: Option<String>,
 }
 
 /// Changes to a client (`If-Match` required); omitted fields stay.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"scopes": ["sync:read"], "active": false}))]
+#[schema(example = json!({"scopes": ["sync:read"], "region_code": "620100", "active": false}))]
 pub struct UpdateIntegrationClient {
     #[schema(
         min_length = 1,
@@ -126,9 +143,13 @@ pub struct UpdateIntegrationClient {
         custom(function = "crate::domain::validate_line")
     )]
     pub name: Option<String>,
-    #[schema(max_items = 3, nullable = false)]
-    #[validate(length(max = 3))]
+    #[schema(max_items = 5, nullable = false)]
+    #[validate(length(max = 5))]
     pub scopes: Option<Vec<ClientScope>>,
+    /// A region (its subtree), or null for the whole province.
+    #[serde(default, deserialize_with = "crate::routes::double_option")]
+    #[schema(value_type = Option<String>, min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
+    pub region_code: Option<Option<String>>,
     /// `false` switches the client off at once: no new tokens, no webhook deliveries.
     #[schema(nullable = false)]
     pub active: Option<bool>,
@@ -183,8 +204,9 @@ pub async fn create_integration_client(
     let name = clean_name(&body.name)?;
     let now = crate::http::now(&req);
     let by = principal.user_id;
+    let region = body.region_code;
     let (client, secret) = db
-        .run(move |conn| store::create(conn, &name, &body.scopes, by, now))
+        .run(move |conn| store::create(conn, &name, &body.scopes, region.as_deref(), by, now))
         .await?;
     let dto = IntegrationClientDto::from(client);
     Ok(HttpResponse::Created()
@@ -245,7 +267,7 @@ pub async fn get_integration_client(
     crate::http::preconditions::respond_with_etag(&req, dto.version, &dto, HttpResponse::Ok())
 }
 
-/// Rename a client, change its scopes, or (de)activate it. Deactivating voids the client's
+/// Rename a client, change its scopes or region, or (de)activate it. Deactivating voids the client's
 /// access tokens within seconds (on every replica).
 #[utoipa::path(
     operation_id = "update_integration_client",
@@ -272,9 +294,19 @@ pub async fn update_integration_client(
     body: ApiJson<UpdateIntegrationClient>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.into_inner();
+    if let Some(Some(code)) = &body.region_code {
+        validate_region_code(code).map_err(|_| {
+            ApiError::field(
+                "region_code",
+                "format",
+                "must be a six-digit GB/T 2260 region code",
+            )
+        })?;
+    }
     let changes = ClientChanges {
         name: body.name.as_deref().map(clean_name).transpose()?,
         scopes: body.scopes,
+        region_code: body.region_code,
         active: body.active,
     };
     let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;

@@ -1360,6 +1360,10 @@ pub struct ListEventsQuery {
 
 /// The ledger of a message, oldest first: every action with actor, role, status change and
 /// payload, chained by hashes. Visible to the author and to staff who may see the message.
+/// The author never sees internal working content (docs/ACCESS.md): reviews, supervision,
+/// leaders' instructions, visit plans, alerts, deadline alarms and co-handlers' contributions
+/// are left out (a gap in `seq`), and routing notes and other internal details are left out
+/// of the payloads.
 #[utoipa::path(
     operation_id = "list_message_events",
     tag = "messages",
@@ -1385,19 +1389,25 @@ pub async fn list_message_events(
         .await?;
     let (rows, next_cursor) = finish_page(rows, limit, |e| e.seq);
     let show_actor = access == MessageAccess::Staff || principal.role != Role::Citizen;
+    let classes = crate::app::access::ledger_classes(principal.role);
+    // Internal events are left out for the author (their `seq` leaves a gap; the chain is
+    // verified by `…/events/verify`), and internal details of the others.
     let items = rows
         .into_iter()
-        .map(|e| EventDto {
-            seq: e.seq,
-            action: MessageAction::parse(&e.action).unwrap_or(MessageAction::Submit),
-            actor_role: e.actor_role,
-            actor_id: if show_actor { e.actor_id } else { None },
-            from_status: e.from_status.as_deref().and_then(MessageStatus::parse),
-            to_status: e.to_status.as_deref().and_then(MessageStatus::parse),
-            payload: e.payload,
-            created_at: e.created_at,
-            prev_hash: hex::encode(e.prev_hash),
-            hash: hex::encode(e.hash),
+        .filter_map(|e| {
+            let payload = crate::app::access::project_event(&e.action, &e.payload, classes)?;
+            Some(EventDto {
+                seq: e.seq,
+                action: MessageAction::parse(&e.action).unwrap_or(MessageAction::Submit),
+                actor_role: e.actor_role,
+                actor_id: if show_actor { e.actor_id } else { None },
+                from_status: e.from_status.as_deref().and_then(MessageStatus::parse),
+                to_status: e.to_status.as_deref().and_then(MessageStatus::parse),
+                payload,
+                created_at: e.created_at,
+                prev_hash: hex::encode(e.prev_hash),
+                hash: hex::encode(e.hash),
+            })
         })
         .collect();
     Ok(HttpResponse::Ok().json(EventPage { items, next_cursor }))

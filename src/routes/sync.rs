@@ -12,6 +12,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use crate::app::access::{self, Classes, ClientView};
 use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
 use crate::db::Db;
@@ -724,7 +725,7 @@ pub struct ChangeDto {
     pub to_status: Option<String>,
     #[schema(max_length = 20)]
     pub actor_role: String,
-    /// The ledger event's details.
+    /// The ledger event's details, the keys of data classes the client lacks left out.
     #[schema(value_type = Object)]
     pub data: Value,
     pub reply: Option<ChangedReply>,
@@ -754,7 +755,9 @@ pub struct ChangePage {
     pub has_more: bool,
 }
 
-fn to_dto(c: store::Change) -> ChangeDto {
+/// A change as the client sees it: `data` already projected, `reply_body` masked when the
+/// client lacks `sync:personal`.
+fn to_dto(c: store::Change, data: Value, reply_body: Option<String>) -> ChangeDto {
     let reply = match (
         c.reply_id,
         c.reply_kind.as_deref().and_then(ReplyKind::parse),
@@ -762,7 +765,7 @@ fn to_dto(c: store::Change) -> ChangeDto {
         (Some(id), Some(kind)) => Some(ChangedReply {
             id,
             kind,
-            body: c.reply_body.clone().unwrap_or_default(),
+            body: reply_body.unwrap_or_default(),
             unit_name: c.reply_unit_name.clone(),
             published_at: c.reply_published_at,
             board_reply_id: c.reply_board_reply_id.clone(),
@@ -786,9 +789,62 @@ fn to_dto(c: store::Change) -> ChangeDto {
         from_status: c.from_status,
         to_status: c.to_status,
         actor_role: c.actor_role,
-        data: c.payload,
+        data,
         reply,
     }
+}
+
+/// What this client may read now: its data scopes as granted now (narrowing them takes effect
+/// at once), and no more than its token carries.
+async fn client_view(db: &Db, principal: &Principal) -> Result<ClientView, ApiError> {
+    let id = principal.user_id.0;
+    let client = db
+        .run(move |conn| crate::store::integration_clients::get(conn, id))
+        .await?;
+    let mut view = client.view();
+    let token = Classes::of_client(&principal.scopes);
+    view.classes.personal &= token.personal;
+    view.classes.internal &= token.internal;
+    Ok(view)
+}
+
+/// Keep the changes the client may see, with their details projected and reply texts masked
+/// for a client without `sync:personal`.
+async fn project_page(
+    db: &Db,
+    view: &ClientView,
+    rows: Vec<store::Change>,
+) -> Result<Vec<ChangeDto>, ApiError> {
+    let visible: Vec<(store::Change, Value)> = rows
+        .into_iter()
+        .filter(|c| view.sees_message(&c.region_path, &c.visibility))
+        .filter_map(|c| {
+            let data = access::project_event(&c.action, &c.payload, view.classes)?;
+            Some((c, data))
+        })
+        .collect();
+    let bodies: Vec<(crate::store::messages::MessageId, String)> = visible
+        .iter()
+        .filter_map(|(c, _)| c.reply_body.clone().map(|b| (c.message_id, b)))
+        .collect();
+    let mut bodies = if view.classes.personal {
+        bodies.into_iter().map(|(_, b)| b).collect()
+    } else {
+        db.run(move |conn| access::mask_texts_for_public(conn, bodies))
+            .await?
+    }
+    .into_iter();
+    Ok(visible
+        .into_iter()
+        .map(|(c, data)| {
+            let body = if c.reply_body.is_some() {
+                bodies.next()
+            } else {
+                None
+            };
+            to_dto(c, data, body)
+        })
+        .collect())
 }
 
 fn parse_wait(raw: Option<&str>) -> Result<Duration, ApiError> {
@@ -813,6 +869,13 @@ fn parse_wait(raw: Option<&str>) -> Result<Duration, ApiError> {
 /// that commits late cannot land behind a cursor already handed out), each message's changes in
 /// its ledger order. Resume with `after=<next_cursor>`; with `wait` the request waits for the
 /// next change instead of answering empty.
+///
+/// What a client reads follows its data scopes (docs/ACCESS.md): only messages of its region
+/// subtree; private messages, texts as written (titles, notes to the author) and unmasked
+/// reply texts only with `sync:personal` (without it reply texts are masked as on the public
+/// board); internal working content (reviews, supervision, leaders' instructions, visit
+/// plans, alerts, deadline alarms, routing notes) only with `sync:internal`. Changes it may
+/// not see are skipped by the cursor, so a page can hold fewer than `limit` changes.
 #[utoipa::path(
     operation_id = "list_changes",
     tag = "sync",
@@ -884,20 +947,27 @@ pub async fn list_changes(
     if !errors.is_empty() {
         return Err(ApiError::validation(errors));
     }
+    let view = client_view(&db, &principal).await?;
     let deadline = Instant::now() + wait;
     let fetch = i64::from(limit) + 1;
+    let mut after = after;
     loop {
         let types = types.clone();
         let mut rows = db
             .run(move |conn| store::changes(conn, after, &types, fetch))
             .await?;
-        if !rows.is_empty() || Instant::now() >= deadline {
-            let has_more = rows.len() > limit as usize;
-            rows.truncate(limit as usize);
-            let next_cursor = rows.last().map_or(after, |c| c.position()).encode();
+        let has_more = rows.len() > limit as usize;
+        rows.truncate(limit as usize);
+        // The cursor passes the changes the client may not see too, so it never reads them
+        // again; a page may then hold fewer changes than `limit`, or none with `has_more`.
+        if let Some(last) = rows.last() {
+            after = last.position();
+        }
+        let changes = project_page(&db, &view, rows).await?;
+        if !changes.is_empty() || has_more || Instant::now() >= deadline {
             return Ok(HttpResponse::Ok().json(ChangePage {
-                changes: rows.into_iter().map(to_dto).collect(),
-                next_cursor,
+                changes,
+                next_cursor: after.encode(),
                 has_more,
             }));
         }
@@ -983,7 +1053,9 @@ pub struct PublishedReplyPage {
 }
 
 /// Published replies the board has not acknowledged yet, oldest first: what a sync run must
-/// still transmit, so nothing published is forgotten even if a feed position was lost.
+/// still transmit, so nothing published is forgotten even if a feed position was lost. Like
+/// the feed: messages of the client's region only, private ones and unmasked texts only with
+/// `sync:personal`.
 #[utoipa::path(
     operation_id = "list_unacknowledged_replies",
     tag = "sync",
@@ -1004,8 +1076,29 @@ pub async fn list_unacknowledged_replies(
     let page: PageRequest<(DateTime<Utc>, ReplyId)> =
         PageRequest::new(query.limit, query.cursor.as_deref())?;
     let (limit, after, fetch) = (page.limit, page.after, page.fetch_limit());
+    let view = client_view(&db, &principal).await?;
+    let personal = view.classes.personal;
     let rows = db
-        .run(move |conn| store::unacknowledged(conn, after, fetch))
+        .run(move |conn| {
+            let path = view
+                .region_code
+                .as_deref()
+                .map(|code| crate::store::regions::path_of(conn, code))
+                .transpose()?;
+            let mut rows = store::unacknowledged(conn, after, fetch, path.as_deref(), personal)?;
+            if !personal {
+                // Public messages only here: their replies as the board shows them.
+                let texts = rows
+                    .iter()
+                    .map(|r| (r.message_id, r.body.clone()))
+                    .collect();
+                let masked = access::mask_texts_for_public(conn, texts)?;
+                for (r, body) in rows.iter_mut().zip(masked) {
+                    r.body = body;
+                }
+            }
+            Ok::<_, ApiError>(rows)
+        })
         .await?;
     let (rows, next_cursor) =
         finish_page(rows, limit, |r| (r.published_at.unwrap_or_default(), r.id));

@@ -9,6 +9,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
+use crate::app::access::{Classes, ClientView};
 use crate::auth::revocation::Revocation;
 use crate::domain::client_scope::{ClientScope, normalize};
 use crate::domain::ids::UserId;
@@ -34,9 +35,19 @@ pub struct IntegrationClient {
     pub updated_at: DateTime<Utc>,
     pub secret_rotated_at: DateTime<Utc>,
     pub last_used_at: Option<DateTime<Utc>>,
+    /// The region subtree it reads (`None`: the whole province).
+    pub region_code: Option<String>,
 }
 
 impl IntegrationClient {
+    /// What the client may read (docs/ACCESS.md), by its scopes now.
+    pub fn view(&self) -> ClientView {
+        ClientView {
+            classes: Classes::of_client(&self.scopes()),
+            region_code: self.region_code.clone(),
+        }
+    }
+
     pub fn scopes(&self) -> Vec<ClientScope> {
         normalize(
             &self
@@ -81,10 +92,14 @@ pub fn create(
     conn: &mut PgConnection,
     name: &str,
     scopes: &[ClientScope],
+    region_code: Option<&str>,
     by: UserId,
     at: DateTime<Utc>,
 ) -> Result<(IntegrationClient, String), ApiError> {
     conn.transaction(|conn| {
+        if let Some(code) = region_code {
+            super::regions::require_active(conn, code, "region_code")?;
+        }
         let id = Uuid::now_v7();
         let client_id = new_client_id();
         let secret = new_secret();
@@ -108,6 +123,7 @@ pub fn create(
                 ic::name.eq(name),
                 ic::secret_hash.eq(hash_secret(&secret)),
                 ic::scopes.eq(scope_texts(scopes)),
+                ic::region_code.eq(region_code),
                 ic::created_by.eq(by),
                 ic::created_at.eq(at),
                 ic::updated_at.eq(at),
@@ -153,6 +169,8 @@ pub fn list(
 pub struct ClientChanges {
     pub name: Option<String>,
     pub scopes: Option<Vec<ClientScope>>,
+    /// `Some(None)` widens the client to the whole province.
+    pub region_code: Option<Option<String>>,
     pub active: Option<bool>,
 }
 
@@ -186,6 +204,14 @@ pub fn update(
             .map(scope_texts)
             .unwrap_or(current.scopes);
         let active = changes.active.unwrap_or(current.active);
+        let region_code = match &changes.region_code {
+            Some(Some(code)) => {
+                super::regions::require_active(conn, code, "region_code")?;
+                Some(code.clone())
+            }
+            Some(None) => None,
+            None => current.region_code,
+        };
         diesel::update(users::table.find(id))
             .set((
                 users::display_name.eq(&name),
@@ -198,6 +224,7 @@ pub fn update(
             .set((
                 ic::name.eq(&name),
                 ic::scopes.eq(scopes),
+                ic::region_code.eq(region_code),
                 ic::active.eq(active),
                 ic::updated_at.eq(at),
                 ic::version.eq(ic::version + 1),

@@ -1064,6 +1064,11 @@ pub struct Change {
     pub tracking_no: String,
     #[diesel(sql_type = Text)]
     pub status: String,
+    /// For the client's row filter (region subtree, private messages).
+    #[diesel(sql_type = Text)]
+    pub region_path: String,
+    #[diesel(sql_type = Text)]
+    pub visibility: String,
     #[diesel(sql_type = Nullable<Text>)]
     pub external_source: Option<String>,
     #[diesel(sql_type = Nullable<Text>)]
@@ -1105,7 +1110,7 @@ pub fn changes(
     Ok(diesel::sql_query(
         "SELECT e.feed_txid::text AS feed_txid, e.id, e.feed_type, e.message_id, e.seq, e.action, \
                 e.from_status, e.to_status, e.payload, e.created_at, e.actor_role, \
-                m.tracking_no, m.status, m.external_source, m.external_id, \
+                m.tracking_no, m.status, m.region_path, m.visibility, m.external_source, m.external_id, \
                 rp.id AS reply_id, rp.kind AS reply_kind, rp.body AS reply_body, \
                 rp.unit_name AS reply_unit_name, rp.published_at AS reply_published_at, \
                 rp.board_reply_id AS reply_board_reply_id, rp.board_url AS reply_board_url \
@@ -1201,11 +1206,14 @@ const PUBLISHED: PublishedSelect = (
     m::external_id,
 );
 
-/// Published replies of ours the board has not acknowledged, oldest first, after the cursor.
+/// Published replies of ours the board has not acknowledged, oldest first, after the cursor;
+/// of messages under `region_path` (all without one), private ones only if `private`.
 pub fn unacknowledged(
     conn: &mut PgConnection,
     after: Option<(DateTime<Utc>, ReplyId)>,
     limit: i64,
+    region_path: Option<&str>,
+    private: bool,
 ) -> Result<Vec<PublishedReply>, ApiError> {
     let mut q = r::table
         .inner_join(m::table)
@@ -1216,6 +1224,12 @@ pub fn unacknowledged(
         .order((r::published_at.asc(), r::id.asc()))
         .limit(limit)
         .into_boxed();
+    if let Some(path) = region_path {
+        q = q.filter(m::region_path.like(super::like_prefix(path)));
+    }
+    if !private {
+        q = q.filter(m::visibility.eq(crate::domain::message::Visibility::Public));
+    }
     if let Some((t, id)) = after {
         q = q.filter(
             r::published_at

@@ -17,6 +17,7 @@ mod hardening;
 mod health;
 mod idempotency;
 mod integration_clients;
+mod internal_content;
 mod jwt;
 mod local_db;
 mod messages;

@@ -422,6 +422,7 @@ fn reverting_integration_clients_refuses_to_lose_their_accounts() {
         &mut conn,
         "联络平台",
         &[liuyan::domain::client_scope::ClientScope::SyncRead],
+        None,
         liuyan::domain::ids::UserId(admin),
         chrono::Utc::now(),
     )
@@ -633,7 +634,7 @@ fn reverting_webhooks_drops_only_its_tables_and_trigger() {
     let insert_event = "INSERT INTO message_events (message_id, seq, actor_role, action, from_status, \
            to_status, created_at, prev_hash, hash) \
          SELECT id, 1000 + (SELECT count(*) FROM message_events)::int, 'system', 'submit', NULL, \
-           'submitted', now(), '\\x00', '\\x00' FROM messages ORDER BY id LIMIT 1";
+           'submitted', now(), '\\x00', '\\x00' FROM messages WHERE visibility = 'public' ORDER BY id LIMIT 1";
     assert_eq!(
         diesel::sql_query(insert_event).execute(&mut conn).unwrap(),
         1,
@@ -797,4 +798,81 @@ fn region_scopes_are_derived_for_leaders_and_given_back_on_revert() {
     revert_through(&mut conn, "2026-12-07-000020");
     assert_eq!(scope(&mut conn), 0, "down.sql gives the derived scope back");
     assert_eq!(count(&mut conn, unscoped), before);
+}
+
+#[derive(diesel::QueryableByName, Debug, PartialEq)]
+struct Scopes {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    name: String,
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    scopes: String,
+}
+
+fn client_scopes(conn: &mut diesel::PgConnection) -> Vec<(String, String)> {
+    diesel::sql_query(
+        "SELECT name, (SELECT string_agg(s, ' ' ORDER BY s) FROM unnest(scopes) s) AS scopes \
+         FROM integration_clients ORDER BY name",
+    )
+    .load::<Scopes>(conn)
+    .unwrap()
+    .into_iter()
+    .map(|s| (s.name, s.scopes))
+    .collect()
+}
+
+/// Existing clients that read (the feed or webhooks) keep the personal data they had
+/// (`sync:personal`), never internal content; a writer only gets nothing. down.sql takes the
+/// data scopes back and restores the outbox.
+#[test]
+fn data_scopes_are_granted_to_existing_readers_and_taken_back_on_revert() {
+    let db = ScratchDb::new(None);
+    let mut conn = db.connect();
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    liuyan::seed::seed_demo(&mut conn).unwrap();
+    revert_through(&mut conn, "2026-12-07-000021");
+    for (name, scopes) in [
+        ("a-reader", "{sync:read,sync:write}"),
+        ("b-hooks", "{webhooks:manage}"),
+        ("c-writer", "{sync:write}"),
+    ] {
+        diesel::sql_query(format!(
+            "WITH u AS (INSERT INTO users (id, email, password_hash, display_name, role, created_at, updated_at) \
+             VALUES (gen_random_uuid(), '{name}@clients.liuyan.invalid', '!', '{name}', 'integration', now(), now()) RETURNING id) \
+             INSERT INTO integration_clients (id, client_id, name, secret_hash, scopes, created_by, created_at, updated_at, secret_rotated_at) \
+             SELECT u.id, 'lyc_' || replace(gen_random_uuid()::text, '-', ''), '{name}', sha256('x'), '{scopes}', \
+                    (SELECT id FROM users WHERE role = 'admin' LIMIT 1), now(), now(), now() FROM u"
+        ))
+        .execute(&mut conn)
+        .unwrap();
+    }
+    let before = client_scopes(&mut conn);
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
+    assert_eq!(
+        client_scopes(&mut conn),
+        vec![
+            (
+                "a-reader".into(),
+                "sync:personal sync:read sync:write".into()
+            ),
+            ("b-hooks".into(), "sync:personal webhooks:manage".into()),
+            ("c-writer".into(), "sync:write".into()),
+        ]
+    );
+    diesel::sql_query(
+        "UPDATE integration_clients SET scopes = scopes || '{sync:internal}', region_code = '620100' WHERE name = 'c-writer'",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    revert_through(&mut conn, "2026-12-07-000021");
+    assert_eq!(client_scopes(&mut conn), before);
+    assert_eq!(
+        count(
+            &mut conn,
+            "SELECT count(*) AS n FROM pg_proc WHERE proname = 'webhook_enqueue' \
+             AND prosrc NOT LIKE '%integration_clients%'"
+        ),
+        1,
+        "the outbox of migration 000011"
+    );
+    conn.run_pending_migrations(liuyan::db::MIGRATIONS).unwrap();
 }

@@ -495,8 +495,10 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
     .await
     .assert_problem(409, "conflict");
 
-    // The ledger has every step, and its chain holds.
-    let a = actions(&app, &author, &id).await;
+    // The ledger has every step for the unit, and its chain holds; the author sees the
+    // public steps, never the drafts and their review (internal working content).
+    let a = actions(&app, &app.token(Demo::Handler).await, &id).await;
+    let seen_by_author = actions(&app, &author, &id).await;
     for expected in [
         "draft_reply",
         "revise_reply",
@@ -512,6 +514,12 @@ async fn the_whole_path_from_draft_to_closure_with_every_forbidden_step() {
         assert!(
             a.contains(&expected.to_owned()),
             "{expected} missing from {a:?}"
+        );
+        let internal = expected.ends_with("_reply") && !expected.starts_with("publish");
+        assert_eq!(
+            seen_by_author.contains(&expected.to_owned()),
+            !internal,
+            "{expected} for the author: {seen_by_author:?}"
         );
     }
     assert_eq!(a.last().map(String::as_str), Some("close"));
