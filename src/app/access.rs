@@ -241,6 +241,12 @@ pub const EVENT_RULES: &[EventRule] = {
         internal(Contribute),
         public(RequestClarification, &["clarification_id"], &["question"]),
         public(AnswerClarification, &["clarification_id"], &["answer"]),
+        // The clock runs again: the author may know; whom it was escalated to is internal.
+        public(
+            ClarificationLapsed,
+            &["clarification_id", "paused_until"],
+            &[],
+        ),
         internal(RequestExtension),
         internal(ApproveExtension),
         internal(RejectExtension),
