@@ -197,6 +197,10 @@ BUSINESS_RULES = [
 # cannot hold U+0000, so a NUL anywhere in a body is refused before storage (src/domain/input.rs).
 BUSINESS_RULES += [
     ("*", "attachments[", "must point at a public host"),
+    # The schema's pattern admits any non-blank text after https://; whether that text is a
+    # host a browser accepts (IDNA, the WHATWG URL parser that the url crate implements) is no
+    # regular expression's business.
+    ("*", "attachments[", "must be an https:// URL"),
     ("*", "attachments[", "must not carry credentials"),
     ("*", "*", "must not contain NUL characters"),
 ]
