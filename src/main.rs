@@ -52,6 +52,8 @@ enum Command {
     SeedDemo,
     /// Print the OpenAPI document to stdout.
     Openapi,
+    /// Print the access model's table (relations x field classes) as the README shows it.
+    AccessModel,
     /// Fill the database with synthetic messages for benchmarks (after the demo data).
     SeedBench {
         /// How many messages to add.
@@ -73,6 +75,10 @@ fn main() -> anyhow::Result<()> {
     match cli.command.unwrap_or(Command::Serve { demo: false }) {
         Command::Openapi => {
             print!("{}", openapi::to_pretty_json(&openapi_spec()));
+            Ok(())
+        }
+        Command::AccessModel => {
+            print!("{}", liuyan::app::relations::relations_markdown());
             Ok(())
         }
         Command::Migrate => {

@@ -2,3 +2,4 @@
 //! call these; they call `store/` and the pure rules of `domain/`.
 
 pub mod access;
+pub mod relations;

@@ -398,9 +398,10 @@ pub const OPERATION_RULES: &[(&str, Rule)] = &[
         "create_instruction",
         Rule::Requires(Permission::InstructMessages),
     ),
+    // Leaders' instructions are internal working content: never the author's to read.
     (
         "list_instructions",
-        Rule::Requires(Permission::ReadMessages),
+        Rule::Requires(Permission::ReadHandling),
     ),
     (
         "list_calendar_days",
@@ -728,6 +729,9 @@ pub enum MessageAccess {
     None,
     /// The public version: no personal data of anyone.
     Public,
+    /// The author: their own data and texts, never internal working content (tags, priority,
+    /// instructions, review comments; docs/ACCESS.md).
+    Author,
     /// Everything but the citizen's contact data.
     Staff,
     /// Everything: the author, and staff of the units handling it.
@@ -740,7 +744,7 @@ pub fn in_region(path: &str, code: &str) -> bool {
 
 pub fn message_access(v: Viewer<'_>, m: MessageFacts<'_>) -> MessageAccess {
     if m.author == Some(v.user) {
-        return MessageAccess::Full;
+        return MessageAccess::Author;
     }
     let handles = v.unit.is_some() && (v.unit == Some(m.intake_unit) || v.unit == m.unit);
     let scoped = match v.role {
@@ -848,7 +852,7 @@ mod tests {
         let mut own = private;
         let me = viewer(Citizen, None, None);
         own.author = Some(me.user);
-        assert_eq!(message_access(me, own), MessageAccess::Full);
+        assert_eq!(message_access(me, own), MessageAccess::Author);
         assert_eq!(
             message_access(viewer(Handler, Some(intake), None), private),
             MessageAccess::Full

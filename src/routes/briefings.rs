@@ -41,18 +41,27 @@ use crate::store::briefings::{self as store, Briefing, Item, ItemView, Selection
 
 /// The caller's standing towards briefings.
 enum Standing {
-    /// Compiles briefings of a region subtree (`None`: everywhere).
-    Editor { territory: Option<String> },
+    /// Compiles briefings of a region subtree (`None`: everywhere). A liaison office's staff
+    /// (`unit`) compile from and read what the access model lets their unit read: its intake
+    /// and what it handles, and the briefings its own staff compiled.
+    Editor {
+        territory: Option<String>,
+        unit: Option<UnitId>,
+    },
     /// Reads the submitted briefings of a region subtree and reviews them.
     Leader { scope: String },
 }
 
 fn standing(conn: &mut PgConnection, p: &Principal) -> Result<Standing, ApiError> {
     match p.role {
-        Role::Admin => Ok(Standing::Editor { territory: None }),
+        Role::Admin => Ok(Standing::Editor {
+            territory: None,
+            unit: None,
+        }),
         Role::Supervisor => match &p.scope_region {
             Some(code) => Ok(Standing::Editor {
                 territory: Some(code.clone()),
+                unit: None,
             }),
             None => Err(ApiError::Forbidden(
                 "your account has no region scope to compile briefings for".into(),
@@ -70,6 +79,7 @@ fn standing(conn: &mut PgConnection, p: &Principal) -> Result<Standing, ApiError
             if liaison {
                 Ok(Standing::Editor {
                     territory: Some(u.region_code),
+                    unit: Some(unit),
                 })
             } else {
                 Err(ApiError::Forbidden(
@@ -92,15 +102,22 @@ fn standing(conn: &mut PgConnection, p: &Principal) -> Result<Standing, ApiError
 /// 404 unless the caller may see the briefing: editors those of their territory, leaders the
 /// submitted and reviewed ones of their region subtree.
 fn check_visible(conn: &mut PgConnection, s: &Standing, b: &Briefing) -> Result<(), ApiError> {
-    let (root, drafts) = match s {
-        Standing::Editor { territory: None } => return Ok(()),
+    let (root, drafts, unit) = match s {
+        Standing::Editor {
+            territory: None, ..
+        } => return Ok(()),
         Standing::Editor {
             territory: Some(code),
-        } => (code, true),
-        Standing::Leader { scope } => (scope, false),
+            unit,
+        } => (code, true, *unit),
+        Standing::Leader { scope } => (scope, false, None),
     };
     let path = crate::store::regions::path_of(conn, root)?;
-    if b.region_path.starts_with(&path) && (drafts || b.status != BriefingStatus::Draft) {
+    let ours = match unit {
+        Some(u) => store::compiled_by_unit(conn, b.id, u)?,
+        None => true,
+    };
+    if ours && b.region_path.starts_with(&path) && (drafts || b.status != BriefingStatus::Draft) {
         Ok(())
     } else {
         Err(ApiError::not_found("briefing"))
@@ -466,8 +483,8 @@ pub async fn create_briefing(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            let territory = match standing(conn, &p)? {
-                Standing::Editor { territory } => territory,
+            let (territory, unit) = match standing(conn, &p)? {
+                Standing::Editor { territory, unit } => (territory, unit),
                 Standing::Leader { .. } => {
                     return Err(ApiError::Forbidden(
                         "leaders review briefings; the liaison office compiles them".into(),
@@ -502,7 +519,24 @@ pub async fn create_briefing(
                 end,
                 reference: end.min(now),
             };
-            let found = store::find_candidates(conn, &region.path, &window)?;
+            let mut found = store::find_candidates(conn, &region.path, &window)?;
+            if unit.is_some() {
+                // A liaison office compiles from what its unit may read (docs/ACCESS.md): its
+                // intake and what it handles, not every message of its territory.
+                let ids: Vec<_> = found.iter().map(|c| c.message_id).collect();
+                let readable: std::collections::HashSet<_> =
+                    crate::store::messages::get_many(conn, &ids)?
+                        .iter()
+                        .filter(|m| {
+                            crate::auth::policy::message_access(
+                                crate::routes::messages::viewer(&p),
+                                crate::routes::messages::facts(m),
+                            ) == crate::auth::policy::MessageAccess::Full
+                        })
+                        .map(|m| m.id)
+                        .collect();
+                found.retain(|c| readable.contains(&c.message_id));
+            }
             let scored: Vec<Ranked<store::Candidate>> = found
                 .into_iter()
                 .filter_map(|c| {
@@ -615,19 +649,25 @@ pub async fn list_briefings(
     let rows = db
         .run(move |conn| {
             let scope = match standing(conn, &p)? {
-                Standing::Editor { territory: None } => store::Scope {
+                Standing::Editor {
+                    territory: None, ..
+                } => store::Scope {
                     region_path: None,
                     submitted_only: false,
+                    compiled_by_unit: None,
                 },
                 Standing::Editor {
                     territory: Some(code),
+                    unit,
                 } => store::Scope {
                     region_path: Some(crate::store::regions::path_of(conn, &code)?),
                     submitted_only: false,
+                    compiled_by_unit: unit,
                 },
                 Standing::Leader { scope } => store::Scope {
                     region_path: Some(crate::store::regions::path_of(conn, &scope)?),
                     submitted_only: true,
+                    compiled_by_unit: None,
                 },
             };
             store::list(conn, &scope, &store::Filter { status: q.status }, &page)

@@ -18,7 +18,6 @@ use crate::domain::handling::{AssignmentOrigin, AssignmentRole, AssignmentStatus
 use crate::domain::ids::{FeedbackId, ReplyId, UnitId, UserId};
 use crate::domain::message::MessageAction;
 use crate::domain::reply::{FeedbackFlag, Rating, flag_after, rating_change_refusal};
-use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
@@ -279,9 +278,10 @@ pub async fn list_message_feedback(
             let m = crate::store::messages::get(conn, message_id)?
                 .ok_or_else(|| ApiError::not_found("message"))?;
             let access = message_access(viewer(&p), facts(&m));
-            let sees = access == MessageAccess::Staff
-                || (access == MessageAccess::Full
-                    && (p.role != Role::Citizen || m.author_id == Some(p.user_id)));
+            let sees = matches!(
+                access,
+                MessageAccess::Staff | MessageAccess::Full | MessageAccess::Author
+            );
             if !sees {
                 return Err(ApiError::not_found("message"));
             }

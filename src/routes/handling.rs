@@ -1549,7 +1549,10 @@ pub async fn list_clarifications(
     let items = db
         .run(move |conn| {
             let m = messages::get(conn, id)?.ok_or_else(|| ApiError::not_found("message"))?;
-            require_handling_view(conn, &p, &m)?;
+            // The author reads the questions addressed to them.
+            if m.author_id != Some(p.user_id) {
+                require_handling_view(conn, &p, &m)?;
+            }
             crate::store::clarifications::of_message(conn, id)
         })
         .await?;

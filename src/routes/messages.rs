@@ -280,8 +280,13 @@ pub struct MessageDto {
 
 impl MessageDto {
     pub(crate) fn from_message(m: Message, access: MessageAccess) -> Self {
-        let full = access == MessageAccess::Full;
-        let inside = matches!(access, MessageAccess::Full | MessageAccess::Staff);
+        let full = matches!(access, MessageAccess::Full | MessageAccess::Author);
+        let inside = matches!(
+            access,
+            MessageAccess::Full | MessageAccess::Staff | MessageAccess::Author
+        );
+        // Classification beyond the category (priority, tags) is internal working content.
+        let internal = matches!(access, MessageAccess::Full | MessageAccess::Staff);
         let attachments: Vec<Attachment> =
             serde_json::from_value(m.attachments).unwrap_or_default();
         MessageDto {
@@ -310,8 +315,8 @@ impl MessageDto {
                 .into_iter()
                 .filter(|a| inside || !a.private)
                 .collect(),
-            priority: m.priority,
-            tags: m.tags,
+            priority: m.priority.filter(|_| internal),
+            tags: if internal { m.tags } else { Vec::new() },
             rejection: m
                 .rejection_reason
                 .filter(|_| inside)

@@ -1275,8 +1275,9 @@ const LEDGER_PAGE: i64 = 5_000;
 /// with its handling state, oldest first, as CSV (default) or XLSX. Streamed: a year of a city
 /// comes in pages without being held in memory. No author or contact data.
 ///
-/// The same scope as the statistics: unit staff their unit's (as lead unit), supervisors,
-/// analysts, leaders and liaison offices their region subtree.
+/// The rows the access model lets the caller read: unit staff (liaison offices too) the messages
+/// their unit runs intake for or handles as lead unit; supervisors, analysts and leaders their
+/// region subtree. (The statistics of a liaison office cover its territory: figures, no rows.)
 #[utoipa::path(
     operation_id = "export_ledger",
     tag = "statistics",
@@ -1326,6 +1327,15 @@ pub async fn export_ledger(
         move |conn, sink| {
             use crate::store::ledger::{self, LedgerFilter, LedgerScope};
             let r = resolve(conn, &principal, filters, None, now)?;
+            // Rows are what the access model lets the caller read: unit staff (a liaison
+            // office too) the messages their unit runs intake for or handles; the region roles
+            // their subtree (the filter below).
+            let rows_scope = match (principal.role, principal.unit_id) {
+                (Role::Handler | Role::UnitAdmin | Role::Reviewer, Some(u)) => {
+                    LedgerScope::Unit(u.0)
+                }
+                _ => LedgerScope::All,
+            };
             let start = crate::domain::calendar::start_of_local_day(r.scope.from);
             let end = r
                 .scope
@@ -1351,7 +1361,7 @@ pub async fn export_ledger(
                 |map: &HashMap<String, String>, id: String| map.get(&id).cloned().unwrap_or(id);
             let mut after = None;
             loop {
-                let rows = ledger::page(conn, &LedgerScope::All, &filter, after, LEDGER_PAGE)?;
+                let rows = ledger::page(conn, &rows_scope, &filter, after, LEDGER_PAGE)?;
                 let last = rows.last().map(|r| (r.submitted_at, r.id));
                 for m in rows {
                     let local = |t: DateTime<Utc>| {

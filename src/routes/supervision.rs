@@ -672,8 +672,8 @@ pub(crate) fn record_instruction(
     Ok(i)
 }
 
-/// The instructions on a message, oldest first (staff of the message and its units, and the
-/// author).
+/// The instructions on a message, oldest first (staff of the message and its units; internal
+/// working content, so never the author).
 #[utoipa::path(
     operation_id = "list_instructions",
     tag = "supervision",

@@ -289,6 +289,24 @@ pub struct Scope {
     pub region_path: Option<String>,
     /// Leaders read briefings once they are submitted.
     pub submitted_only: bool,
+    /// A liaison office's staff read the briefings their unit compiled only.
+    pub compiled_by_unit: Option<UnitId>,
+}
+
+/// Whether one of `unit`'s staff compiled briefing `id`.
+pub fn compiled_by_unit(
+    conn: &mut PgConnection,
+    id: BriefingId,
+    unit: UnitId,
+) -> Result<bool, ApiError> {
+    use crate::schema::users::dsl as u;
+    let n: i64 = b::table
+        .inner_join(u::users.on(u::id.eq(b::created_by)))
+        .filter(b::id.eq(id))
+        .filter(u::unit_id.eq(unit))
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -313,6 +331,10 @@ pub fn list(
     }
     if scope.submitted_only {
         q = q.filter(b::status.ne(BriefingStatus::Draft));
+    }
+    if let Some(unit) = scope.compiled_by_unit {
+        use crate::schema::users::dsl as u;
+        q = q.filter(b::created_by.eq_any(u::users.filter(u::unit_id.eq(unit)).select(u::id)));
     }
     if let Some(s) = filter.status {
         q = q.filter(b::status.eq(s));

@@ -495,6 +495,18 @@ fn after_key(
     )
 }
 
+/// The messages with these ids (those that exist), in no particular order.
+pub fn get_many(conn: &mut PgConnection, ids: &[MessageId]) -> Result<Vec<Message>, ApiError> {
+    use crate::schema::messages::dsl as m;
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(m::messages
+        .filter(m::id.eq_any(ids))
+        .select(Message::as_select())
+        .load(conn)?)
+}
+
 pub fn get(conn: &mut PgConnection, id: MessageId) -> Result<Option<Message>, ApiError> {
     Ok(m::table
         .find(id)

@@ -84,8 +84,13 @@ async fn a_keyword_hit_at_intake_marks_the_message_important_and_raises_an_alert
     assert_eq!(r.status, 201, "{}", r.body);
     let m = r.body["message"].clone();
     let id = str_of(&m["id"]);
+    // Priority is internal working content: the author's copy leaves it out, staff read it.
+    assert_eq!(m["priority"], Value::Null, "the author does not see priority");
+    let staff_view = app
+        .get(&format!("/api/v1/messages/{id}"), &supervisor)
+        .await;
     assert_eq!(
-        m["priority"], "important",
+        staff_view.body["priority"], "important",
         "a keyword hit marks the message important"
     );
     assert_eq!(m["version"], 1, "in the same transaction as the submission");
@@ -144,9 +149,18 @@ async fn a_keyword_hit_at_intake_marks_the_message_important_and_raises_an_alert
     let mut b = message_body("反对建设px项目");
     b["body"] = json!("听说要在附近建设px项目，居民们很担心，请公开环评信息。");
     let px = submit(&app, &author, b).await;
-    assert_eq!(px["priority"], "important");
+    let priority = |id: Value| {
+        let (app, supervisor) = (&app, &supervisor);
+        async move {
+            app.get(&format!("/api/v1/messages/{}", str_of(&id)), supervisor)
+                .await
+                .body["priority"]
+                .clone()
+        }
+    };
+    assert_eq!(priority(px["id"].clone()).await, "important");
     let plain = submit(&app, &author, message_body("路灯不亮")).await;
-    assert_eq!(plain["priority"], Value::Null);
+    assert_eq!(priority(plain["id"].clone()).await, Value::Null);
     let plain_events = events(&app, &supervisor, plain["id"].as_str().unwrap()).await;
     assert_eq!(plain_events.len(), 1);
     assert_eq!(alerts(&app, &supervisor, "kind=keyword").await.len(), 2);
@@ -209,7 +223,9 @@ async fn resubmission_is_evaluated_and_nothing_is_downgraded() {
         .await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["status"], "submitted");
-        assert_eq!(r.body["priority"], "important", "from {priority}");
+        assert_eq!(r.body["priority"], Value::Null, "the author does not see priority");
+        let staff_view = app.get(&format!("/api/v1/messages/{id}"), &liaison).await;
+        assert_eq!(staff_view.body["priority"], "important", "from {priority}");
         assert_eq!(r.body["version"], 4, "one version for the resubmission");
         let ledger = events(&app, &liaison, &id).await;
         let last = ledger.last().unwrap();

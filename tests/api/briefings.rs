@@ -192,7 +192,13 @@ async fn a_week_from_candidates_to_the_leaders_instructions_and_the_document() {
         "工地包工头跑路，工人们商量要去市政府集体上访，请领导重视。",
     )
     .await;
-    assert_eq!(emergency["priority"], "important");
+    let staff_view = app
+        .get(
+            &format!("/api/v1/messages/{}", str_of(&emergency["id"])),
+            &app.token(Demo::Admin).await,
+        )
+        .await;
+    assert_eq!(staff_view.body["priority"], "important");
     clock.advance(Duration::hours(1));
     let supervised = write(
         &app,
@@ -258,7 +264,13 @@ async fn a_week_from_candidates_to_the_leaders_instructions_and_the_document() {
     b["region_code"] = json!("620502");
     b["body"] = json!("秦州区某矿山存在安全事故隐患，工人多次反映无人处理。");
     let tianshui = submit(&app, &citizen, b).await;
-    assert_eq!(tianshui["priority"], "important");
+    let staff_view = app
+        .get(
+            &format!("/api/v1/messages/{}", str_of(&tianshui["id"])),
+            &app.token(Demo::Admin).await,
+        )
+        .await;
+    assert_eq!(staff_view.body["priority"], "important");
 
     // Monday after: the default period is that week.
     clock.set(local("2026-11-09T10:00"));
@@ -650,12 +662,20 @@ async fn who_may_do_what() {
         app.get("/api/v1/briefings", &tianshui_liaison).await.body["items"],
         json!([])
     );
-    // The province's liaison office and supervisors, and administrators, see it.
-    for who in [Demo::Liaison, Demo::Supervisor, Demo::Admin] {
+    // The province's supervisors and administrators see it; the province's liaison office
+    // does not: a liaison office reads the briefings its own staff compiled (docs/ACCESS.md,
+    // it may not read Lanzhou's intake either).
+    for who in [Demo::Supervisor, Demo::Admin] {
         let token = app.token(who).await;
         let r = app.get(&format!("/api/v1/briefings/{id}"), &token).await;
         assert_eq!(r.status, 200, "{who:?}: {}", r.body);
     }
+    app.get(
+        &format!("/api/v1/briefings/{id}"),
+        &app.token(Demo::Liaison).await,
+    )
+    .await
+    .assert_problem(404, "not-found");
     // A supervisor compiles for their region; a liaison office for a part of its territory.
     let supervisor = app.token(Demo::Supervisor).await;
     let r = create(&app, &supervisor, json!({"region_code": "620500"})).await;

@@ -123,3 +123,22 @@ fn request_bodies_are_named_schemas_with_examples() {
         }
     }
 }
+
+/// The access model's table in the README and docs/ACCESS.md is the one in the code
+/// (`app::relations::RELATIONS`), as `x-allowed-roles` in the spec is the policy table's.
+#[test]
+fn the_access_table_in_the_documents_is_the_codes() {
+    for doc in ["README.md", "docs/ACCESS.md"] {
+        let path = format!("{}/{doc}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).expect("the document exists");
+        let current = liuyan::app::relations::with_current_table(&text).unwrap_or_else(|| {
+            panic!("{doc} has no generated access table (its marks are missing)")
+        });
+        assert!(
+            current == text,
+            "{doc}: the access table is out of date; replace it with the output of \
+             `cargo run -q -- access-model`:\n{}",
+            liuyan::app::relations::relations_markdown()
+        );
+    }
+}
