@@ -138,6 +138,51 @@ mod tests {
         );
     }
 
+    /// Fixed vectors, computed outside this code (Python's `json.dumps(sort_keys=True,
+    /// separators=(',', ':'), ensure_ascii=False)` and `hashlib.sha256`): a change of the
+    /// encoding or of the hash breaks every stored chain, and must fail here first.
+    #[test]
+    fn hashes_match_fixed_sha256_vectors() {
+        let message_id: Uuid = "01936f00-0000-7000-8000-00000000a001".parse().unwrap();
+        let p1 = json!({"title": "庆阳路红绿灯坏了", "b": [1, 2.5, true, null]});
+        let e1 = EventContent {
+            message_id,
+            seq: 1,
+            actor_id: None,
+            actor_role: "citizen",
+            action: "submit",
+            from_status: None,
+            to_status: Some("submitted"),
+            payload: &p1,
+            created_at: "2026-11-23T01:02:03.456789Z".parse().unwrap(),
+        };
+        assert_eq!(
+            canonical(&e1),
+            r#"{"action":"submit","actor_id":null,"actor_role":"citizen","created_at":"2026-11-23T01:02:03.456789Z","from_status":null,"message_id":"01936f00-0000-7000-8000-00000000a001","payload":{"b":[1,2.5,true,null],"title":"庆阳路红绿灯坏了"},"seq":1,"to_status":"submitted"}"#
+        );
+        let h1 = event_hash(&GENESIS, &e1);
+        assert_eq!(
+            hex::encode(&h1),
+            "626b6f14d5cbea4dfa1d8964e039a3f6eac7094494fa7e38bb50c4f35e26a585"
+        );
+        let p2 = json!({"note": "受理 \"急\"\n"});
+        let e2 = EventContent {
+            message_id,
+            seq: 2,
+            actor_id: Some("01936f00-0000-7000-8000-0000000000b2".parse().unwrap()),
+            actor_role: "handler",
+            action: "accept",
+            from_status: Some("submitted"),
+            to_status: Some("accepted"),
+            payload: &p2,
+            created_at: "2026-11-23T01:05:00Z".parse().unwrap(),
+        };
+        assert_eq!(
+            hex::encode(event_hash(&h1, &e2)),
+            "624a3daa7ec807abf66b4404eb8eba96cdff6e0adfc9b74560cf39cff7121679"
+        );
+    }
+
     #[test]
     fn key_order_does_not_matter_but_values_do() {
         let at = db_time(Utc::now());

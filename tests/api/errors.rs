@@ -223,23 +223,87 @@ async fn auth_failures_are_401_with_www_authenticate() {
 async fn the_token_endpoint_is_rate_limited_with_retry_after() {
     let mut settings = test_settings();
     settings.auth_rate_per_minute = 3;
+    settings.rate_per_second = 1;
+    settings.rate_burst = 5;
     let app = TestApp::spawn_with(settings).await;
-    for _ in 0..3 {
+    for left in [2, 1, 0] {
         let r = app
             .login_response("nobody@example.org", "wrong password!")
             .await;
         assert_eq!(r.status, 401);
+        assert_eq!(r.header("ratelimit-limit"), Some("3"));
+        assert_eq!(
+            r.header("ratelimit-remaining"),
+            Some(left.to_string().as_str())
+        );
     }
     let r = app
         .login_response("nobody@example.org", "wrong password!")
         .await;
     r.assert_problem(429, "rate-limited");
     let retry: u64 = r.header("retry-after").unwrap().parse().unwrap();
-    assert!((1..=60).contains(&retry));
-    // Other endpoints are not affected by the token endpoint's budget.
-    assert_eq!(
-        app.send(Method::GET, "/healthz", None, None).await.status,
-        200
+    assert!((1..=60).contains(&retry), "{retry}");
+    // The 429 says where the client stands too: nothing left, full again within the minute
+    // (three attempts, one every 20 s).
+    assert_eq!(r.header("ratelimit-limit"), Some("3"));
+    assert_eq!(r.header("ratelimit-remaining"), Some("0"));
+    let reset: u64 = r.header("ratelimit-reset").unwrap().parse().unwrap();
+    assert!(
+        (retry..=60).contains(&reset),
+        "reset {reset}, retry {retry}"
+    );
+    // The general budget of the same address is untouched by the token endpoint's: a limited
+    // path (not a probe, which is never limited) answers with its whole burst but one.
+    let r = app
+        .send(Method::GET, "/api/v1/public/messages", None, None)
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.header("ratelimit-limit"), Some("5"));
+    assert_eq!(r.header("ratelimit-remaining"), Some("4"));
+}
+
+/// The general budget is per account: one account spending all of it leaves another account
+/// (and anonymous callers) on the same address with their whole budget.
+#[actix_web::test]
+async fn one_accounts_budget_does_not_spend_anothers() {
+    let mut settings = test_settings();
+    settings.rate_per_second = 1;
+    settings.rate_burst = 5;
+    let app = TestApp::spawn_with(settings).await;
+    // Logging in counts against the token endpoint's budget, not the general one.
+    let a = app.token(Demo::Handler).await;
+    let b = app.token(Demo::Reviewer).await;
+    let mut limited = None;
+    for _ in 0..8 {
+        let r = app.get("/api/v1/categories", &a).await;
+        if r.status == 429 {
+            limited = Some(r);
+            break;
+        }
+    }
+    let limited = limited.expect("account A runs out of its budget");
+    limited.assert_problem(429, "rate-limited");
+    assert_eq!(limited.header("ratelimit-remaining"), Some("0"));
+    for (who, token, path) in [
+        ("B", Some(b.as_str()), "/api/v1/categories"),
+        ("anonymous", None, "/api/v1/public/messages"),
+    ] {
+        let r = app.send(Method::GET, path, token, None).await;
+        assert_eq!(r.status, 200, "{who}: {}", r.body);
+        assert_eq!(r.header("ratelimit-limit"), Some("5"), "{who}");
+        assert_eq!(
+            r.header("ratelimit-remaining"),
+            Some("4"),
+            "{who} starts with a full budget"
+        );
+    }
+    // A is still limited (its budget refills at one a second, not by B's requests).
+    let again = app.get("/api/v1/categories", &a).await;
+    assert!(
+        again.status == 429 || again.header("ratelimit-remaining") == Some("0"),
+        "{} {:?}",
+        again.status,
+        again.header("ratelimit-remaining")
     );
 }
 
@@ -253,7 +317,7 @@ async fn the_general_rate_limit_applies_per_client() {
     let mut remaining = Vec::new();
     for _ in 0..12 {
         let r = app
-            .send(Method::GET, "/api/v1/categories", None, None)
+            .send(Method::GET, "/api/v1/public/messages", None, None)
             .await;
         // Every answer says where the client stands (draft-ietf-httpapi-ratelimit-headers).
         assert_eq!(r.header("ratelimit-limit"), Some("5"), "{}", r.status);

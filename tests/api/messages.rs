@@ -620,39 +620,100 @@ async fn the_ledger_records_every_step_and_detects_tampering() {
     assert_eq!(ok.body["valid"], true, "{}", ok.body);
     assert_eq!(ok.body["events_checked"], 3);
 
-    // The database refuses edits and deletes of the ledger.
+    // The database refuses edits and deletes of the ledger: its own trigger says so (not, say,
+    // a foreign key that happens to be in the way).
     use diesel::RunQueryDsl;
     let mut conn = app.db.connect();
-    let upd = diesel::sql_query(format!(
-        "UPDATE message_events SET payload = '{{}}' WHERE message_id = '{id}'"
-    ))
-    .execute(&mut conn);
-    assert!(upd.unwrap_err().to_string().contains("append-only"));
-    let del = diesel::sql_query(format!(
-        "DELETE FROM message_events WHERE message_id = '{id}'"
-    ))
-    .execute(&mut conn);
-    assert!(del.is_err());
-    let trunc = diesel::sql_query("TRUNCATE message_events CASCADE").execute(&mut conn);
-    assert!(trunc.is_err());
+    for (op, sql) in [
+        (
+            "UPDATE",
+            format!("UPDATE message_events SET payload = '{{}}' WHERE message_id = '{id}'"),
+        ),
+        (
+            "DELETE",
+            format!("DELETE FROM message_events WHERE message_id = '{id}' AND seq = 3"),
+        ),
+        ("TRUNCATE", "TRUNCATE message_events CASCADE".to_owned()),
+    ] {
+        let err = diesel::sql_query(&sql)
+            .execute(&mut conn)
+            .expect_err(op)
+            .to_string();
+        assert!(
+            err.contains(&format!(
+                "message_events is append-only: {op} is not allowed"
+            )),
+            "{op}: {err}"
+        );
+    }
 
-    // Behind the API's back (the table owner switches the guard off): verification notices.
-    diesel::sql_query("ALTER TABLE message_events DISABLE TRIGGER message_events_no_update_delete")
-        .execute(&mut conn)
+    // Behind the API's back (the table owner switches the guard off): verification says where
+    // the chain breaks. A middle event edited: that event, though later ones still link to it.
+    let guarded = |conn: &mut diesel::PgConnection, sql: &str| {
+        diesel::sql_query(
+            "ALTER TABLE message_events DISABLE TRIGGER message_events_no_update_delete",
+        )
+        .execute(conn)
         .unwrap();
-    diesel::sql_query(format!(
-        "UPDATE message_events SET payload = jsonb_set(payload, '{{note}}', '\"不予受理\"') WHERE message_id = '{id}' AND seq = 3"
-    ))
-    .execute(&mut conn)
-    .unwrap();
-    diesel::sql_query("ALTER TABLE message_events ENABLE TRIGGER message_events_no_update_delete")
-        .execute(&mut conn)
+        let n = diesel::sql_query(sql).execute(conn).unwrap();
+        diesel::sql_query(
+            "ALTER TABLE message_events ENABLE TRIGGER message_events_no_update_delete",
+        )
+        .execute(conn)
         .unwrap();
+        assert_eq!(n, 1, "{sql}");
+    };
+    guarded(
+        &mut conn,
+        &format!(
+            "UPDATE message_events SET payload = jsonb_set(payload, '{{note}}', '\"不予受理\"', true) WHERE message_id = '{id}' AND seq = 2"
+        ),
+    );
     let bad = app
         .get(&format!("/api/v1/messages/{id}/events/verify"), &liaison)
         .await;
-    assert_eq!(bad.body["valid"], false);
-    assert_eq!(bad.body["broken_at_seq"], 3);
+    assert_eq!(bad.body["valid"], false, "{}", bad.body);
+    assert_eq!(bad.body["broken_at_seq"], 2, "{}", bad.body);
+    assert_eq!(
+        bad.body["reason"], "the event's content does not match its hash",
+        "{}",
+        bad.body
+    );
+    // Another message's middle event deleted: the chain breaks at the event after the gap.
+    let other = submit(&app, &author, message_body("账本删除测试")).await;
+    let other = other["id"].as_str().unwrap();
+    app.send_with(
+        Method::PUT,
+        &format!("/api/v1/messages/{other}/classification"),
+        Some(&liaison),
+        Some(json!({"priority": "routine", "category_id": TRANSPORT})),
+        &[("if-match", "\"1\"")],
+    )
+    .await;
+    act(&app, &liaison, other, "accept", 2, json!({"note": "受理"})).await;
+    let ok = app
+        .get(&format!("/api/v1/messages/{other}/events/verify"), &liaison)
+        .await;
+    assert_eq!(
+        (ok.body["valid"].clone(), ok.body["events_checked"].clone()),
+        (json!(true), json!(3)),
+        "{}",
+        ok.body
+    );
+    guarded(
+        &mut conn,
+        &format!("DELETE FROM message_events WHERE message_id = '{other}' AND seq = 2"),
+    );
+    let bad = app
+        .get(&format!("/api/v1/messages/{other}/events/verify"), &liaison)
+        .await;
+    assert_eq!(bad.body["valid"], false, "{}", bad.body);
+    assert_eq!(bad.body["broken_at_seq"], 3, "{}", bad.body);
+    assert_eq!(
+        bad.body["reason"], "an event is missing before this one",
+        "{}",
+        bad.body
+    );
 }
 
 #[actix_web::test]

@@ -35,7 +35,7 @@ pub struct Hit {
     answered: u16,
 }
 
-const DOWN: u8 = 0;
+pub const DOWN: u8 = 0;
 pub const UP: u8 = 1;
 
 #[derive(Clone)]
@@ -82,6 +82,11 @@ impl Receiver {
 
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}/hooks", self.port)
+    }
+
+    /// Answer 204 (`UP`) or 503 (`DOWN`) from now on.
+    pub fn set_mode(&self, mode: u8) {
+        self.mode.store(mode, Ordering::SeqCst);
     }
 
     pub fn hits(&self) -> Vec<Hit> {
@@ -280,11 +285,33 @@ async fn a_receiver_down_for_a_while_gets_every_event_signed_with_one_id_per_del
         let m = submit(&app, &citizen, message_body(&format!("路灯不亮 {i}"))).await;
         tracking.insert(m["tracking_no"].as_str().unwrap().to_owned());
     }
-    actix_web::rt::time::sleep(Duration::from_millis(400)).await;
-    // Then it answers 503 for a while, then recovers.
+    // Every delivery fails at least once on the refused connection…
+    let start = Instant::now();
+    loop {
+        let all = deliveries(&app, &token, &sub, "").await;
+        if all.len() == 3 && all.iter().all(|d| d["attempts"].as_u64() >= Some(1)) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{all:#?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    // … then the receiver answers 503 (at least one attempt of each), then recovers.
     let handle = receiver.listen();
-    actix_web::rt::time::sleep(Duration::from_millis(800)).await;
-    receiver.mode.store(UP, Ordering::SeqCst);
+    let start = Instant::now();
+    loop {
+        let refused: BTreeSet<String> = receiver
+            .hits()
+            .into_iter()
+            .filter(|h| h.answered == 503)
+            .map(|h| h.id)
+            .collect();
+        if refused.len() == 3 {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{refused:?}");
+        actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    }
+    receiver.set_mode(UP);
     wait_for(&app, &token, &sub, 3, "delivered", Duration::from_secs(30)).await;
 
     let hits = receiver.hits();
