@@ -28,6 +28,7 @@ mod open311;
 mod privacy_matrix;
 mod public_board;
 mod reference_data;
+mod region_outside;
 mod replicas;
 mod replies;
 mod revocation;
