@@ -1055,7 +1055,8 @@ pub struct PublishedReplyPage {
 /// Published replies the board has not acknowledged yet, oldest first: what a sync run must
 /// still transmit, so nothing published is forgotten even if a feed position was lost. Like
 /// the feed: messages of the client's region only, private ones and unmasked texts only with
-/// `sync:personal`.
+/// `sync:personal`; not the replies to messages another client imported (that client's to
+/// acknowledge).
 #[utoipa::path(
     operation_id = "list_unacknowledged_replies",
     tag = "sync",
@@ -1078,6 +1079,7 @@ pub async fn list_unacknowledged_replies(
     let (limit, after, fetch) = (page.limit, page.after, page.fetch_limit());
     let view = client_view(&db, &principal).await?;
     let personal = view.classes.personal;
+    let client = principal.user_id;
     let rows = db
         .run(move |conn| {
             let path = view
@@ -1085,7 +1087,8 @@ pub async fn list_unacknowledged_replies(
                 .as_deref()
                 .map(|code| crate::store::regions::path_of(conn, code))
                 .transpose()?;
-            let mut rows = store::unacknowledged(conn, after, fetch, path.as_deref(), personal)?;
+            let mut rows =
+                store::unacknowledged(conn, after, fetch, path.as_deref(), personal, client)?;
             if !personal {
                 // Public messages only here: their replies as the board shows them.
                 let texts = rows
@@ -1152,8 +1155,8 @@ fn validate_board_url(url: &str) -> Result<(), ValidationError> {
     responses(
         (status = 200, description = "The reply with the board's record", body = PublishedReplyDto),
         (status = 403, description = "Not an integration client, or the token lacks `sync:write`", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such reply", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 409, description = "The reply is not published, or was imported from the platform", body = crate::error::Problem, content_type = "application/problem+json")
+        (status = 404, description = "No such reply, or one of a message outside the client's region (or private, without `sync:personal`)", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The reply is not published, was imported from the platform, or answers a message another client imported", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
 #[post("/sync/replies/{id}/ack")]
@@ -1169,8 +1172,21 @@ pub async fn acknowledge_reply(
     let b = body.into_inner();
     let now = crate::http::now(&req);
     let who = actor(&principal);
-    let (reply, _changed) = db
-        .run(move |conn| store::acknowledge(conn, id, &b.board_reply_id, &b.url, who, now))
+    let view = client_view(&db, &principal).await?;
+    let personal = view.classes.personal;
+    let reply = db
+        .run(move |conn| {
+            let sees = |path: &str, visibility: &str| view.sees_message(path, visibility);
+            let (mut reply, _changed) =
+                store::acknowledge(conn, id, &b.board_reply_id, &b.url, who, now, sees)?;
+            if !personal {
+                // As in the unacknowledged list: the text as the board shows it.
+                let masked =
+                    access::mask_texts_for_public(conn, vec![(reply.message_id, reply.body)])?;
+                reply.body = masked.into_iter().next().unwrap_or_default();
+            }
+            Ok::<_, ApiError>(reply)
+        })
         .await?;
     Ok(HttpResponse::Ok().json(PublishedReplyDto::from(reply)))
 }

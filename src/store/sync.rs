@@ -1207,19 +1207,22 @@ const PUBLISHED: PublishedSelect = (
 );
 
 /// Published replies of ours the board has not acknowledged, oldest first, after the cursor;
-/// of messages under `region_path` (all without one), private ones only if `private`.
+/// of messages under `region_path` (all without one), private ones only if `private`, and not
+/// of messages another client imported (`client` may acknowledge exactly these).
 pub fn unacknowledged(
     conn: &mut PgConnection,
     after: Option<(DateTime<Utc>, ReplyId)>,
     limit: i64,
     region_path: Option<&str>,
     private: bool,
+    client: UserId,
 ) -> Result<Vec<PublishedReply>, ApiError> {
     let mut q = r::table
         .inner_join(m::table)
         .filter(r::status.eq(ReplyStatus::Published))
         .filter(r::acknowledged_at.is_null())
         .filter(r::external_source.is_null())
+        .filter(m::external_source.is_null().or(m::registered_by.eq(client)))
         .select(PUBLISHED)
         .order((r::published_at.asc(), r::id.asc()))
         .limit(limit)
@@ -1242,6 +1245,10 @@ pub fn unacknowledged(
 
 /// Record the board's id and URL of a published reply (and a ledger event). Acknowledging
 /// again with the same values changes nothing; new values replace the old ones.
+///
+/// `sees(region_path, visibility)` is the client's read scope: a reply of a message outside it
+/// is 404, as if there were none (the unacknowledged list never showed it). A reply to a
+/// message another client imported is that client's to acknowledge (409, as for imports).
 pub fn acknowledge(
     conn: &mut PgConnection,
     id: ReplyId,
@@ -1249,6 +1256,7 @@ pub fn acknowledge(
     board_url: &str,
     actor: EventActor,
     now: DateTime<Utc>,
+    sees: impl Fn(&str, &str) -> bool,
 ) -> Result<(PublishedReply, bool), ApiError> {
     conn.transaction(|conn| {
         let message_id: MessageId = r::table
@@ -1258,6 +1266,12 @@ pub fn acknowledge(
             .optional()?
             .ok_or_else(|| ApiError::not_found("reply"))?;
         let message = messages::lock(conn, message_id)?;
+        if !sees(&message.region_path, message.visibility.as_str()) {
+            return Err(ApiError::not_found("reply"));
+        }
+        if message.external_source.is_some() {
+            owned_by(message.registered_by, actor, "the message")?;
+        }
         let current: PublishedReply = r::table
             .inner_join(m::table)
             .filter(r::id.eq(id))

@@ -9,6 +9,7 @@ mod auth;
 mod bench_data;
 mod briefings;
 mod cli;
+mod client_acks;
 mod errors;
 mod faults;
 mod handling;

@@ -44,7 +44,7 @@ pub async fn client_token(app: &TestApp, scopes: &[&str]) -> String {
     t.body["access_token"].as_str().unwrap().to_owned()
 }
 
-fn item(external_id: &str, updated_at: chrono::DateTime<Utc>, title: &str) -> Value {
+pub fn item(external_id: &str, updated_at: chrono::DateTime<Utc>, title: &str) -> Value {
     json!({
         "source": SOURCE, "external_id": external_id,
         "updated_at": updated_at, "submitted_at": "2026-11-20T01:02:03.456789Z",
@@ -55,12 +55,12 @@ fn item(external_id: &str, updated_at: chrono::DateTime<Utc>, title: &str) -> Va
     })
 }
 
-async fn import(app: &TestApp, token: &str, items: Vec<Value>) -> Resp {
+pub async fn import(app: &TestApp, token: &str, items: Vec<Value>) -> Resp {
     app.post("/api/v1/sync/messages", token, json!({ "items": items }))
         .await
 }
 
-fn outcomes(r: &Resp) -> Vec<String> {
+pub fn outcomes(r: &Resp) -> Vec<String> {
     r.body["results"]
         .as_array()
         .unwrap_or_else(|| panic!("no results in {}", r.body))
@@ -645,7 +645,7 @@ async fn a_messages_changes_arrive_in_ledger_order_and_long_polls_wake_up() {
 
 /// Import message `ext`, then have the liaison office accept it and the transport bureau sign
 /// for it; returns its id.
-async fn imported_in_progress(app: &TestApp, token: &str, liaison: &str, ext: &str) -> String {
+pub async fn imported_in_progress(app: &TestApp, token: &str, liaison: &str, ext: &str) -> String {
     let r = import(
         app,
         token,
