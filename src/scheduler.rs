@@ -59,30 +59,38 @@ pub async fn tick_or_stop(tick: &mut tokio::time::Interval, stop: &mut StopSigna
     }
 }
 
-/// Run the scheduler every `interval` until `stop`.
+/// Run the scheduler every `interval` until `stop`; each finished pass counts in `passes`
+/// (`task="scheduler"`).
 pub fn spawn(
     db: Db,
     clock: Clock,
     interval: StdDuration,
     mut stop: StopSignal,
+    passes: prometheus::IntCounterVec,
 ) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(interval);
         while tick_or_stop(&mut tick, &mut stop).await {
             let now = clock.now();
-            match db.run(move |conn| run_once(conn, now)).await {
-                Ok(r) if r != Raised::default() => {
-                    tracing::info!(
-                        due_soon = r.due_soon,
-                        overdue = r.overdue,
-                        closed = r.closed,
-                        alerts = r.alerts,
-                        "scheduler pass"
-                    )
+            let result = match db.run(move |conn| run_once(conn, now)).await {
+                Ok(r) => {
+                    if r != Raised::default() {
+                        tracing::info!(
+                            due_soon = r.due_soon,
+                            overdue = r.overdue,
+                            closed = r.closed,
+                            alerts = r.alerts,
+                            "scheduler pass"
+                        )
+                    }
+                    "ok"
                 }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "deadline scheduler pass failed"),
-            }
+                Err(e) => {
+                    tracing::warn!(error = %e, "deadline scheduler pass failed");
+                    "error"
+                }
+            };
+            passes.with_label_values(&["scheduler", result]).inc();
         }
         tracing::info!("scheduler stopped");
     })

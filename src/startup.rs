@@ -244,6 +244,7 @@ fn run(
             settings.clock.clone(),
             Duration::from_secs(settings.scheduler_interval_secs),
             stopped.clone(),
+            metrics.background_passes.clone(),
         ));
     }
     if settings.stats_fold_interval_ms > 0 {
@@ -258,6 +259,7 @@ fn run(
             crate::webhooks::Dispatcher::new(db.clone(), &settings)?,
             Duration::from_millis(settings.webhook_poll_ms),
             stopped.clone(),
+            metrics.background_passes.clone(),
         ));
     }
     match settings

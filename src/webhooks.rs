@@ -232,6 +232,7 @@ pub fn spawn(
     dispatcher: Dispatcher,
     interval: Duration,
     mut stop: crate::scheduler::StopSignal,
+    passes: prometheus::IntCounterVec,
 ) -> tokio::task::JoinHandle<()> {
     actix_web::rt::spawn(async move {
         let mut tick = actix_web::rt::time::interval(interval);
@@ -239,7 +240,11 @@ pub fn spawn(
         while crate::scheduler::tick_or_stop(&mut tick, &mut stop).await {
             // A full batch: more may be due; go on at once (unless stopping).
             loop {
-                match dispatcher.run_once().await {
+                let result = dispatcher.run_once().await;
+                // Counted once its sends have ended (`task="webhooks"`).
+                let label = if result.is_ok() { "ok" } else { "error" };
+                passes.with_label_values(&["webhooks", label]).inc();
+                match result {
                     Ok(n) if n as i64 >= dispatcher.batch && !*stop.borrow() => continue,
                     Ok(_) => break,
                     Err(e) => {

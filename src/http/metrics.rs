@@ -1,5 +1,5 @@
-//! Prometheus metrics: request counts and latency histograms by route pattern and status, and
-//! the state of the database pool (read at scrape time).
+//! Prometheus metrics: request counts and latency histograms by route pattern and status, the
+//! passes of the background loops, and the state of the database pool (read at scrape time).
 
 use std::time::Instant;
 
@@ -20,6 +20,10 @@ pub struct Metrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// Completed passes of the background loops by `task` (`scheduler`, `webhooks`) and
+    /// `result` (`ok`, `error`): a loop that stalls shows as a flat line, and a test can wait
+    /// for the passes after a moment instead of sleeping.
+    pub background_passes: IntCounterVec,
     pool_connections: IntGauge,
     pool_idle: IntGauge,
     pool_max: IntGauge,
@@ -45,11 +49,19 @@ impl Metrics {
             ]),
             &["method", "route", "status"],
         )?;
+        let background_passes = IntCounterVec::new(
+            Opts::new(
+                "background_passes_total",
+                "Completed passes of the background loops by task and result",
+            ),
+            &["task", "result"],
+        )?;
         let pool_connections = IntGauge::new("db_pool_connections", "Open database connections")?;
         let pool_idle = IntGauge::new("db_pool_idle_connections", "Idle database connections")?;
         let pool_max = IntGauge::new("db_pool_max_connections", "Configured pool size")?;
         registry.register(Box::new(requests.clone()))?;
         registry.register(Box::new(latency.clone()))?;
+        registry.register(Box::new(background_passes.clone()))?;
         registry.register(Box::new(pool_connections.clone()))?;
         registry.register(Box::new(pool_idle.clone()))?;
         registry.register(Box::new(pool_max.clone()))?;
@@ -57,6 +69,7 @@ impl Metrics {
             registry,
             requests,
             latency,
+            background_passes,
             pool_connections,
             pool_idle,
             pool_max,

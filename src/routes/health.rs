@@ -54,8 +54,9 @@ pub async fn readyz(db: web::Data<Db>) -> Result<HttpResponse, ApiError> {
 }
 
 /// Prometheus metrics in the text exposition format: `liuyan_http_requests_total` and
-/// `liuyan_http_request_duration_seconds` by method, route pattern and status, and the state of
-/// the database pool.
+/// `liuyan_http_request_duration_seconds` by method, route pattern and status,
+/// `liuyan_background_passes_total` by task (`scheduler`, `webhooks`) and result, and the state
+/// of the database pool.
 #[utoipa::path(
     operation_id = "metrics",
     tag = "operations",

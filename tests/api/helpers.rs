@@ -541,3 +541,47 @@ pub fn skip(test: &str, reason: &str) {
         let _ = writeln!(f, "{test}: {reason}");
     }
 }
+
+/// Completed passes of a background loop (`task` = `scheduler`, `webhooks`) of the server at
+/// `base`, from its `/metrics` (`liuyan_background_passes_total`, every result).
+pub async fn background_passes(client: &reqwest::Client, base: &str, task: &str) -> u64 {
+    let text = client
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let label = format!("task=\"{task}\"");
+    text.lines()
+        .filter(|l| l.starts_with("liuyan_background_passes_total{") && l.contains(&label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum()
+}
+
+/// Wait until every server of `bases` has completed `more` passes of `task` after this call:
+/// what any of them would still do (a duplicate alarm, a second delivery) has been done by then.
+/// Panics after `limit`.
+pub async fn wait_for_passes(bases: &[String], task: &str, more: u64, limit: std::time::Duration) {
+    let client = reqwest::Client::new();
+    let mut start = Vec::new();
+    for base in bases {
+        start.push(background_passes(&client, base, task).await);
+    }
+    let deadline = std::time::Instant::now() + limit;
+    loop {
+        let mut done = true;
+        for (base, s) in bases.iter().zip(&start) {
+            done &= background_passes(&client, base, task).await >= s + more;
+        }
+        if done {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{task}: {bases:?} did not complete {more} passes in {limit:?}"
+        );
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -4,7 +4,7 @@
 //! nothing happens twice and nothing is lost.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use diesel::RunQueryDsl;
 use futures_util::future::join_all;
@@ -272,11 +272,15 @@ async fn webhook_dispatchers_of_two_replicas_deliver_each_event_once() {
         Duration::from_secs(20),
     )
     .await;
-    // Give a would-be duplicate time to arrive.
-    let settle = Instant::now();
-    while settle.elapsed() < Duration::from_millis(500) {
-        actix_web::rt::time::sleep(Duration::from_millis(50)).await;
-    }
+    // A would-be duplicate is sent by a pass of either dispatcher: once each has completed two
+    // more passes (sends included), it would have arrived.
+    crate::helpers::wait_for_passes(
+        &[a.base.clone(), b.base.clone()],
+        "webhooks",
+        2,
+        Duration::from_secs(20),
+    )
+    .await;
     let hits = receiver.hits();
     let mut per_id: BTreeMap<&str, usize> = BTreeMap::new();
     for h in &hits {
