@@ -11,6 +11,7 @@ mod briefings;
 mod cli;
 mod client_acks;
 mod errors;
+mod expensive;
 mod faults;
 mod handling;
 mod handling_catalogues;
