@@ -131,6 +131,20 @@ async function main(): Promise<void> {
     const reviewer = await login("reviewer@liuyan.example", "Demo-Reviewer-2026");
     const analyst = await login("analyst@liuyan.example", "Demo-Analyst-2026");
 
+    const received = async (): Promise<number> => {
+        const s = ok(
+            "statistics",
+            await analyst.GET("/api/v1/statistics/summary", {
+                params: { query: { region_code: "620000", format: "json" } },
+            }),
+        );
+        if (typeof s === "string") throw new Error("statistics: a download instead of JSON");
+        const summary: Schemas["StatisticsSummary"] = s;
+        return summary.figures.received;
+    };
+    // The province's count before this run's message: the statistics must count exactly it.
+    const receivedBefore = await received();
+
     // Reference data: the governor (handled by the provincial liaison office), the unit.
     const leaders = ok(
         "list leaders",
@@ -364,15 +378,17 @@ async function main(): Promise<void> {
         403,
         "forbidden",
     );
-    const stats = ok(
-        "statistics",
-        await analyst.GET("/api/v1/statistics/summary", {
-            params: { query: { region_code: "620000", format: "json" } },
-        }),
+    // The fold runs every few seconds: wait for it with a deadline.
+    const deadline = Date.now() + 20_000;
+    let receivedNow = await received();
+    while (receivedNow !== receivedBefore + 1 && Date.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 500));
+        receivedNow = await received();
+    }
+    check(
+        receivedNow === receivedBefore + 1,
+        `statistics count this run's message: ${receivedBefore} before, ${receivedNow} now`,
     );
-    if (typeof stats === "string") throw new Error("statistics: a download instead of JSON");
-    const summary: Schemas["StatisticsSummary"] = stats;
-    check(summary.figures.received >= 1, `statistics count the message: ${JSON.stringify(summary.figures)}`);
 
     // 12. The public board (anonymous).
     step("public board (anonymous)");

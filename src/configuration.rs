@@ -117,6 +117,22 @@ pub struct Settings {
     #[arg(long, env = "LIUYAN_EXPORT_CONCURRENCY", default_value_t = 0)]
     pub export_concurrency: u32,
 
+    /// Expensive reads running at once per process: searches with `q` (messages and the public
+    /// board), statistics drill-downs, downloads, briefings. Further ones wait up to the pool
+    /// timeout, then 503. 0 = the database threads minus one (at least 1), so at least one
+    /// thread always stays for everything else.
+    #[arg(long, env = "LIUYAN_EXPENSIVE_CONCURRENCY", default_value_t = 0)]
+    pub expensive_concurrency: u32,
+
+    /// Statement timeout of those expensive reads, milliseconds (0: none). A read cut off by it
+    /// answers 503 saying so.
+    #[arg(
+        long,
+        env = "LIUYAN_EXPENSIVE_STATEMENT_TIMEOUT_MS",
+        default_value_t = 5000
+    )]
+    pub expensive_statement_timeout_ms: u64,
+
     /// Log format.
     #[arg(long, env = "LIUYAN_LOG_FORMAT", value_enum, default_value = "pretty")]
     pub log_format: LogFormat,
@@ -263,6 +279,20 @@ impl Settings {
         }
     }
 
+    /// The expensive-read budget with `db_threads` database threads (see
+    /// `expensive_concurrency`): never all of them when there are two or more.
+    pub fn expensive_budget(&self, db_threads: u32) -> crate::db::ExpensiveBudget {
+        let most = (db_threads as usize).saturating_sub(1).max(1);
+        let size = match self.expensive_concurrency {
+            0 => most,
+            n => (n as usize).min(most),
+        };
+        crate::db::ExpensiveBudget::new(
+            size,
+            Duration::from_millis(self.expensive_statement_timeout_ms),
+        )
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.db_pool_timeout_ms)
     }
@@ -316,6 +346,13 @@ impl Settings {
             anyhow::bail!(
                 "LIUYAN_EXPORT_CONCURRENCY must be at most the database threads ({}): each \
                  download holds one",
+                self.pool_size()
+            );
+        }
+        if self.pool_size() > 1 && self.expensive_concurrency >= self.pool_size() {
+            anyhow::bail!(
+                "LIUYAN_EXPENSIVE_CONCURRENCY must be below the database threads ({}): at least \
+                 one must stay free for cheap requests",
                 self.pool_size()
             );
         }
@@ -442,6 +479,26 @@ mod tests {
         assert_eq!(s.export_slots(1), 1, "at least one");
         s.export_concurrency = 3;
         assert_eq!(s.export_slots(8), 3);
+    }
+
+    #[test]
+    fn expensive_reads_leave_a_thread_for_cheap_ones() {
+        let mut s = Settings::defaults();
+        assert_eq!(s.expensive_budget(4).size(), 3);
+        assert_eq!(s.expensive_budget(1).size(), 1, "at least one");
+        assert_eq!(
+            s.expensive_budget(4).statement_timeout(),
+            Duration::from_secs(5)
+        );
+        s.expensive_concurrency = 2;
+        assert_eq!(s.expensive_budget(8).size(), 2);
+        // A test pool smaller than the setting still keeps one thread free.
+        assert_eq!(s.expensive_budget(2).size(), 1);
+        s.db_pool_size = 4;
+        s.expensive_concurrency = 4;
+        assert!(s.check().unwrap_err().to_string().contains("EXPENSIVE"));
+        s.expensive_concurrency = 3;
+        assert!(s.check().is_ok());
     }
 
     #[test]

@@ -135,6 +135,7 @@ impl Application {
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))?;
         let port = listener.local_addr()?.port();
         let exports = ExportSlots::new(settings.export_slots(db.pool().max_size()));
+        db.set_expensive_budget(settings.expensive_budget(db.pool().max_size()));
         let (server, background) = run(listener, settings, db.clone(), exports.clone())?;
         Ok(Self {
             server,

@@ -3,6 +3,7 @@
 pub mod local;
 pub mod session;
 
+mod expensive;
 mod pool;
 
 use std::time::Duration;
@@ -11,6 +12,7 @@ use diesel::pg::PgConnection;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
+pub use expensive::ExpensiveBudget;
 pub use pool::{Manager, PgPool, PgPooled, PoolOptions, build_pool, build_pool_unchecked};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
@@ -22,6 +24,9 @@ pub enum DbError {
     Unavailable(String),
     #[error("not found")]
     NotFound,
+    /// A statement ran past its `statement_timeout` and PostgreSQL cancelled it.
+    #[error("statement timeout: {0}")]
+    StatementTimeout(String),
     #[error("unique violation: {detail}")]
     UniqueViolation { detail: String },
     #[error("foreign key violation: {detail}")]
@@ -60,6 +65,15 @@ impl From<DieselError> for DbError {
                 if is_connection_loss(info.message()) =>
             {
                 DbError::Unavailable(info.message().to_owned())
+            }
+            // Only expensive reads run under a statement timeout (`Db::run_expensive`): the
+            // request asked for more than the server gives one read, not a server fault.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
+                if info
+                    .message()
+                    .contains("canceling statement due to statement timeout") =>
+            {
+                DbError::StatementTimeout(info.message().to_owned())
             }
             // PostgreSQL broke a lock cycle by aborting this transaction: nothing was changed,
             // and the same request succeeds when retried (503 with Retry-After).
@@ -165,6 +179,9 @@ pub struct Db {
     ended: crossbeam_channel::Receiver<()>,
     /// The database threads, joined by `shutdown`.
     threads: std::sync::Arc<std::sync::Mutex<Vec<std::thread::JoinHandle<()>>>>,
+    /// The budget of expensive reads ([`Db::run_expensive`]), shared by every clone; set once
+    /// at start ([`Db::set_expensive_budget`]), else the default for the thread count.
+    expensive: std::sync::Arc<std::sync::OnceLock<ExpensiveBudget>>,
 }
 
 /// A job's life: the first of the caller (giving up) and the database thread (starting it)
@@ -221,6 +238,7 @@ impl Db {
             closing,
             ended,
             threads: std::sync::Arc::new(std::sync::Mutex::new(handles)),
+            expensive: std::sync::Arc::new(std::sync::OnceLock::new()),
         }
     }
 
@@ -278,11 +296,16 @@ impl Db {
     {
         match session::current() {
             Some(pinned) => pinned.run(f).await,
-            None => self.run_on_thread(f).await,
+            None => self.run_on_thread(f, self.wait).await,
         }
     }
 
-    async fn run_on_thread<T, E, F>(&self, f: F) -> Result<T, crate::error::ApiError>
+    /// Run `f` on the next free database thread, waiting at most `wait` for one (then 503).
+    async fn run_on_thread<T, E, F>(
+        &self,
+        f: F,
+        wait: Duration,
+    ) -> Result<T, crate::error::ApiError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, E> + Send + 'static,
         T: Send + 'static,
@@ -298,7 +321,7 @@ impl Db {
         let (tx, mut rx) = tokio::sync::oneshot::channel();
         let state = std::sync::Arc::new(AtomicU8::new(QUEUED));
         let job_state = state.clone();
-        let (wait, enqueued) = (self.wait, std::time::Instant::now());
+        let enqueued = std::time::Instant::now();
         let job: Job = Box::new(move |slot, pool| {
             if job_state
                 .compare_exchange(QUEUED, STARTED, Ordering::AcqRel, Ordering::Acquire)
@@ -340,7 +363,7 @@ impl Db {
         let dropped = |_| ApiError::ServiceUnavailable("a database job was dropped".into());
         // Every database thread busy (slow queries, a server that does not answer): answer 503
         // after the pool timeout rather than letting requests pile up behind them.
-        match tokio::time::timeout(self.wait, &mut rx).await {
+        match tokio::time::timeout(wait, &mut rx).await {
             Ok(result) => result.map_err(dropped)?,
             Err(_) => {
                 if state
@@ -373,6 +396,12 @@ impl From<DbError> for crate::error::ApiError {
         match e {
             DbError::Unavailable(msg) => ApiError::ServiceUnavailable(msg),
             DbError::NotFound => ApiError::NotFound("resource not found".into()),
+            DbError::StatementTimeout(_) => ApiError::ServiceUnavailable(
+                "the request needed more database time than this server gives one search, \
+                 statistics drill-down, download or briefing (statement timeout); narrow it \
+                 (a shorter period, more filters, a longer search phrase) or retry later"
+                    .into(),
+            ),
             DbError::UniqueViolation { detail } => ApiError::Conflict(detail),
             DbError::ForeignKeyViolation { detail } => ApiError::Conflict(detail),
             DbError::Other(msg) => ApiError::Internal(msg),

@@ -66,6 +66,9 @@ pub const MIN_CLUSTER_SIZE: i64 = 3;
 pub const TOP_CLUSTERS: usize = 3;
 /// Most candidates kept per briefing (the best ranked).
 pub const MAX_CANDIDATES: usize = 500;
+/// Most drafts one editor may hold for one period and region: each costs a candidate search
+/// and 500 stored rows, and repeating the call must not pile them up (issue 26, item 5).
+pub const MAX_DRAFTS_PER_PERIOD: i64 = 3;
 
 /// Weight of `important`.
 pub const IMPORTANT: i32 = 100;

@@ -468,7 +468,7 @@ where
     let db = db.clone();
     let job_slot = slot.clone();
     actix_web::rt::spawn(async move {
-        match db.run(job).await {
+        match db.run_expensive(job).await {
             Ok(Some(file)) => {
                 let _ = actix_web::web::block(move || send_file(file, &file_tx)).await;
             }

@@ -462,6 +462,7 @@ pub struct CreateBriefing {
         (status = 201, description = "The draft with its candidates", body = BriefingDto,
          headers(("Location" = String, description = "The briefing"), ("ETag" = String, description = "Its version"))),
         (status = 403, description = "Not an editor (liaison office, supervisor, administrator), or a region outside your territory", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "You already hold three drafts for this period and region: edit and submit one of them", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "`period_to` before `period_from`, a period over 31 days or starting in the future, an unknown region", body = crate::error::Problem, content_type = "application/problem+json")
     )
 )]
@@ -482,124 +483,134 @@ pub async fn create_briefing(
     };
     let p = principal.clone();
     let dto = db
-        .run(move |conn| {
-            let (territory, unit) = match standing(conn, &p)? {
-                Standing::Editor { territory, unit } => (territory, unit),
-                Standing::Leader { .. } => {
-                    return Err(ApiError::Forbidden(
-                        "leaders review briefings; the liaison office compiles them".into(),
-                    ));
-                }
-            };
-            let region_code = match (body.region_code, &territory) {
-                (Some(code), own) => {
-                    crate::store::regions::get(conn, &code).map_err(|e| match e {
-                        ApiError::NotFound(_) => {
-                            ApiError::field("region_code", "not_found", "no such region")
+        .run_expensive(move |conn| {
+            conn.transaction(|conn| {
+                let (territory, unit) = match standing(conn, &p)? {
+                    Standing::Editor { territory, unit } => (territory, unit),
+                    Standing::Leader { .. } => {
+                        return Err(ApiError::Forbidden(
+                            "leaders review briefings; the liaison office compiles them".into(),
+                        ));
+                    }
+                };
+                let region_code = match (body.region_code, &territory) {
+                    (Some(code), own) => {
+                        crate::store::regions::get(conn, &code).map_err(|e| match e {
+                            ApiError::NotFound(_) => {
+                                ApiError::field("region_code", "not_found", "no such region")
+                            }
+                            other => other,
+                        })?;
+                        if let Some(own) = own
+                            && !crate::store::regions::is_within(conn, &code, own)?
+                        {
+                            return Err(ApiError::Forbidden(format!(
+                                "region {code} lies outside your territory ({own})"
+                            )));
                         }
-                        other => other,
-                    })?;
-                    if let Some(own) = own
-                        && !crate::store::regions::is_within(conn, &code, own)?
-                    {
-                        return Err(ApiError::Forbidden(format!(
-                            "region {code} lies outside your territory ({own})"
-                        )));
+                        code
                     }
-                    code
+                    (None, Some(own)) => own.clone(),
+                    (None, None) => store::root_region(conn)?,
+                };
+                let region = crate::store::regions::get(conn, &region_code)?;
+                let drafts = store::lock_and_count_drafts(conn, p.user_id, from, to, &region.code)?;
+                if drafts >= rules::MAX_DRAFTS_PER_PERIOD {
+                    return Err(ApiError::Conflict(format!(
+                        "you already hold {drafts} drafts for {from} to {to} in region {}, as many \
+                     as one editor may: edit and submit one of them",
+                        region.code
+                    )));
                 }
-                (None, Some(own)) => own.clone(),
-                (None, None) => store::root_region(conn)?,
-            };
-            let region = crate::store::regions::get(conn, &region_code)?;
-            let start = start_of_local_day(from);
-            let end = end_of_local_day(to);
-            let window = Window {
-                start,
-                end,
-                reference: end.min(now),
-            };
-            let mut found = store::find_candidates(conn, &region.path, &window)?;
-            if unit.is_some() {
-                // A liaison office compiles from what its unit may read (docs/ACCESS.md): its
-                // intake and what it handles, not every message of its territory.
-                let ids: Vec<_> = found.iter().map(|c| c.message_id).collect();
-                let readable: std::collections::HashSet<_> =
-                    crate::store::messages::get_many(conn, &ids)?
-                        .iter()
-                        .filter(|m| {
-                            crate::auth::policy::message_access(
-                                crate::routes::messages::viewer(&p),
-                                crate::routes::messages::facts(m),
-                            ) == crate::auth::policy::MessageAccess::Full
-                        })
-                        .map(|m| m.id)
-                        .collect();
-                found.retain(|c| readable.contains(&c.message_id));
-            }
-            let scored: Vec<Ranked<store::Candidate>> = found
-                .into_iter()
-                .filter_map(|c| {
-                    rules::score(&c.facts).map(|s| Ranked {
-                        submitted_at: c.submitted_at,
-                        id: c.message_id,
-                        scored: s,
-                        item: c,
-                    })
-                })
-                .collect();
-            let (ranked, count) = rules::rank(scored);
-            let id = BriefingId::new();
-            let items: Vec<Item> = ranked
-                .into_iter()
-                .enumerate()
-                .map(|(i, r)| {
-                    let clustered = r.scored.reasons.contains(&BriefingReason::Cluster);
-                    Item {
-                        briefing_id: id,
-                        message_id: r.id,
-                        rank: i32::try_from(i + 1).unwrap_or(i32::MAX),
-                        score: r.scored.score,
-                        reasons: r
-                            .scored
-                            .reasons
+                let start = start_of_local_day(from);
+                let end = end_of_local_day(to);
+                let window = Window {
+                    start,
+                    end,
+                    reference: end.min(now),
+                };
+                let mut found = store::find_candidates(conn, &region.path, &window)?;
+                if unit.is_some() {
+                    // A liaison office compiles from what its unit may read (docs/ACCESS.md):
+                    // its intake and what it handles, not every message of its territory.
+                    let ids: Vec<_> = found.iter().map(|c| c.message_id).collect();
+                    let readable: std::collections::HashSet<_> =
+                        crate::store::messages::get_many(conn, &ids)?
                             .iter()
-                            .map(|x| x.as_str().to_owned())
-                            .collect(),
-                        cluster_label: if clustered {
-                            r.item.cluster_label
-                        } else {
-                            None
-                        },
-                        overdue_days: r.scored.overdue_days,
-                        selected: false,
-                        position: None,
-                        summary: None,
-                        instruction_id: None,
-                    }
-                })
-                .collect();
-            let b = Briefing {
-                id,
-                title,
-                period_from: from,
-                period_to: to,
-                region_code: region.code,
-                region_path: region.path,
-                status: BriefingStatus::Draft,
-                candidates_found: i32::try_from(count).unwrap_or(i32::MAX),
-                created_by: p.user_id,
-                created_at: now,
-                updated_by: p.user_id,
-                updated_at: now,
-                submitted_by: None,
-                submitted_at: None,
-                reviewed_by: None,
-                reviewed_at: None,
-                version: 1,
-            };
-            store::insert(conn, &b, &items)?;
-            full(conn, &b)
+                            .filter(|m| {
+                                crate::auth::policy::message_access(
+                                    crate::routes::messages::viewer(&p),
+                                    crate::routes::messages::facts(m),
+                                ) == crate::auth::policy::MessageAccess::Full
+                            })
+                            .map(|m| m.id)
+                            .collect();
+                    found.retain(|c| readable.contains(&c.message_id));
+                }
+                let scored: Vec<Ranked<store::Candidate>> = found
+                    .into_iter()
+                    .filter_map(|c| {
+                        rules::score(&c.facts).map(|s| Ranked {
+                            submitted_at: c.submitted_at,
+                            id: c.message_id,
+                            scored: s,
+                            item: c,
+                        })
+                    })
+                    .collect();
+                let (ranked, count) = rules::rank(scored);
+                let id = BriefingId::new();
+                let items: Vec<Item> = ranked
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        let clustered = r.scored.reasons.contains(&BriefingReason::Cluster);
+                        Item {
+                            briefing_id: id,
+                            message_id: r.id,
+                            rank: i32::try_from(i + 1).unwrap_or(i32::MAX),
+                            score: r.scored.score,
+                            reasons: r
+                                .scored
+                                .reasons
+                                .iter()
+                                .map(|x| x.as_str().to_owned())
+                                .collect(),
+                            cluster_label: if clustered {
+                                r.item.cluster_label
+                            } else {
+                                None
+                            },
+                            overdue_days: r.scored.overdue_days,
+                            selected: false,
+                            position: None,
+                            summary: None,
+                            instruction_id: None,
+                        }
+                    })
+                    .collect();
+                let b = Briefing {
+                    id,
+                    title,
+                    period_from: from,
+                    period_to: to,
+                    region_code: region.code,
+                    region_path: region.path,
+                    status: BriefingStatus::Draft,
+                    candidates_found: i32::try_from(count).unwrap_or(i32::MAX),
+                    created_by: p.user_id,
+                    created_at: now,
+                    updated_by: p.user_id,
+                    updated_at: now,
+                    submitted_by: None,
+                    submitted_at: None,
+                    reviewed_by: None,
+                    reviewed_at: None,
+                    version: 1,
+                };
+                store::insert(conn, &b, &items)?;
+                full(conn, &b)
+            })
         })
         .await?;
     Ok(HttpResponse::Created()
@@ -1134,7 +1145,7 @@ pub async fn get_briefing_document(
     let id = parse_id(&id)?;
     let p = principal.clone();
     let (doc, from) = db
-        .run(move |conn| {
+        .run_expensive(move |conn| {
             let (_, b) = visible(conn, &p, id, false)?;
             let views = store::items(conn, id)?;
             let mut selected: Vec<&ItemView> = views.iter().filter(|v| v.item.selected).collect();

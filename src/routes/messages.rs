@@ -667,55 +667,59 @@ pub async fn list_messages(
         ));
     }
     let p = principal.clone();
-    let rows = db
-        .run(move |conn| {
-            let scope = if claimable {
-                let unit = p
-                    .unit_id
-                    .ok_or_else(|| ApiError::Forbidden("you belong to no unit".into()))?;
-                let code = crate::store::units::get(conn, unit)?.region_code;
-                ListScope::Claimable(crate::store::regions::path_of(conn, &code)?)
-            } else {
-                list_scope(conn, &p)?
-            };
-            let filter = MessageFilter {
-                status: q.status,
-                leader_id: q.leader_id,
-                region_path: match &q.region_code {
-                    Some(code) => Some(crate::store::regions::path_of(conn, code)?),
-                    None => None,
-                },
-                unit_id: q.unit_id,
-                category_id: q.category_id,
-                kind: q.kind,
-                priority: q.priority,
-                submitted_from: q.submitted_from,
-                submitted_to: q.submitted_to,
-                author_id: q.mine.unwrap_or(false).then_some(p.user_id),
-                search,
-                replied: None,
-            };
-            let rows = store::list(conn, &scope, &filter, sort, &page)?;
-            let (rows, next_cursor) = finish_page(rows, limit, |m| match sort {
-                SortBy::Submitted => (m.submitted_at, m.id),
-                SortBy::LastActivity => (m.last_activity_at, m.id),
-            });
-            // A claimable message is shown to the territorial unit in its public projection:
-            // enough to decide to claim it, nothing personal.
-            let shown = rows
-                .into_iter()
-                .map(|m| {
-                    let access = match message_access(viewer(&p), facts(&m)) {
-                        MessageAccess::None if claimable => MessageAccess::Public,
-                        a => a,
-                    };
-                    (m, access)
-                })
-                .collect();
-            Ok::<_, ApiError>((project(conn, shown)?, next_cursor))
-        })
-        .await?;
-    let (items, next_cursor) = rows;
+    // A search may read many rows: it runs under the expensive-read budget (`db::expensive`).
+    let expensive = search.is_some();
+    let job = move |conn: &mut diesel::PgConnection| {
+        let scope = if claimable {
+            let unit = p
+                .unit_id
+                .ok_or_else(|| ApiError::Forbidden("you belong to no unit".into()))?;
+            let code = crate::store::units::get(conn, unit)?.region_code;
+            ListScope::Claimable(crate::store::regions::path_of(conn, &code)?)
+        } else {
+            list_scope(conn, &p)?
+        };
+        let filter = MessageFilter {
+            status: q.status,
+            leader_id: q.leader_id,
+            region_path: match &q.region_code {
+                Some(code) => Some(crate::store::regions::path_of(conn, code)?),
+                None => None,
+            },
+            unit_id: q.unit_id,
+            category_id: q.category_id,
+            kind: q.kind,
+            priority: q.priority,
+            submitted_from: q.submitted_from,
+            submitted_to: q.submitted_to,
+            author_id: q.mine.unwrap_or(false).then_some(p.user_id),
+            search,
+            replied: None,
+        };
+        let rows = store::list(conn, &scope, &filter, sort, &page)?;
+        let (rows, next_cursor) = finish_page(rows, limit, |m| match sort {
+            SortBy::Submitted => (m.submitted_at, m.id),
+            SortBy::LastActivity => (m.last_activity_at, m.id),
+        });
+        // A claimable message is shown to the territorial unit in its public projection:
+        // enough to decide to claim it, nothing personal.
+        let shown = rows
+            .into_iter()
+            .map(|m| {
+                let access = match message_access(viewer(&p), facts(&m)) {
+                    MessageAccess::None if claimable => MessageAccess::Public,
+                    a => a,
+                };
+                (m, access)
+            })
+            .collect();
+        Ok::<_, ApiError>((project(conn, shown)?, next_cursor))
+    };
+    let (items, next_cursor) = if expensive {
+        db.run_expensive(job).await?
+    } else {
+        db.run(job).await?
+    };
     Ok(HttpResponse::Ok().json(MessagePage { items, next_cursor }))
 }
 

@@ -331,31 +331,36 @@ pub async fn list_public_messages(
         None => None,
     };
     let needle = search.as_ref().map(|(_, text)| text.to_lowercase());
-    let (rows, next_cursor, ctx) = db
-        .run(move |conn| {
-            let filter = MessageFilter {
-                leader_id: q.leader_id,
-                region_path: match &q.region_code {
-                    Some(code) => Some(crate::store::regions::path_of(conn, code)?),
-                    None => None,
-                },
-                category_id: q.category_id,
-                replied: q.replied,
-                search,
-                ..Default::default()
-            };
-            let rows = messages_store::list(
-                conn,
-                &ListScope::PublicOnly,
-                &filter,
-                SortBy::Submitted,
-                &page,
-            )?;
-            let (rows, next_cursor) = finish_page(rows, limit, |m| (m.submitted_at, m.id));
-            let ctx = store::context(conn, &rows)?;
-            Ok::<_, ApiError>((rows, next_cursor, ctx))
-        })
-        .await?;
+    // A search may read many rows: it runs under the expensive-read budget (`db::expensive`).
+    let expensive = search.is_some();
+    let job = move |conn: &mut diesel::PgConnection| {
+        let filter = MessageFilter {
+            leader_id: q.leader_id,
+            region_path: match &q.region_code {
+                Some(code) => Some(crate::store::regions::path_of(conn, code)?),
+                None => None,
+            },
+            category_id: q.category_id,
+            replied: q.replied,
+            search,
+            ..Default::default()
+        };
+        let rows = messages_store::list(
+            conn,
+            &ListScope::PublicOnly,
+            &filter,
+            SortBy::Submitted,
+            &page,
+        )?;
+        let (rows, next_cursor) = finish_page(rows, limit, |m| (m.submitted_at, m.id));
+        let ctx = store::context(conn, &rows)?;
+        Ok::<_, ApiError>((rows, next_cursor, ctx))
+    };
+    let (rows, next_cursor, ctx) = if expensive {
+        db.run_expensive(job).await?
+    } else {
+        db.run(job).await?
+    };
     let items = rows
         .into_iter()
         .filter(on_board)

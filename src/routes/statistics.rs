@@ -659,7 +659,7 @@ pub async fn statistics_breakdown(
     let format = export::negotiate(&req, query.format, ExportFormat::Json);
     let lang = query.headers.unwrap_or(HeaderLanguage::En);
     let out = db
-        .run(move |conn| {
+        .run_expensive(move |conn| {
             let r = resolve(conn, &principal, filters, Some(by), now)?;
             let min_sample = match min_sample_arg {
                 Some(n) => i32::try_from(n).unwrap_or(i32::MAX),
@@ -801,7 +801,7 @@ pub async fn statistics_timeseries(
     let format = export::negotiate(&req, query.format, ExportFormat::Json);
     let lang = query.headers.unwrap_or(HeaderLanguage::En);
     let out = db
-        .run(move |conn| {
+        .run_expensive(move |conn| {
             let mut r = resolve(conn, &principal, filters, None, now)?;
             let (from, to) = (r.scope.from, r.scope.to);
             let mut buckets: Vec<NaiveDate> = Vec::new();

@@ -96,6 +96,29 @@ pub fn insert(conn: &mut PgConnection, new: &Briefing, items: &[Item]) -> Result
     })
 }
 
+/// Drafts of `author` for exactly this period and region, counted under a transaction lock per
+/// author, so concurrent creations by one editor are counted one after the other. Call inside a
+/// transaction that also inserts.
+pub fn lock_and_count_drafts(
+    conn: &mut PgConnection,
+    author: UserId,
+    from: NaiveDate,
+    to: NaiveDate,
+    region_code: &str,
+) -> Result<i64, ApiError> {
+    diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 26005))")
+        .bind::<Text, _>(author.0.to_string())
+        .execute(conn)?;
+    Ok(b::table
+        .filter(b::created_by.eq(author))
+        .filter(b::status.eq(BriefingStatus::Draft))
+        .filter(b::period_from.eq(from))
+        .filter(b::period_to.eq(to))
+        .filter(b::region_code.eq(region_code))
+        .count()
+        .get_result(conn)?)
+}
+
 pub fn get(conn: &mut PgConnection, id: BriefingId) -> Result<Option<Briefing>, ApiError> {
     Ok(b::table
         .find(id)

@@ -2,6 +2,7 @@
 //! one transaction, with the message row locked so a message's events form one chain.
 
 use chrono::{DateTime, Utc};
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use serde_json::Value;
 use uuid::Uuid;
@@ -280,11 +281,18 @@ pub fn list_walking(
             if let Some((t, id)) = stop {
                 q = q.filter(key_at_or_after(column, t, id));
             }
-            Ok::<_, ApiError>(
-                ordered(q, sort, page)
-                    .select(Message::as_select())
-                    .load(conn)?,
-            )
+            let rows = ordered(q, sort, page)
+                .select(Message::as_select())
+                .load(conn)?;
+            // Inside an enclosing transaction (an expensive read's statement timeout, a
+            // request's session) this is a savepoint, and its SET LOCALs would outlive it:
+            // the GIN plan below needs bitmap scans back.
+            conn.batch_execute(
+                "SET LOCAL enable_bitmapscan TO DEFAULT; SET LOCAL enable_seqscan TO DEFAULT; \
+                 SET LOCAL enable_sort TO DEFAULT; SET LOCAL jit TO DEFAULT; \
+                 SET LOCAL max_parallel_workers_per_gather TO DEFAULT",
+            )?;
+            Ok::<_, ApiError>(rows)
         })?;
         // A full page inside the walked rows, or the walk covered the whole scope.
         if walked.len() as i64 >= page.fetch_limit() || stop.is_none() {

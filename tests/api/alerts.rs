@@ -85,7 +85,11 @@ async fn a_keyword_hit_at_intake_marks_the_message_important_and_raises_an_alert
     let m = r.body["message"].clone();
     let id = str_of(&m["id"]);
     // Priority is internal working content: the author's copy leaves it out, staff read it.
-    assert_eq!(m["priority"], Value::Null, "the author does not see priority");
+    assert_eq!(
+        m["priority"],
+        Value::Null,
+        "the author does not see priority"
+    );
     let staff_view = app
         .get(&format!("/api/v1/messages/{id}"), &supervisor)
         .await;
@@ -223,7 +227,11 @@ async fn resubmission_is_evaluated_and_nothing_is_downgraded() {
         .await;
         assert_eq!(r.status, 200, "{}", r.body);
         assert_eq!(r.body["status"], "submitted");
-        assert_eq!(r.body["priority"], Value::Null, "the author does not see priority");
+        assert_eq!(
+            r.body["priority"],
+            Value::Null,
+            "the author does not see priority"
+        );
         let staff_view = app.get(&format!("/api/v1/messages/{id}"), &liaison).await;
         assert_eq!(staff_view.body["priority"], "important", "from {priority}");
         assert_eq!(r.body["version"], 4, "one version for the resubmission");

@@ -21,6 +21,36 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
         let verdict = liuyan::store::messages::verify_chain(&mut conn, &message).unwrap();
         assert!(verdict.is_ok(), "{} {verdict:?}", message.tracking_no);
     }
+    // The same, checked without the application's verifier (which the seeder shares): in SQL,
+    // every chain starts at the zero hash, numbers its events 1..n without a gap, links each
+    // event to the hash before it, and ends at the message's head and count; every hash is a
+    // SHA-256 (the content hash itself is pinned by fixed vectors in `domain::ledger`).
+    #[derive(QueryableByName)]
+    struct Links {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        events: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        bad_links: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        bad_heads: i64,
+    }
+    let l: Links = diesel::sql_query(
+        "WITH e AS (SELECT message_id, seq, hash, prev_hash, \
+                lag(hash) OVER w AS before, row_number() OVER w AS n \
+           FROM message_events WINDOW w AS (PARTITION BY message_id ORDER BY seq)) \
+         SELECT (SELECT count(*) FROM e) AS events, \
+                (SELECT count(*) FROM e WHERE seq <> n OR length(hash) <> 32 \
+                   OR prev_hash IS DISTINCT FROM coalesce(before, decode(repeat('00', 32), 'hex'))) \
+                   AS bad_links, \
+                (SELECT count(*) FROM messages m WHERE m.event_count <> \
+                   (SELECT count(*) FROM e WHERE e.message_id = m.id) \
+                   OR m.chain_head IS DISTINCT FROM \
+                   (SELECT hash FROM e WHERE e.message_id = m.id ORDER BY seq DESC LIMIT 1)) AS bad_heads",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert!(l.events > 1_000, "{}", l.events);
+    assert_eq!((l.bad_links, l.bad_heads), (0, 0), "{} events", l.events);
     // Messages in handling have their open lead assignment and deadlines, and each deadline's
     // due time is what the working-day arithmetic gives.
     #[derive(QueryableByName)]

@@ -950,3 +950,59 @@ async fn the_candidate_queries_are_served_by_indexes() {
         assert!(plan.contains("Index"), "{sql}\n{plan}");
     }
 }
+
+/// Repeating the creation does not pile up drafts (issue 26, item 5): an editor holds at most
+/// three drafts for one period and region; the fourth call is 409 and stores nothing, while
+/// another period (or another editor) is unaffected. Eight concurrent calls store three.
+#[actix_web::test]
+async fn drafts_per_editor_and_period_are_capped() {
+    let (app, _clock) = app_at("2026-11-25T10:00").await;
+    let liaison = app.token(Demo::Liaison).await;
+    let week = json!({"period_from": "2026-11-16", "period_to": "2026-11-22"});
+    let calls = (0..8).map(|_| create(&app, &liaison, week.clone()));
+    let answers = futures_util::future::join_all(calls).await;
+    let created = answers.iter().filter(|r| r.status == 201).count();
+    assert_eq!(
+        created,
+        3,
+        "{:?}",
+        answers.iter().map(|r| r.status).collect::<Vec<_>>()
+    );
+    // The others are refused (a 503 only if the expensive-read budget stayed taken too long).
+    for r in answers
+        .iter()
+        .filter(|r| r.status != 201 && r.status != 503)
+    {
+        let p = r.assert_problem(409, "conflict");
+        assert!(
+            p["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("3 drafts"),
+            "{}",
+            r.body
+        );
+    }
+    let r = create(&app, &liaison, week.clone()).await;
+    r.assert_problem(409, "conflict");
+    let list = app
+        .get("/api/v1/briefings?status=draft&limit=100", &liaison)
+        .await;
+    assert_eq!(
+        list.body["items"].as_array().map(Vec::len),
+        Some(3),
+        "{}",
+        list.body
+    );
+    // Another period, and another editor for the same one, still create.
+    let r = create(
+        &app,
+        &liaison,
+        json!({"period_from": "2026-11-09", "period_to": "2026-11-15"}),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let supervisor = app.token(Demo::Supervisor).await;
+    let r = create(&app, &supervisor, week).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+}

@@ -10,6 +10,7 @@ mod bench_data;
 mod briefings;
 mod cli;
 mod errors;
+mod expensive;
 mod faults;
 mod handling;
 mod handling_catalogues;

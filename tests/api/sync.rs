@@ -1337,3 +1337,92 @@ async fn implausible_import_times_are_refused_with_the_rule_that_refused_them() 
     assert_eq!(m.body["status"], "in_progress", "{}", m.body);
     assert!(m.body["replied_at"].is_null(), "{}", m.body);
 }
+
+/// A page of 1,000 changes starting inside one large transaction (issue 26, item 6): the feed
+/// walks its index whatever the page size, and pages of 1,000 across the transaction skip and
+/// repeat nothing. The transaction writes 200 ledger events to each demo message at once.
+#[actix_web::test]
+async fn pages_of_a_thousand_across_one_large_transaction_skip_and_repeat_nothing() {
+    let app = TestApp::spawn().await;
+    let token = client_token(&app, &["sync:read", "sync:personal", "sync:internal"]).await;
+    let (_, head) = drain(&app, &token, "0.0".into(), "").await;
+
+    let url = app.db.url.clone();
+    let written: Vec<(uuid::Uuid, i32)> = actix_web::web::block(move || {
+        let mut conn = crate::helpers::establish(&url);
+        conn.transaction::<_, diesel::result::Error, _>(|conn| {
+            diesel::sql_query(
+                "INSERT INTO message_events (message_id, seq, actor_role, action, payload, \
+                                             created_at, prev_hash, hash) \
+                 SELECT m.id, m.last + g, 'system', 'classify', '{}'::jsonb, now(), \
+                        '\\x00'::bytea, '\\x00'::bytea \
+                 FROM (SELECT message_id AS id, max(seq) AS last FROM message_events \
+                       GROUP BY message_id ORDER BY message_id LIMIT 25) m, \
+                      generate_series(1, 200) g",
+            )
+            .execute(conn)?;
+            #[derive(QueryableByName)]
+            struct Row {
+                #[diesel(sql_type = diesel::sql_types::Uuid)]
+                message_id: uuid::Uuid,
+                #[diesel(sql_type = diesel::sql_types::Integer)]
+                seq: i32,
+            }
+            Ok(diesel::sql_query(
+                "SELECT message_id, seq FROM message_events \
+                 WHERE feed_txid = pg_current_xact_id() ORDER BY id",
+            )
+            .load::<Row>(conn)?
+            .into_iter()
+            .map(|r| (r.message_id, r.seq))
+            .collect())
+        })
+        .expect("one large transaction")
+    })
+    .await
+    .unwrap();
+    assert!(written.len() > 2000, "{} events", written.len());
+
+    // Pages of 1,000 from before the transaction: the second and third start inside it.
+    let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let (read, pages) = loop {
+        let (mut read, mut pages, mut after) = (Vec::new(), 0, head.clone());
+        loop {
+            let r = app
+                .get(
+                    &format!("/api/v1/sync/changes?after={after}&limit=1000"),
+                    &token,
+                )
+                .await;
+            assert_eq!(r.status, 200, "{}", r.body);
+            pages += 1;
+            read.extend(r.body["changes"].as_array().unwrap().clone());
+            after = r.body["next_cursor"].as_str().unwrap().to_owned();
+            if !r.body["has_more"].as_bool().unwrap() {
+                break;
+            }
+        }
+        // Readable once every older transaction of the cluster has ended (other tests' too).
+        if read.len() >= written.len() || std::time::Instant::now() > give_up {
+            break (read, pages);
+        }
+        actix_web::rt::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert!(pages >= 3, "{pages} pages");
+    let got: Vec<(uuid::Uuid, i32)> = read
+        .iter()
+        .map(|c| {
+            (
+                c["message"]["id"].as_str().unwrap().parse().unwrap(),
+                c["seq"].as_i64().unwrap() as i32,
+            )
+        })
+        .collect();
+    assert_eq!(
+        got, written,
+        "every change of the transaction once, in ledger order"
+    );
+    let cursors: Vec<&str> = read.iter().map(|c| c["cursor"].as_str().unwrap()).collect();
+    let unique: HashSet<&&str> = cursors.iter().collect();
+    assert_eq!(unique.len(), cursors.len(), "no change twice");
+}
