@@ -6,7 +6,8 @@
 # or `docker compose up` with docker-compose.yml. The image runs `liuyan serve` in the production
 # profile, which refuses to start without DATABASE_URL and your own LIUYAN_JWT_KEYS; migrations
 # run at start (LIUYAN_MIGRATE_ON_START). Other subcommands: `docker run ... liuyan migrate`,
-# `... liuyan seed-demo`, `... liuyan openapi`.
+# `... liuyan seed-demo`, `... liuyan openapi`. `seed-bench` is not in the image (cargo feature
+# `bench-seed`, off here).
 
 # ---- build --------------------------------------------------------------------------------------
 FROM rust:1-bookworm AS builder

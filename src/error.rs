@@ -336,25 +336,6 @@ impl ResponseError for ApiError {
     }
 }
 
-impl From<crate::db::DbError> for ApiError {
-    fn from(e: crate::db::DbError) -> Self {
-        use crate::db::DbError;
-        match e {
-            DbError::Unavailable(msg) => ApiError::ServiceUnavailable(msg),
-            DbError::NotFound => ApiError::NotFound("resource not found".into()),
-            DbError::StatementTimeout(_) => ApiError::ServiceUnavailable(
-                "the request needed more database time than this server gives one search, \
-                 statistics drill-down, download or briefing (statement timeout); narrow it \
-                 (a shorter period, more filters, a longer search phrase) or retry later"
-                    .into(),
-            ),
-            DbError::UniqueViolation { detail } => ApiError::Conflict(detail),
-            DbError::ForeignKeyViolation { detail } => ApiError::Conflict(detail),
-            DbError::Other(msg) => ApiError::Internal(msg),
-        }
-    }
-}
-
 impl From<actix_web::error::BlockingError> for ApiError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         ApiError::ServiceUnavailable("the server is shutting down".into())

@@ -5,6 +5,7 @@
 
 pub mod app;
 pub mod auth;
+#[cfg(feature = "bench-seed")]
 pub mod bench;
 pub mod clock;
 pub mod configuration;

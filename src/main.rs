@@ -54,7 +54,9 @@ enum Command {
     Openapi,
     /// Print the access model's table (relations x field classes) as the README shows it.
     AccessModel,
-    /// Fill the database with synthetic messages for benchmarks (after the demo data).
+    /// Fill the database with synthetic messages for benchmarks (after the demo data). Only in
+    /// builds with the `bench-seed` feature (scripts/bench); elsewhere it says how to get it.
+    #[cfg_attr(not(feature = "bench-seed"), command(hide = true))]
     SeedBench {
         /// How many messages to add.
         #[arg(long, default_value_t = 1_000_000)]
@@ -63,6 +65,34 @@ enum Command {
     /// Recompute the statistics aggregates from the messages (repairs; blocks message writes
     /// while it runs).
     StatsRebuild,
+}
+
+#[cfg(feature = "bench-seed")]
+fn seed_bench(settings: &Settings, messages: usize) -> anyhow::Result<()> {
+    let url = database_url(settings)?;
+    let started = std::time::Instant::now();
+    let r = liuyan::bench::seed_bench(&url, messages)?;
+    println!(
+        "seed-bench: {} messages and {} ledger events in total; loaded in {:.1} s, indexes and analyze {:.1} s, {:.1} s in all",
+        r.messages,
+        r.events,
+        r.seconds_load,
+        r.seconds_indexes,
+        started.elapsed().as_secs_f64()
+    );
+    for (phase, seconds) in &r.phases {
+        println!("  {phase}: {seconds:.1} s");
+    }
+    Ok(())
+}
+
+/// Without the feature the loader is not compiled in (it stays out of the release image).
+#[cfg(not(feature = "bench-seed"))]
+fn seed_bench(_settings: &Settings, _messages: usize) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "seed-bench is not part of this build; build it with \
+         `cargo build --release --features bench-seed` (scripts/bench does)"
+    )
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {
@@ -106,21 +136,7 @@ fn main() -> anyhow::Result<()> {
         }
         Command::SeedBench { messages } => {
             telemetry::init(settings.log_format, &settings.log_filter);
-            let url = database_url(&settings)?;
-            let started = std::time::Instant::now();
-            let r = liuyan::bench::seed_bench(&url, messages)?;
-            println!(
-                "seed-bench: {} messages and {} ledger events in total; loaded in {:.1} s, indexes and analyze {:.1} s, {:.1} s in all",
-                r.messages,
-                r.events,
-                r.seconds_load,
-                r.seconds_indexes,
-                started.elapsed().as_secs_f64()
-            );
-            for (phase, seconds) in &r.phases {
-                println!("  {phase}: {seconds:.1} s");
-            }
-            Ok(())
+            seed_bench(&settings, messages)
         }
         Command::CreateUser {
             email,

@@ -1,18 +1,21 @@
 //! The access model's decisions (docs/ACCESS.md): what a reader with only the `public` class
 //! of a message sees of its texts (the anonymous board and a logged-in stranger get the same
 //! masking, so logging in never means less protection); which ledger events and details are
-//! internal working content; what an integration client's data scopes let it read.
+//! internal working content; what an integration client's data scopes let it read; which
+//! handling records a caller may see.
 
 use std::collections::HashMap;
 
 use diesel::PgConnection;
 use serde_json::{Map, Value};
 
+use crate::auth::Principal;
 use crate::domain::client_scope::ClientScope;
 use crate::domain::message::{MessageAction, Visibility};
 use crate::domain::personal_data;
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::store::HandlingScope;
 use crate::store::messages::{Message, MessageId};
 
 /// A message's title and body as the public class shows them.
@@ -389,6 +392,27 @@ impl ClientView {
             .is_none_or(|code| crate::auth::policy::in_region(region_path, code));
         in_region && (visibility == Visibility::Public.as_str() || self.classes.personal)
     }
+}
+
+/// The handling records (assignments, deadlines, extension requests, supervision cases) a caller
+/// may see: administrators all; supervisors, analysts and leaders their region subtree; unit
+/// staff their unit's.
+pub fn handling_scope(conn: &mut PgConnection, p: &Principal) -> Result<HandlingScope, ApiError> {
+    Ok(match p.role {
+        Role::Admin => HandlingScope::All,
+        Role::Supervisor | Role::Analyst | Role::Leader => match &p.scope_region {
+            Some(code) => HandlingScope::RegionPath(crate::store::regions::path_of(conn, code)?),
+            None => HandlingScope::RegionPath("-/".into()),
+        },
+        _ => match p.unit_id {
+            Some(u) => HandlingScope::Unit(u),
+            None => {
+                return Err(ApiError::Forbidden(
+                    "your account belongs to no unit".into(),
+                ));
+            }
+        },
+    })
 }
 
 #[cfg(test)]

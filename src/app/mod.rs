@@ -2,4 +2,5 @@
 //! call these; they call `store/` and the pure rules of `domain/`.
 
 pub mod access;
+pub mod deadlines;
 pub mod relations;

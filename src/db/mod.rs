@@ -388,6 +388,27 @@ impl From<DieselError> for crate::error::ApiError {
     }
 }
 
+// Here rather than in error.rs: db already answers in ApiError (`Db::run`), and one direction
+// between the two keeps them out of an import circle (issue 18).
+impl From<DbError> for crate::error::ApiError {
+    fn from(e: DbError) -> Self {
+        use crate::error::ApiError;
+        match e {
+            DbError::Unavailable(msg) => ApiError::ServiceUnavailable(msg),
+            DbError::NotFound => ApiError::NotFound("resource not found".into()),
+            DbError::StatementTimeout(_) => ApiError::ServiceUnavailable(
+                "the request needed more database time than this server gives one search, \
+                 statistics drill-down, download or briefing (statement timeout); narrow it \
+                 (a shorter period, more filters, a longer search phrase) or retry later"
+                    .into(),
+            ),
+            DbError::UniqueViolation { detail } => ApiError::Conflict(detail),
+            DbError::ForeignKeyViolation { detail } => ApiError::Conflict(detail),
+            DbError::Other(msg) => ApiError::Internal(msg),
+        }
+    }
+}
+
 diesel::define_sql_function! {
     /// SQL `lower(text)`, for case-insensitive e-mail lookups (matches the unique index).
     fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text;

@@ -12,6 +12,7 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app::access::handling_scope;
 use crate::auth::Principal;
 use crate::auth::policy::in_region;
 use crate::db::Db;
@@ -28,7 +29,6 @@ use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
 use crate::routes::dispatch_rules::{Keyword, clean_keywords, validate_keywords};
 use crate::routes::double_option;
-use crate::routes::handling::handling_scope;
 use crate::routes::regions::validate_region_code;
 use crate::store::alerts::{self as store, AlertRule, AlertRuleChanges, Link, NamedAlert};
 

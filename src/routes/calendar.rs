@@ -253,7 +253,9 @@ pub async fn put_calendar_day(
         updated_by: Some(principal.user_id),
         updated_at: crate::http::now(&req),
     };
-    let (stored, created) = db.run(move |conn| calendar::put(conn, &new)).await?;
+    let (stored, created) = db
+        .run(move |conn| crate::app::deadlines::put_calendar_day(conn, &new))
+        .await?;
     let mut resp = if created {
         HttpResponse::Created()
     } else {
@@ -282,7 +284,8 @@ pub async fn delete_calendar_day(
     day: web::Path<String>,
 ) -> Result<HttpResponse, ApiError> {
     let day = parse_day(&day, "day")?;
-    db.run(move |conn| calendar::delete(conn, day)).await?;
+    db.run(move |conn| crate::app::deadlines::delete_calendar_day(conn, day))
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 

@@ -332,7 +332,7 @@ pub async fn update_deadline_policy(
             || changes.active.is_some(),
     )?;
     let policy = db
-        .run(move |conn| store::update(conn, id, &cond, &changes))
+        .run(move |conn| crate::app::deadlines::update_policy(conn, id, &cond, &changes))
         .await?;
     Ok(HttpResponse::Ok()
         .insert_header((header::ETAG, etag(policy.version)))

@@ -247,7 +247,7 @@ pub async fn list_deadlines(
     let p = principal.clone();
     let items = db
         .run(move |conn| {
-            let scope = crate::routes::handling::handling_scope(conn, &p)?;
+            let scope = crate::app::access::handling_scope(conn, &p)?;
             let filter = store::Filter {
                 state: q.state,
                 unit_id: q.unit_id,
@@ -409,7 +409,7 @@ pub async fn get_deadline_explanation(
     let explanation = db
         .run(move |conn| {
             let dl = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("deadline"))?;
-            let visible = crate::routes::handling::handling_scope(conn, &p)?
+            let visible = crate::app::access::handling_scope(conn, &p)?
                 .covers(&dl.region_path, &[dl.unit_id, dl.intake_unit_id]);
             if !visible {
                 return Err(ApiError::not_found("deadline"));

@@ -11,6 +11,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app::access::handling_scope;
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::auth::{Permission, Principal};
 use crate::db::Db;
@@ -22,7 +23,7 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::handling::{StepOutcome, handling_scope, step};
+use crate::routes::handling::{StepOutcome, step};
 use crate::routes::messages::{MessageDto, facts, parse_message_id, viewer};
 use crate::store::assignments::{self as assignments, NewAssignment};
 use crate::store::deadlines::{self as deadlines, Start};

@@ -16,6 +16,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app::access::handling_scope;
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, in_region, may_intake, message_access};
 use crate::db::Db;
@@ -670,32 +671,6 @@ pub(crate) fn require_handling_view(
 
 // ---------------------------------------------------------------------------------------------
 // Inbox
-
-/// The handling records (assignments, deadlines, extension requests, supervision cases) a caller
-/// may see: administrators all; supervisors, analysts and leaders their region subtree; unit
-/// staff their unit's.
-pub(crate) fn handling_scope(
-    conn: &mut PgConnection,
-    p: &Principal,
-) -> Result<crate::store::HandlingScope, ApiError> {
-    Ok(match p.role {
-        Role::Admin => crate::store::HandlingScope::All,
-        Role::Supervisor | Role::Analyst | Role::Leader => match &p.scope_region {
-            Some(code) => {
-                crate::store::HandlingScope::RegionPath(crate::store::regions::path_of(conn, code)?)
-            }
-            None => crate::store::HandlingScope::RegionPath("-/".into()),
-        },
-        _ => match p.unit_id {
-            Some(u) => crate::store::HandlingScope::Unit(u),
-            None => {
-                return Err(ApiError::Forbidden(
-                    "your account belongs to no unit".into(),
-                ));
-            }
-        },
-    })
-}
 
 /// 404 (as `what`, the detail a read of it gives) unless the caller may read a handling record
 /// of `region_path` belonging to `units`: what a caller cannot read answers 404 to every

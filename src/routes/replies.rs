@@ -14,6 +14,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app::access::handling_scope;
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::db::Db;
@@ -28,7 +29,7 @@ use crate::error::{ApiError, FieldError};
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::handling::{StepOutcome, handling_scope, step};
+use crate::routes::handling::{StepOutcome, step};
 use crate::routes::messages::{Attachment, facts, parse_message_id, viewer};
 use crate::store::assignments;
 use crate::store::messages::{Message, MessageChanges};

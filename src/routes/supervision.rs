@@ -259,7 +259,7 @@ pub async fn list_supervisions(
     let p = principal.clone();
     let rows = db
         .run(move |conn| {
-            let scope = crate::routes::handling::handling_scope(conn, &p)?;
+            let scope = crate::app::access::handling_scope(conn, &p)?;
             let filter = store::Filter {
                 status: q.status,
                 level: q.level,

@@ -12,6 +12,7 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app::access::handling_scope;
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::calendar::{local_date, start_of_local_day};
@@ -24,7 +25,7 @@ use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::feedback::{ReopenCause, reopen_in};
-use crate::routes::handling::{StepOutcome, handling_scope, step};
+use crate::routes::handling::{StepOutcome, step};
 use crate::store::messages::{Message, MessageChanges};
 use crate::store::visits::{self as store, Visit};
 

@@ -60,6 +60,7 @@ pub fn overrides(
 }
 
 /// Set a day's override (insert or replace). Returns the stored day and whether it is new.
+/// Running deadlines do not follow here: `app::deadlines::put_calendar_day` does both.
 pub fn put(conn: &mut PgConnection, new: &DayOverride) -> Result<(CalendarDay, bool), ApiError> {
     conn.transaction(|conn| {
         let existed = calendar_days::table
@@ -76,29 +77,18 @@ pub fn put(conn: &mut PgConnection, new: &DayOverride) -> Result<(CalendarDay, b
             .set(new)
             .returning(CalendarDay::as_returning())
             .get_result(conn)?;
-        // Open deadlines whose span covers the day follow the calendar, in this transaction, so
-        // the calendar and the due times never disagree; closed ones keep their verdicts.
-        crate::store::deadlines::recompute_for_calendar_day(
-            conn,
-            new.day,
-            crate::domain::ledger::db_time(Utc::now()),
-        )?;
         Ok((day, !existed))
     })
 }
 
-/// Remove a day's override (the day follows the week again); 404 when there is none.
+/// Remove a day's override (the day follows the week again); 404 when there is none. Running
+/// deadlines do not follow here: `app::deadlines::delete_calendar_day` does both.
 pub fn delete(conn: &mut PgConnection, day: NaiveDate) -> Result<(), ApiError> {
     conn.transaction(|conn| {
         let removed = diesel::delete(calendar_days::table.find(day)).execute(conn)?;
         if removed == 0 {
             return Err(ApiError::not_found("calendar override"));
         }
-        crate::store::deadlines::recompute_for_calendar_day(
-            conn,
-            day,
-            crate::domain::ledger::db_time(Utc::now()),
-        )?;
         Ok(())
     })
 }

@@ -149,6 +149,7 @@ pub fn insert(
 }
 
 /// Change a policy's limits or (de)activate it. A default policy cannot be deactivated (422).
+/// Running deadlines do not follow here: `app::deadlines::update_policy` does both.
 pub fn update(
     conn: &mut PgConnection,
     id: DeadlinePolicyId,
@@ -179,13 +180,6 @@ pub fn update(
             ))
             .returning(DeadlinePolicy::as_returning())
             .get_result(conn)?;
-        // Running deadlines under this policy follow the new limits (recorded with the new
-        // version); met and missed ones keep the due time they were judged by.
-        crate::store::deadlines::recompute_for_policy(
-            conn,
-            &policy,
-            crate::domain::ledger::db_time(Utc::now()),
-        )?;
         Ok(policy)
     })
 }

@@ -62,8 +62,7 @@ pub fn list(
             let path = super::regions::path_of(conn, code)?;
             let subtree = crate::schema::regions::table
                 .filter(
-                    crate::schema::regions::path
-                        .like(format!("{}%", super::units::escape_like(&path))),
+                    crate::schema::regions::path.like(format!("{}%", super::escape_like(&path))),
                 )
                 .select(crate::schema::regions::code);
             q = q.filter(leaders::region_code.eq_any(subtree));

@@ -455,7 +455,7 @@ fn filtered<'a>(scope: &ListScope, filter: &MessageFilter) -> m::BoxedQuery<'a, 
         None => {}
     }
     if let Some((bigrams, text)) = &filter.search {
-        let pattern = format!("%{}%", super::units::escape_like(text));
+        let pattern = format!("%{}%", super::escape_like(text));
         q = q.filter(m::search_bigrams.contains(bigrams.clone()));
         q = q.filter(m::title.ilike(pattern.clone()).or(m::body.ilike(pattern)));
     }

@@ -70,5 +70,12 @@ pub(crate) fn unique_as_conflict(e: diesel::result::Error, what: &str) -> crate:
 
 /// A LIKE pattern matching every text that starts with `prefix` (materialised region paths).
 pub(crate) fn like_prefix(prefix: &str) -> String {
-    format!("{}%", units::escape_like(prefix))
+    format!("{}%", escape_like(prefix))
+}
+
+/// Escape `%`, `_` and `\` for a LIKE pattern.
+pub fn escape_like(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_")
 }

@@ -64,7 +64,7 @@ pub fn list(
     }
     if let Some(within) = &filter.within {
         let path = path_of(conn, within)?;
-        q = q.filter(regions::path.like(format!("{}%", super::units::escape_like(&path))));
+        q = q.filter(regions::path.like(format!("{}%", super::escape_like(&path))));
     }
     if let Some(active) = filter.active {
         q = q.filter(regions::active.eq(active));

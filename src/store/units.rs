@@ -71,7 +71,9 @@ pub fn list(
         if filter.region_subtree {
             let path = super::regions::path_of(conn, code)?;
             let subtree = crate::schema::regions::table
-                .filter(crate::schema::regions::path.like(format!("{}%", escape_like(&path))))
+                .filter(
+                    crate::schema::regions::path.like(format!("{}%", super::escape_like(&path))),
+                )
                 .select(crate::schema::regions::code);
             q = q.filter(units::region_code.eq_any(subtree));
         } else {
@@ -88,7 +90,7 @@ pub fn list(
         q = q.filter(units::active.eq(active));
     }
     if let Some(text) = &filter.name_contains {
-        q = q.filter(units::name.like(format!("%{}%", escape_like(text))));
+        q = q.filter(units::name.like(format!("%{}%", super::escape_like(text))));
     }
     if let Some((name, id)) = &page.after {
         q = q.filter(
@@ -208,11 +210,4 @@ fn is_ancestor(conn: &mut PgConnection, ancestor: UnitId, start: UnitId) -> Resu
             .flatten();
     }
     Ok(false)
-}
-
-/// Escape `%`, `_` and `\` for a LIKE pattern.
-pub fn escape_like(s: &str) -> String {
-    s.replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_")
 }
