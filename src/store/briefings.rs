@@ -486,15 +486,17 @@ pub const LONG_OVERDUE_SQL: &str = "WITH late AS ( \
        SELECT d.message_id, min(d.due_at) AS due_at FROM deadlines d \
        WHERE d.state = 'open' AND d.due_at <= $1 AND d.region_path LIKE $2 \
        GROUP BY d.message_id), \
+     alerted AS ( \
+       SELECT DISTINCT am.message_id FROM alerts a JOIN alert_messages am ON am.alert_id = a.id \
+       WHERE a.kind = 'keyword' AND a.raised_at < $9), \
      scored AS ( \
        SELECT m.id, m.submitted_at, l.due_at, \
          LEAST(floor(extract(epoch FROM ($14 - l.due_at)) / 86400)::int8 - $5, $6) \
          + CASE WHEN m.priority = 'important' THEN $7 ELSE 0 END \
-         + CASE WHEN EXISTS (SELECT 1 FROM alert_messages am JOIN alerts a ON a.id = am.alert_id \
-                WHERE am.message_id = m.id AND a.kind = 'keyword' AND a.raised_at < $9) \
-           THEN $8 ELSE 0 END \
+         + CASE WHEN al.message_id IS NOT NULL THEN $8 ELSE 0 END \
          + CASE WHEN m.submitted_at >= $11 AND m.submitted_at < $9 THEN $10 ELSE 0 END AS points \
        FROM late l JOIN messages m ON m.id = l.message_id \
+       LEFT JOIN alerted al ON al.message_id = m.id \
        WHERE m.status NOT IN ('rejected', 'withdrawn') AND NOT (m.id = ANY($3)) \
          AND ($12::uuid IS NULL OR ((m.intake_unit_id = $12 OR m.unit_id = $12) \
                                     AND m.author_id IS DISTINCT FROM $13))) \
