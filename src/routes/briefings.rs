@@ -529,25 +529,21 @@ pub async fn create_briefing(
                     end,
                     reference: end.min(now),
                 };
-                let mut found = store::find_candidates(conn, &region.path, &window)?;
-                if unit.is_some() {
-                    // A liaison office compiles from what its unit may read (docs/ACCESS.md):
-                    // its intake and what it handles, not every message of its territory.
-                    let ids: Vec<_> = found.iter().map(|c| c.message_id).collect();
-                    let readable: std::collections::HashSet<_> =
-                        crate::store::messages::get_many(conn, &ids)?
-                            .iter()
-                            .filter(|m| {
-                                crate::auth::policy::message_access(
-                                    crate::routes::messages::viewer(&p),
-                                    crate::routes::messages::facts(m),
-                                ) == crate::auth::policy::MessageAccess::Full
-                            })
-                            .map(|m| m.id)
-                            .collect();
-                    found.retain(|c| readable.contains(&c.message_id));
-                }
+                // A liaison office compiles from what its unit may read (docs/ACCESS.md): its
+                // intake and what it handles, not every message of its territory.
+                let reader = unit.map(|unit| store::UnitReader {
+                    unit,
+                    user: p.user_id,
+                });
+                let found = store::find_candidates(
+                    conn,
+                    &region.path,
+                    &window,
+                    reader,
+                    rules::MAX_CANDIDATES,
+                )?;
                 let scored: Vec<Ranked<store::Candidate>> = found
+                    .candidates
                     .into_iter()
                     .filter_map(|c| {
                         rules::score(&c.facts).map(|s| Ranked {
@@ -558,7 +554,8 @@ pub async fn create_briefing(
                         })
                     })
                     .collect();
-                let (ranked, count) = rules::rank(scored);
+                let (ranked, _) = rules::rank(scored);
+                let count = found.count;
                 let id = BriefingId::new();
                 let items: Vec<Item> = ranked
                     .into_iter()

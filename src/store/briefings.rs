@@ -7,13 +7,15 @@
 //! ratings of the period or still undecided; open deadlines due before a cut-off; the period's
 //! category × region counts and the members of the top clusters by `submitted_at` and region
 //! path). The union of what they find (a few thousand rows at most a week, even with millions
-//! of messages) is then read by primary key and scored in `domain::briefings`.
+//! of messages) is then read by primary key and scored in `domain::briefings`. Only the long
+//! overdue reach back beyond the period (tens of thousands at 200k messages): those with no
+//! other reason are ranked by the same score in SQL and only the best are read, with their count.
 
 use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{Array, BigInt, Text, Timestamptz, Uuid as SqlUuid};
+use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz, Uuid as SqlUuid};
 use uuid::Uuid;
 
 use crate::domain::briefings::{self as rules, BriefingStatus, ClusterCount, Facts};
@@ -469,11 +471,41 @@ pub const UNSATISFIED_SQL: &str = "SELECT f.message_id AS id FROM feedback f \
      SELECT f.message_id FROM feedback f \
      WHERE f.flag = 'open' AND f.updated_at < $2 AND f.region_path LIKE $3";
 
-/// 5. Long overdue: open deadlines due at or before the cut-off (`$1`), the oldest per message:
-///    `deadlines_state_due_idx`.
-pub const LONG_OVERDUE_SQL: &str = "SELECT d.message_id AS id, min(d.due_at) AS due_at \
-     FROM deadlines d \
-     WHERE d.state = 'open' AND d.due_at <= $1 AND d.region_path LIKE $2 \
+/// 5. Long overdue: open deadlines due at or before the cut-off (`$1`), the oldest per message,
+///    in the region (`$2`): `deadlines_state_due_idx`. A busy province has tens of thousands of
+///    them, so they are ranked here rather than read whole: the messages that have no other
+///    reason (not in `$3`) come back best first, at most `$4` of them, each row with the count
+///    of them all (`total`). The order is the score of `domain::briefings::score` for such a
+///    message — long overdue (days late at the reference time `$14`: one point per day beyond `$5`, at most
+///    `$6`),
+///    important (`$7`), an earlier keyword alert (`$8`, raised before the end `$9`), submitted
+///    in the period (`$10`, from `$11`) — then newer first, then id, as `rules::rank` orders
+///    (a test compares the two). `$12`/`$13`: a liaison office's unit and the editor
+///    (see [`UnitReader`]; NULL: every message).
+pub const LONG_OVERDUE_SQL: &str = "WITH late AS ( \
+       SELECT d.message_id, min(d.due_at) AS due_at FROM deadlines d \
+       WHERE d.state = 'open' AND d.due_at <= $1 AND d.region_path LIKE $2 \
+       GROUP BY d.message_id), \
+     alerted AS ( \
+       SELECT DISTINCT am.message_id FROM alerts a JOIN alert_messages am ON am.alert_id = a.id \
+       WHERE a.kind = 'keyword' AND a.raised_at < $9), \
+     scored AS ( \
+       SELECT m.id, m.submitted_at, l.due_at, \
+         LEAST(floor(extract(epoch FROM ($14 - l.due_at)) / 86400)::int8 - $5, $6) \
+         + CASE WHEN m.priority = 'important' THEN $7 ELSE 0 END \
+         + CASE WHEN al.message_id IS NOT NULL THEN $8 ELSE 0 END \
+         + CASE WHEN m.submitted_at >= $11 AND m.submitted_at < $9 THEN $10 ELSE 0 END AS points \
+       FROM late l JOIN messages m ON m.id = l.message_id \
+       LEFT JOIN alerted al ON al.message_id = m.id \
+       WHERE m.status NOT IN ('rejected', 'withdrawn') AND NOT (m.id = ANY($3)) \
+         AND ($12::uuid IS NULL OR ((m.intake_unit_id = $12 OR m.unit_id = $12) \
+                                    AND m.author_id IS DISTINCT FROM $13))) \
+     SELECT id, due_at, count(*) OVER () AS total FROM scored \
+     ORDER BY points DESC, submitted_at DESC, id LIMIT $4";
+
+/// The oldest open deadline due at or before the cut-off (`$1`) of each of the messages `$2`.
+const OVERDUE_OF_SQL: &str = "SELECT d.message_id AS id, min(d.due_at) AS due_at \
+     FROM deadlines d WHERE d.state = 'open' AND d.due_at <= $1 AND d.message_id = ANY($2) \
      GROUP BY d.message_id";
 
 /// 6a. The period's submissions by category × region, the groups of at least `$4`:
@@ -490,22 +522,59 @@ pub const CLUSTER_MEMBERS_SQL: &str = "SELECT m.id FROM messages m \
      WHERE m.region_path = $1 AND m.submitted_at >= $2 AND m.submitted_at < $3 \
        AND m.category_id = $4 AND m.status NOT IN ('rejected', 'withdrawn')";
 
-/// What was found, by primary key.
+/// What was found, by primary key; of what a liaison office's staff member may read when
+/// `$3`/`$4` are set (see [`UnitReader`]).
 const FOUND_SQL: &str = "SELECT m.id, m.submitted_at, m.priority FROM messages m \
      WHERE m.id = ANY($1) AND m.region_path LIKE $2 \
-       AND m.status NOT IN ('rejected', 'withdrawn')";
+       AND m.status NOT IN ('rejected', 'withdrawn') \
+       AND ($3::uuid IS NULL OR ((m.intake_unit_id = $3 OR m.unit_id = $3) \
+                                 AND m.author_id IS DISTINCT FROM $4))";
 
 /// Keyword hits on what was found, raised before the period's end (`alert_messages_message_idx`).
 const FOUND_ALERTS_SQL: &str = "SELECT DISTINCT am.message_id AS id FROM alert_messages am \
      JOIN alerts a ON a.id = am.alert_id \
      WHERE am.message_id = ANY($1) AND a.kind = 'keyword' AND a.raised_at < $2";
 
-/// Every candidate of the period in the region subtree `region_path`, unranked.
+/// The messages a liaison office's staff member may read in full, for its briefings: those of
+/// the unit's intake or that the unit handles, not the staff member's own (the SQL form of
+/// `auth::policy::message_access` giving `Full` to unit staff; docs/ACCESS.md).
+#[derive(Debug, Clone, Copy)]
+pub struct UnitReader {
+    pub unit: UnitId,
+    pub user: UserId,
+}
+
+/// The candidates of a period: the best (at most `keep` of those that are only long overdue,
+/// with every candidate that has another reason) and how many there are in all.
+#[derive(Debug)]
+pub struct Found {
+    pub candidates: Vec<Candidate>,
+    /// Every message with a reason, the ones not returned included.
+    pub count: usize,
+}
+
+#[derive(QueryableByName)]
+struct LateRow {
+    #[diesel(sql_type = SqlUuid)]
+    id: Uuid,
+    #[diesel(sql_type = Timestamptz)]
+    due_at: DateTime<Utc>,
+    #[diesel(sql_type = BigInt)]
+    total: i64,
+}
+
+/// The candidates of the period in the region subtree `region_path` (of what `reader` may read,
+/// when set), unranked: every message with a reason other than being long overdue (the
+/// period bounds them), and the `keep` best of the long-overdue rest, ranked in the database
+/// (they are tens of thousands in a busy province, and only the best `MAX_CANDIDATES` of all
+/// are kept: none of those outside the `keep` best can be among them when `keep` is that).
 pub fn find_candidates(
     conn: &mut PgConnection,
     region_path: &str,
     w: &Window,
-) -> Result<Vec<Candidate>, ApiError> {
+    reader: Option<UnitReader>,
+    keep: usize,
+) -> Result<Found, ApiError> {
     let like = super::like_prefix(region_path);
     let in_period = |sql: &'static str| {
         diesel::sql_query(sql)
@@ -517,15 +586,6 @@ pub fn find_candidates(
     let alerted_in_period = ids(in_period(KEYWORD_ALERTS_SQL).load(conn)?);
     let supervised = ids(in_period(SUPERVISED_SQL).load(conn)?);
     let unsatisfied = ids(in_period(UNSATISFIED_SQL).load(conn)?);
-
-    let cutoff = w.reference - chrono::Duration::days(rules::LONG_OVERDUE_DAYS);
-    let overdue: HashMap<Uuid, i64> = diesel::sql_query(LONG_OVERDUE_SQL)
-        .bind::<Timestamptz, _>(cutoff)
-        .bind::<Text, _>(&like)
-        .load::<DueRow>(conn)?
-        .into_iter()
-        .map(|r| (r.id, (w.reference - r.due_at).num_days()))
-        .collect();
 
     let counts: Vec<ClusterRow> = in_period(CLUSTER_COUNTS_SQL)
         .bind::<BigInt, _>(rules::MIN_CLUSTER_SIZE)
@@ -556,29 +616,83 @@ pub fn find_candidates(
         }
     }
 
-    // Everything found, read by primary key; keyword hits on them before the period's end.
-    let mut all: HashSet<Uuid> = HashSet::new();
-    all.extend(&important);
-    all.extend(&alerted_in_period);
-    all.extend(&supervised);
-    all.extend(&unsatisfied);
-    all.extend(overdue.keys());
-    all.extend(clusters.keys());
-    let all: Vec<Uuid> = all.into_iter().collect();
-    if all.is_empty() {
-        return Ok(Vec::new());
-    }
-    let rows: Vec<MessageRow> = diesel::sql_query(FOUND_SQL)
-        .bind::<Array<SqlUuid>, _>(&all)
+    // Every message with another reason, read by primary key (what the reader may read).
+    let mut others: HashSet<Uuid> = HashSet::new();
+    others.extend(&important);
+    others.extend(&alerted_in_period);
+    others.extend(&supervised);
+    others.extend(&unsatisfied);
+    others.extend(clusters.keys());
+    let others: Vec<Uuid> = others.into_iter().collect();
+    let (unit, user) = (reader.map(|r| r.unit.0), reader.map(|r| r.user.0));
+    let mut rows: Vec<MessageRow> = if others.is_empty() {
+        Vec::new()
+    } else {
+        diesel::sql_query(FOUND_SQL)
+            .bind::<Array<SqlUuid>, _>(&others)
+            .bind::<Text, _>(&like)
+            .bind::<Nullable<SqlUuid>, _>(unit)
+            .bind::<Nullable<SqlUuid>, _>(user)
+            .load(conn)?
+    };
+    let cutoff = w.reference - chrono::Duration::days(rules::LONG_OVERDUE_DAYS);
+    let found_ids: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut overdue: HashMap<Uuid, i64> = diesel::sql_query(OVERDUE_OF_SQL)
+        .bind::<Timestamptz, _>(cutoff)
+        .bind::<Array<SqlUuid>, _>(&found_ids)
+        .load::<DueRow>(conn)?
+        .into_iter()
+        .map(|r| (r.id, (w.reference - r.due_at).num_days()))
+        .collect();
+
+    // The best of the messages that are only long overdue, and how many there are.
+    let late: Vec<LateRow> = diesel::sql_query(LONG_OVERDUE_SQL)
+        .bind::<Timestamptz, _>(cutoff)
         .bind::<Text, _>(&like)
-        .load(conn)?;
-    let mut alerted = ids(diesel::sql_query(FOUND_ALERTS_SQL)
-        .bind::<Array<SqlUuid>, _>(&all)
+        .bind::<Array<SqlUuid>, _>(&others)
+        .bind::<BigInt, _>(i64::try_from(keep).unwrap_or(i64::MAX))
+        .bind::<BigInt, _>(rules::LONG_OVERDUE_DAYS)
+        .bind::<BigInt, _>(i64::from(rules::OVERDUE_EXTRA_MAX))
+        .bind::<BigInt, _>(i64::from(rules::IMPORTANT))
+        .bind::<BigInt, _>(i64::from(rules::KEYWORD_ALERT))
         .bind::<Timestamptz, _>(w.end)
-        .load(conn)?);
+        .bind::<BigInt, _>(i64::from(rules::NEW_IN_PERIOD))
+        .bind::<Timestamptz, _>(w.start)
+        .bind::<Nullable<SqlUuid>, _>(unit)
+        .bind::<Nullable<SqlUuid>, _>(user)
+        .bind::<Timestamptz, _>(w.reference)
+        .load(conn)?;
+    let late_total = late.first().map_or(0, |r| r.total);
+    let late_ids: Vec<Uuid> = late.iter().map(|r| r.id).collect();
+    let late_rows: Vec<MessageRow> = if late_ids.is_empty() {
+        Vec::new()
+    } else {
+        diesel::sql_query(FOUND_SQL)
+            .bind::<Array<SqlUuid>, _>(&late_ids)
+            .bind::<Text, _>(&like)
+            .bind::<Nullable<SqlUuid>, _>(None::<Uuid>)
+            .bind::<Nullable<SqlUuid>, _>(None::<Uuid>)
+            .load(conn)?
+    };
+    for r in &late {
+        overdue.insert(r.id, (w.reference - r.due_at).num_days());
+    }
+    rows.extend(late_rows);
+
+    // Keyword hits on what is returned, raised before the period's end.
+    let all: Vec<Uuid> = rows.iter().map(|r| r.id).collect();
+    let mut alerted = if all.is_empty() {
+        HashSet::new()
+    } else {
+        ids(diesel::sql_query(FOUND_ALERTS_SQL)
+            .bind::<Array<SqlUuid>, _>(&all)
+            .bind::<Timestamptz, _>(w.end)
+            .load(conn)?)
+    };
     alerted.extend(alerted_in_period);
 
-    Ok(rows
+    let count = found_ids.len() + usize::try_from(late_total).unwrap_or(usize::MAX);
+    let candidates = rows
         .into_iter()
         .map(|r| {
             let cluster = clusters.get(&r.id);
@@ -597,7 +711,8 @@ pub fn find_candidates(
                 cluster_label: cluster.map(|(_, label)| label.clone()),
             }
         })
-        .collect())
+        .collect();
+    Ok(Found { candidates, count })
 }
 
 /// The root of the region tree (the province): the default region of an administrator's

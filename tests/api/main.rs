@@ -7,6 +7,7 @@ mod alerts;
 mod assessments;
 mod auth;
 mod bench_data;
+mod briefing_ranking;
 mod briefings;
 mod cli;
 mod client_acks;
