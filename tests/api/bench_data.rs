@@ -133,6 +133,40 @@ fn seed_bench_writes_valid_messages_and_ledgers() {
             .unwrap();
         assert_eq!(d.due_at, Some(again.due_at));
     }
+    // The same without the application's working-day arithmetic (which the seeder shares): in
+    // SQL, the due time of every unpaused deadline is the end (local midnight, Shanghai) of the
+    // (limit + extensions)-th working day strictly after its local start date, a working day
+    // being the calendar's override where there is one, else Monday to Friday.
+    #[derive(QueryableByName)]
+    struct DueCheck {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        checked: i64,
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        wrong: i64,
+    }
+    let due: DueCheck = diesel::sql_query(
+        "WITH d AS ( \
+           SELECT id, due_at, limit_days + extension_days AS n, \
+                  (started_at AT TIME ZONE 'Asia/Shanghai')::date AS start_day \
+           FROM deadlines WHERE pauses = '[]'::jsonb AND paused_since IS NULL), \
+         computed AS ( \
+           SELECT d.id, d.due_at, \
+             (SELECT day FROM ( \
+                SELECT g::date AS day, row_number() OVER (ORDER BY g) AS k \
+                FROM generate_series(d.start_day + 1, d.start_day + 400, interval '1 day') g \
+                LEFT JOIN calendar_days c ON c.day = g::date \
+                WHERE COALESCE(c.working, extract(isodow FROM g) < 6)) w \
+              WHERE w.k = d.n) AS due_day \
+           FROM d) \
+         SELECT count(*) AS checked, \
+           count(*) FILTER (WHERE due_at IS DISTINCT FROM \
+             ((due_day + 1)::timestamp AT TIME ZONE 'Asia/Shanghai')) AS wrong \
+         FROM computed",
+    )
+    .get_result(&mut conn)
+    .unwrap();
+    assert!(due.checked > 100, "{} deadlines checked", due.checked);
+    assert_eq!(due.wrong, 0, "of {} deadlines", due.checked);
 
     // The load skips the foreign-key triggers where it may: every reference must hold anyway.
     let orphans: Counts = diesel::sql_query(
