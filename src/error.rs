@@ -155,6 +155,16 @@ impl ApiError {
         ApiError::NotFound(format!("{what} not found"))
     }
 
+    /// A lookup of something the request names: "no such row" becomes a failing field
+    /// (`not_found`); every other failure stays what it is, so a database that is down answers
+    /// 503, never "no such leader" (issue 18).
+    pub fn missing_as_field(self, field: &str, message: &str) -> Self {
+        match self {
+            ApiError::NotFound(_) => ApiError::field(field, "not_found", message.to_owned()),
+            other => other,
+        }
+    }
+
     pub fn kind(&self) -> ProblemKind {
         let (slug, title, status) = match self {
             ApiError::BadRequest(_) => ("bad-request", "Bad request", StatusCode::BAD_REQUEST),

@@ -61,9 +61,13 @@ impl From<DieselError> for DbError {
             DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, info) => {
                 DbError::Unavailable(format!("transaction conflict, retry: {}", info.message()))
             }
-            DieselError::DatabaseError(DatabaseErrorKind::Unknown, info)
-                if is_connection_loss(info.message()) =>
-            {
+            // A command that could not be sent, or any error that says the connection is gone
+            // (a terminated backend reports itself in more than one kind): the database is
+            // unavailable, not the request wrong (issue 18).
+            DieselError::DatabaseError(DatabaseErrorKind::UnableToSendCommand, info) => {
+                DbError::Unavailable(info.message().to_owned())
+            }
+            DieselError::DatabaseError(_, info) if is_connection_loss(info.message()) => {
                 DbError::Unavailable(info.message().to_owned())
             }
             // Only expensive reads run under a statement timeout (`Db::run_expensive`): the

@@ -231,7 +231,7 @@ fn require_active_unit(conn: &mut PgConnection, id: UnitId, field: &str) -> Resu
             "inactive",
             "this unit is deactivated",
         )),
-        Err(_) => Err(ApiError::field(field, "not_found", "no such unit")),
+        Err(e) => Err(e.missing_as_field(field, "no such unit")),
     }
 }
 

@@ -510,7 +510,7 @@ pub async fn create_message(
             if staff && p.role != Role::Admin {
                 // Staff register messages for the leaders their own unit handles.
                 let leader = crate::store::leaders::get(conn, new.leader_id)
-                    .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+                    .map_err(|e| e.missing_as_field("leader_id", "no such leader"))?;
                 if p.unit_id != Some(leader.unit_id) {
                     return Err(ApiError::Forbidden(
                         "you may register messages only for the leaders your unit handles".into(),

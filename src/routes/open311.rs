@@ -1193,7 +1193,13 @@ pub async fn open311_create_request(
                     )])));
                 };
                 new.category_id = service.id;
-                if !crate::store::leaders::get(conn, leader_id).is_ok_and(|l| l.active) {
+                // Only "no such leader" is the client's fault; an outage stays 503 (issue 18).
+                let leader = match crate::store::leaders::get(conn, leader_id) {
+                    Ok(l) => Some(l),
+                    Err(ApiError::NotFound(_)) => None,
+                    Err(e) => return Err(e),
+                };
+                if !leader.is_some_and(|l| l.active) {
                     return Ok(Err(Open311Failure::bad_request(vec![format!(
                         "jurisdiction_id `{leader_id}` is not a jurisdiction here"
                     )])));

@@ -640,7 +640,7 @@ pub(crate) fn record_instruction(
                     )
                 })?;
                 crate::store::leaders::get(conn, l)
-                    .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+                    .map_err(|e| e.missing_as_field("leader_id", "no such leader"))?;
                 l
             };
             let i = Instruction {

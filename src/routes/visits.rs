@@ -367,9 +367,8 @@ pub async fn sample_visits(
         .run(move |conn| {
             let prefix = match (&body.region_code, p.role, p.scope_region.as_deref()) {
                 (Some(code), Role::Supervisor, Some(scope)) => {
-                    let path = crate::store::regions::path_of(conn, code).map_err(|_| {
-                        ApiError::field("region_code", "not_found", "no such region")
-                    })?;
+                    let path = crate::store::regions::path_of(conn, code)
+                        .map_err(|e| e.missing_as_field("region_code", "no such region"))?;
                     if !crate::auth::policy::in_region(&path, scope) {
                         return Err(ApiError::Forbidden(
                             "the region lies outside your scope".into(),
@@ -377,11 +376,10 @@ pub async fn sample_visits(
                     }
                     Some(path)
                 }
-                (Some(code), _, _) => {
-                    Some(crate::store::regions::path_of(conn, code).map_err(|_| {
-                        ApiError::field("region_code", "not_found", "no such region")
-                    })?)
-                }
+                (Some(code), _, _) => Some(
+                    crate::store::regions::path_of(conn, code)
+                        .map_err(|e| e.missing_as_field("region_code", "no such region"))?,
+                ),
                 (None, Role::Admin, _) => None,
                 (None, _, Some(scope)) => Some(crate::store::regions::path_of(conn, scope)?),
                 (None, _, None) => {

@@ -568,7 +568,7 @@ pub fn insert(
     use chrono::Datelike;
     conn.transaction(|conn| {
         let leader = super::leaders::get(conn, new.leader_id)
-            .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+            .map_err(|e| e.missing_as_field("leader_id", "no such leader"))?;
         if !leader.active {
             return Err(ApiError::field(
                 "leader_id",

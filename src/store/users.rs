@@ -137,7 +137,7 @@ fn leader_region(
         return Ok(None);
     };
     let record = super::leaders::get(conn, leader)
-        .map_err(|_| ApiError::field("leader_id", "not_found", "no such leader"))?;
+        .map_err(|e| e.missing_as_field("leader_id", "no such leader"))?;
     match p.scope_region {
         Some(given) if given != record.region_code => Err(ApiError::field(
             "scope_region_code",

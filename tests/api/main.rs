@@ -28,6 +28,7 @@ mod messages;
 mod migrations;
 mod office_rules;
 mod open311;
+mod outage;
 mod privacy_matrix;
 mod public_board;
 mod reference_data;

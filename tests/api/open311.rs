@@ -970,3 +970,31 @@ async fn filing_twice_with_one_idempotency_key_files_once() {
     );
     assert_eq!(filed, ["2"]);
 }
+
+/// A filing that loses the database while its leader is looked up answers 503 with
+/// `Retry-After`, not 400 "no such leader" (issue 18), and files nothing.
+#[actix_web::test]
+async fn a_filing_that_loses_the_database_answers_503_not_400() {
+    let app = TestApp::spawn().await;
+    let (key, _) = client_token(&app, "城市服务热线平台", &["sync:write"]).await;
+    let f: Vec<(&str, String)> = form(&mayor())
+        .into_iter()
+        .chain([("api_key", key.clone())])
+        .collect();
+    let r = crate::outage::lost_while_reading(&app, "leaders", async {
+        raw(app
+            .client
+            .post(app.url(&format!("{BASE}/requests.json")))
+            .form(&f))
+        .await
+    })
+    .await;
+    assert_eq!(r.status, 503, "{}", r.text);
+    assert!(r.headers.get("retry-after").is_some(), "{:?}", r.headers);
+    let again = raw(app
+        .client
+        .post(app.url(&format!("{BASE}/requests.json")))
+        .form(&f))
+    .await;
+    assert_eq!(again.status, 201, "{}", again.text);
+}
