@@ -54,6 +54,8 @@ enum Command {
     Openapi,
     /// Print the access model's table (relations x field classes) as the README shows it.
     AccessModel,
+    /// Print the message status machine as a Mermaid diagram, as docs/ARCHITECTURE.md shows it.
+    StatusDiagram,
     /// Fill the database with synthetic messages for benchmarks (after the demo data). Only in
     /// builds with the `bench-seed` feature (scripts/bench); elsewhere it says how to get it.
     #[cfg_attr(not(feature = "bench-seed"), command(hide = true))]
@@ -109,6 +111,10 @@ fn main() -> anyhow::Result<()> {
         }
         Command::AccessModel => {
             print!("{}", liuyan::app::relations::relations_markdown());
+            Ok(())
+        }
+        Command::StatusDiagram => {
+            print!("{}", liuyan::domain::status_diagram::status_diagram());
             Ok(())
         }
         Command::Migrate => {

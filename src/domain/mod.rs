@@ -21,6 +21,7 @@ pub mod reply;
 pub mod role;
 pub mod search;
 pub mod statistics;
+pub mod status_diagram;
 pub mod text;
 pub mod webhooks;
 

@@ -124,6 +124,22 @@ fn request_bodies_are_named_schemas_with_examples() {
     }
 }
 
+/// The status diagram of docs/ARCHITECTURE.md is the transition table's
+/// (`domain::message::TRANSITIONS`).
+#[test]
+fn the_status_diagram_in_the_architecture_page_is_the_codes() {
+    let path = format!("{}/docs/ARCHITECTURE.md", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).expect("docs/ARCHITECTURE.md exists");
+    let current = liuyan::domain::status_diagram::with_current_diagram(&text)
+        .expect("docs/ARCHITECTURE.md has a generated status diagram (its marks are missing)");
+    assert!(
+        current == text,
+        "docs/ARCHITECTURE.md: the status diagram is out of date; replace it with the output of \
+         `cargo run -q -- status-diagram`:\n{}",
+        liuyan::domain::status_diagram::status_diagram()
+    );
+}
+
 /// The access model's table in the README and docs/ACCESS.md is the one in the code
 /// (`app::relations::RELATIONS`), as `x-allowed-roles` in the spec is the policy table's.
 #[test]
