@@ -243,19 +243,7 @@ pub fn relations_markdown() -> String {
 /// `doc` with its generated table replaced by the current one; `None` when the marks are
 /// missing.
 pub fn with_current_table(doc: &str) -> Option<String> {
-    let start = doc.find(BEGIN_MARK)?;
-    let end = doc[start..].find(END_MARK)? + start + END_MARK.len();
-    let end = if doc[end..].starts_with('\n') {
-        end + 1
-    } else {
-        end
-    };
-    Some(format!(
-        "{}{}{}",
-        &doc[..start],
-        relations_markdown(),
-        &doc[end..]
-    ))
+    crate::domain::generated_block::replace_block(doc, BEGIN_MARK, END_MARK, &relations_markdown())
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod briefings;
 pub mod calendar;
 pub mod change_type;
 pub mod client_scope;
+pub mod generated_block;
 pub mod handling;
 pub mod ids;
 pub mod import;

@@ -50,19 +50,7 @@ pub fn status_diagram() -> String {
 /// `doc` with its generated diagram replaced by the current one; `None` when the marks are
 /// missing.
 pub fn with_current_diagram(doc: &str) -> Option<String> {
-    let start = doc.find(BEGIN_MARK)?;
-    let end = doc[start..].find(END_MARK)? + start + END_MARK.len();
-    let end = if doc[end..].starts_with('\n') {
-        end + 1
-    } else {
-        end
-    };
-    Some(format!(
-        "{}{}{}",
-        &doc[..start],
-        status_diagram(),
-        &doc[end..]
-    ))
+    super::generated_block::replace_block(doc, BEGIN_MARK, END_MARK, &status_diagram())
 }
 
 #[cfg(test)]
