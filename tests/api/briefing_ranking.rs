@@ -40,7 +40,9 @@ fn ranked(found: &Found) -> Vec<(Uuid, i32)> {
 #[test]
 fn the_long_overdue_candidates_the_database_keeps_are_the_domains_best() {
     let db = ScratchDb::new(None);
-    liuyan::bench::seed_bench(&db.url, 1500).expect("seed-bench runs");
+    // The loader sets session state: straight to PostgreSQL, never through a pooler.
+    let direct = format!("{}/{}", ScratchDb::server_of(&db.name), db.name);
+    liuyan::bench::seed_bench(&direct, 1500).expect("seed-bench runs");
     let mut conn = db.connect();
     // Vary what the score reads: importance on some, lateness spread over 10 to 70 days.
     diesel::sql_query(
