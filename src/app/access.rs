@@ -10,13 +10,14 @@ use diesel::PgConnection;
 use serde_json::{Map, Value};
 
 use crate::auth::Principal;
+use crate::auth::policy::{MessageFacts, Viewer};
 use crate::domain::client_scope::ClientScope;
 use crate::domain::message::{MessageAction, Visibility};
 use crate::domain::personal_data;
 use crate::domain::role::Role;
 use crate::error::ApiError;
 use crate::store::HandlingScope;
-use crate::store::messages::{Message, MessageId};
+use crate::store::messages::{self as store, EventActor, Message, MessageId};
 
 /// A message's title and body as the public class shows them.
 pub struct PublicText {
@@ -413,6 +414,36 @@ pub fn handling_scope(conn: &mut PgConnection, p: &Principal) -> Result<Handling
             }
         },
     })
+}
+
+/// What the access model needs to know of a message.
+pub fn facts(m: &Message) -> MessageFacts<'_> {
+    MessageFacts {
+        author: m.author_id,
+        public: m.visibility == Visibility::Public,
+        publicly_listed: store::PUBLICLY_VISIBLE.contains(&m.status),
+        intake_unit: m.intake_unit_id,
+        unit: m.unit_id,
+        region_path: &m.region_path,
+    }
+}
+
+/// The caller as the access model sees it.
+pub fn viewer(p: &Principal) -> Viewer<'_> {
+    Viewer {
+        user: p.user_id,
+        role: p.role,
+        unit: p.unit_id,
+        scope_region: p.scope_region.as_deref(),
+    }
+}
+
+/// The caller as the ledger records it.
+pub fn actor(p: &Principal) -> EventActor {
+    EventActor {
+        id: Some(p.user_id),
+        role: Some(p.role),
+    }
 }
 
 #[cfg(test)]

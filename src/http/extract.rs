@@ -409,6 +409,11 @@ pub fn parse_path_id<T: std::str::FromStr>(raw: &str, what: &str) -> Result<T, A
     raw.parse::<T>().map_err(|_| ApiError::not_found(what))
 }
 
+/// A message id from the path (404 when it is not one).
+pub fn parse_message_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
+    parse_path_id::<uuid::Uuid>(raw, "message")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

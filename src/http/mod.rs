@@ -11,6 +11,7 @@ pub mod pagination;
 pub mod preconditions;
 pub mod problem;
 pub mod rate_limit;
+pub mod validate;
 pub mod wire;
 
 /// The time of this request, from the application's clock (tests pin it).

@@ -27,9 +27,9 @@ use crate::error::{ApiError, FieldError};
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
+use crate::http::validate::validate_region_code;
 use crate::routes::dispatch_rules::{Keyword, clean_keywords, validate_keywords};
 use crate::routes::double_option;
-use crate::routes::regions::validate_region_code;
 use crate::store::alerts::{self as store, AlertRule, AlertRuleChanges, Link, NamedAlert};
 
 /// Linked messages shown with an alert (the newest links).

@@ -29,10 +29,10 @@ use crate::domain::reference::UnitKind;
 use crate::domain::role::Role;
 use crate::error::{ApiError, FieldError};
 use crate::http::docx::{self, BriefingDocument, DocumentItem};
+use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
-use crate::routes::messages::parse_message_id;
 use crate::routes::supervision::{InstructionDto, record_instruction};
 use crate::store::briefings::{self as store, Briefing, Item, ItemView, Selection, Window};
 
@@ -438,7 +438,7 @@ pub struct CreateBriefing {
     /// The region subtree covered: inside the caller's territory (default: all of it; for
     /// administrators the province).
     #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
-    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    #[validate(custom(function = "crate::http::validate::validate_region_code"))]
     pub region_code: Option<String>,
 }
 

@@ -200,7 +200,7 @@ pub struct ListDeadlinesQuery {
     pub unit_id: Option<UnitId>,
     /// Region subtree (GB/T 2260 code) of the messages.
     #[param(max_length = 6, pattern = "^[0-9]{6}$")]
-    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    #[validate(custom(function = "crate::http::validate::validate_region_code"))]
     pub region_code: Option<String>,
     pub leader_id: Option<LeaderId>,
     #[param(inline)]

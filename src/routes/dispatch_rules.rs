@@ -9,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
+use crate::app::access::{facts, viewer};
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, may_intake, message_access};
 use crate::db::Db;
@@ -18,9 +19,8 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
+use crate::http::validate::validate_region_code;
 use crate::routes::double_option;
-use crate::routes::messages::{facts, viewer};
-use crate::routes::regions::validate_region_code;
 use crate::store::dispatch_rules::{
     self as store, DispatchRule, DispatchRuleChanges, DispatchRuleFilter, NewDispatchRule,
     Suggestion,

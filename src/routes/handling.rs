@@ -17,6 +17,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::app::access::handling_scope;
+use crate::app::access::{actor, facts, viewer};
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, in_region, may_intake, message_access};
 use crate::db::Db;
@@ -28,11 +29,11 @@ use crate::domain::ids::{AssignmentId, ClarificationId, ExtensionId, UnitId, Use
 use crate::domain::message::{Actor, MessageAction, TransitionError, judge, may_ever_take};
 use crate::domain::role::Role;
 use crate::error::ApiError;
+use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::deadlines::{DeadlineDto, to_dtos};
-use crate::routes::messages::{actor, facts, parse_message_id, viewer};
 use crate::store::assignments::{self as store, Assignment, AssignmentChanges, NewAssignment};
 use crate::store::deadlines::{self as deadlines, Start};
 use crate::store::messages::{self as messages, Decision, Message, MessageChanges};

@@ -19,7 +19,7 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::regions::validate_region_code;
+use crate::http::validate::validate_region_code;
 use crate::store::integration_clients::{self as store, ClientChanges, IntegrationClient};
 
 /// An integration client (never its secret).
@@ -123,7 +123,7 @@ pub struct NewIntegrationClient {
     /// Limit the client to this region's subtree (an active region); omitted: the whole
     /// province.
     #[schema(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
-    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    #[validate(custom(function = "crate::http::validate::validate_region_code"))]
     pub region_code: Option<String>,
 }
 

@@ -14,7 +14,7 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
-use crate::routes::regions::validate_region_code;
+use crate::http::validate::validate_region_code;
 use crate::store::leaders::{self, Leader, LeaderChanges, LeaderFilter, NewLeader};
 
 /// A leader citizens can write to.

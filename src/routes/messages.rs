@@ -9,8 +9,9 @@ use serde_json::Value;
 use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
+use crate::app::access::{actor, facts, viewer};
 use crate::auth::Principal;
-use crate::auth::policy::{MessageAccess, MessageFacts, Viewer, may_intake, message_access};
+use crate::auth::policy::{MessageAccess, may_intake, message_access};
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::domain::ids::{CategoryId, LeaderId, UnitId, UserId};
@@ -20,13 +21,13 @@ use crate::domain::message::{
 };
 use crate::domain::role::Role;
 use crate::error::{ApiError, FieldError};
-use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
+use crate::http::extract::parse_message_id;
+use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
-use crate::routes::regions::validate_region_code;
+use crate::http::validate::{validate_phone, validate_region_code};
 use crate::store::messages::{
-    self as store, Decision, EventActor, ListScope, Message, MessageChanges, MessageFilter,
-    NewMessage, SortBy,
+    self as store, Decision, ListScope, Message, MessageChanges, MessageFilter, NewMessage, SortBy,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -93,23 +94,6 @@ fn validate_https_url(url: &str) -> Result<(), ValidationError> {
             e.message = Some(problem.message().into());
             e
         })
-}
-
-pub(crate) fn validate_phone(phone: &str) -> Result<(), ValidationError> {
-    let digits: Vec<char> = phone.chars().filter(|c| *c != '-').collect();
-    let mobile = digits.len() == 11 && digits[0] == '1' && ('3'..='9').contains(&digits[1]);
-    let landline = digits.first() == Some(&'0') && (10..=12).contains(&digits.len());
-    let shape =
-        phone.chars().all(|c| c.is_ascii_digit() || c == '-') && phone.matches('-').count() <= 1;
-    if shape && (mobile || landline) && digits.iter().all(char::is_ascii_digit) {
-        Ok(())
-    } else {
-        let mut e = ValidationError::new("format");
-        e.message = Some(
-            "must be a mainland mobile (13800138000) or landline (0931-8888888) number".into(),
-        );
-        Err(e)
-    }
 }
 
 fn validate_tags(tags: &[Tag]) -> Result<(), ValidationError> {
@@ -360,37 +344,6 @@ pub struct Receipt {
 pub struct MessageSubmission {
     pub message: MessageDto,
     pub receipt: Receipt,
-}
-
-pub(crate) fn facts(m: &Message) -> MessageFacts<'_> {
-    MessageFacts {
-        author: m.author_id,
-        public: m.visibility == Visibility::Public,
-        publicly_listed: store::PUBLICLY_VISIBLE.contains(&m.status),
-        intake_unit: m.intake_unit_id,
-        unit: m.unit_id,
-        region_path: &m.region_path,
-    }
-}
-
-pub(crate) fn viewer(p: &Principal) -> Viewer<'_> {
-    Viewer {
-        user: p.user_id,
-        role: p.role,
-        unit: p.unit_id,
-        scope_region: p.scope_region.as_deref(),
-    }
-}
-
-pub(crate) fn actor(p: &Principal) -> EventActor {
-    EventActor {
-        id: Some(p.user_id),
-        role: Some(p.role),
-    }
-}
-
-pub(crate) fn parse_message_id(raw: &str) -> Result<uuid::Uuid, ApiError> {
-    parse_path_id::<uuid::Uuid>(raw, "message")
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1014,7 +1014,7 @@ fn read_form(form: &Params, principal: &Principal) -> Result<Filing, Open311Fail
     }
     let phone = form.get("phone").map(|p| p.trim().to_owned());
     if let Some(p) = &phone
-        && crate::routes::messages::validate_phone(p).is_err()
+        && crate::http::validate::validate_phone(p).is_err()
     {
         errors.push(
             "phone must be a mainland mobile (13800138000) or landline (0931-8888888) number"
@@ -1176,7 +1176,7 @@ pub async fn open311_create_request(
     let filing = read_form(&form, &principal)?;
     let prefix = settings.tracking_prefix.clone();
     let now = settings.clock.now();
-    let actor = crate::routes::messages::actor(&principal);
+    let actor = crate::app::access::actor(&principal);
     let stored = db
         .run(
             move |conn| -> Result<Result<Message, Open311Failure>, ApiError> {

@@ -32,8 +32,8 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::not_modified;
+use crate::http::validate::validate_region_code;
 use crate::routes::messages::{Attachment, MediaType};
-use crate::routes::regions::validate_region_code;
 use crate::store::messages::{self as messages_store, ListScope, Message, MessageFilter, SortBy};
 use crate::store::public::{self as store, BoardContext};
 

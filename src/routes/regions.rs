@@ -5,7 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
-use validator::{Validate, ValidationError};
+use validator::Validate;
 
 use crate::auth::Principal;
 use crate::db::Db;
@@ -14,18 +14,8 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
+use crate::http::validate::validate_region_code;
 use crate::store::regions::{self, Region, RegionChanges, RegionFilter};
-
-/// `validator` rule: six digits.
-pub fn validate_region_code(code: &str) -> Result<(), ValidationError> {
-    if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(())
-    } else {
-        let mut e = ValidationError::new("format");
-        e.message = Some("must be a six-digit GB/T 2260 region code".into());
-        Err(e)
-    }
-}
 
 /// An administrative division.
 #[derive(Debug, Serialize, Deserialize, ToSchema)]

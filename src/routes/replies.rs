@@ -15,6 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::app::access::handling_scope;
+use crate::app::access::{facts, viewer};
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::db::Db;
@@ -26,11 +27,12 @@ use crate::domain::reply::{
 };
 use crate::domain::role::Role;
 use crate::error::{ApiError, FieldError};
+use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::handling::{StepOutcome, step};
-use crate::routes::messages::{Attachment, facts, parse_message_id, viewer};
+use crate::routes::messages::Attachment;
 use crate::store::assignments;
 use crate::store::messages::{Message, MessageChanges};
 use crate::store::replies::{self as store, Reply, ReplyChanges, Revision};

@@ -305,7 +305,7 @@ macro_rules! stat_query {
             pub to: Option<NaiveDate>,
             /// Messages in this region or below it.
             #[param(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
-            #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+            #[validate(custom(function = "crate::http::validate::validate_region_code"))]
             pub region_code: Option<String>,
             /// Messages whose lead unit this is.
             pub unit_id: Option<UnitId>,
@@ -1177,7 +1177,7 @@ pub struct LedgerQuery {
     pub to: Option<NaiveDate>,
     /// Messages in this region or below it.
     #[param(min_length = 6, max_length = 6, pattern = "^[0-9]{6}$")]
-    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    #[validate(custom(function = "crate::http::validate::validate_region_code"))]
     pub region_code: Option<String>,
     /// Messages whose lead unit this is.
     pub unit_id: Option<UnitId>,

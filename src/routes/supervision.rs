@@ -16,13 +16,13 @@ use crate::domain::handling::{SupervisionLevel, SupervisionStatus};
 use crate::domain::ids::{LeaderId, SupervisionId, UnitId, UserId};
 use crate::domain::message::{Actor, MessageAction, Priority};
 use crate::error::ApiError;
+use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::handling::{
     StepOutcome, require_handling_view, require_readable, step, unit_handles_message,
 };
-use crate::routes::messages::parse_message_id;
 use crate::store::messages::{self as messages, MessageChanges};
 use crate::store::supervision::{self as store, Instruction, Report, Supervision};
 
@@ -227,7 +227,7 @@ pub struct ListSupervisionsQuery {
     pub unit_id: Option<UnitId>,
     /// Region subtree (GB/T 2260 code).
     #[param(max_length = 6, pattern = "^[0-9]{6}$")]
-    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    #[validate(custom(function = "crate::http::validate::validate_region_code"))]
     pub region_code: Option<String>,
     #[param(value_type = Option<String>, format = Uuid)]
     pub message_id: Option<uuid::Uuid>,

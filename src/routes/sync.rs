@@ -24,8 +24,8 @@ use crate::domain::reply::ReplyKind;
 use crate::error::{ApiError, FieldError, Problem};
 use crate::http::extract::{ApiJson, ApiQuery, parse_json, validate};
 use crate::http::pagination::{PageRequest, finish_page};
+use crate::http::validate::validate_region_code;
 use crate::routes::messages::Location;
-use crate::routes::regions::validate_region_code;
 use crate::store::messages::{EventActor, NewMessage};
 use crate::store::sync::{self as store, FeedPosition, ImportedMessage, ImportedReply, Outcome};
 
@@ -248,7 +248,7 @@ pub struct ImportMessageItem {
         max_length = 13,
         pattern = "^(1[3-9][0-9]{9}|0[0-9]{2,3}-?[0-9]{7,8})$"
     )]
-    #[validate(custom(function = "crate::routes::messages::validate_phone"))]
+    #[validate(custom(function = "crate::http::validate::validate_phone"))]
     pub contact_phone: Option<String>,
 }
 

@@ -15,8 +15,8 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
+use crate::http::validate::validate_region_code;
 use crate::routes::double_option;
-use crate::routes::regions::validate_region_code;
 use crate::store::units::{self, NewUnit, Unit, UnitChanges, UnitFilter};
 
 /// A responsible unit.

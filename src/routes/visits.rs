@@ -144,7 +144,7 @@ pub struct SampleVisits {
     pub kind: VisitKind,
     /// Only this region subtree (default: the supervisor's whole scope).
     #[schema(min_length = 6, max_length = 6, pattern = r"^[0-9]{6}$")]
-    #[validate(custom(function = "crate::routes::regions::validate_region_code"))]
+    #[validate(custom(function = "crate::http::validate::validate_region_code"))]
     pub region_code: Option<String>,
     /// Only this unit.
     pub unit_id: Option<UnitId>,
