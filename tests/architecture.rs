@@ -118,14 +118,16 @@ fn no_handler_file_imports_another() {
     let sources = library_sources();
     let graph = import_graph(&sources);
     let mut found = BTreeSet::new();
+    // A resource is `routes/<name>` (a file, or a folder whose files are one resource);
+    // routes/mod.rs holds the shared helpers of the folder.
+    let resource = |m: &[String]| (m.len() >= 2 && m[0] == "routes").then(|| m[..2].join("/"));
     for (module, targets) in &graph {
-        if module.len() != 2 || module[0] != "routes" {
+        let Some(from) = resource(module) else {
             continue;
-        }
+        };
         for to in targets {
-            // routes/mod.rs holds the shared helpers of the folder; files are two deep.
-            if to.len() == 2 && to[0] == "routes" && to != module {
-                found.insert((module.join("/"), to.join("/")));
+            if let Some(to) = resource(to).filter(|to| *to != from) {
+                found.insert((from.clone(), to));
             }
         }
     }

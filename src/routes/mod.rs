@@ -206,9 +206,9 @@ where
         .service(briefings::get_briefing)
         .service(briefings::put_briefing_items)
         .service(briefings::submit_briefing)
-        .service(briefings::instruct_briefing_item)
-        .service(briefings::review_briefing)
-        .service(briefings::get_briefing_document)
+        .service(briefings::review::instruct_briefing_item)
+        .service(briefings::review::review_briefing)
+        .service(briefings::document::get_briefing_document)
 }
 
 /// Deserialize an optional integer that JSON may write as `7` or `7.0` (JSON Schema counts both
