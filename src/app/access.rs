@@ -10,8 +10,10 @@ use diesel::PgConnection;
 use serde_json::{Map, Value};
 
 use crate::auth::Principal;
-use crate::auth::policy::{MessageFacts, Viewer};
+use crate::auth::policy::{MessageAccess, MessageFacts, Viewer, message_access};
 use crate::domain::client_scope::ClientScope;
+use crate::domain::handling::AssignmentStatus;
+use crate::domain::ids::UnitId;
 use crate::domain::message::{MessageAction, Visibility};
 use crate::domain::personal_data;
 use crate::domain::role::Role;
@@ -414,6 +416,59 @@ pub fn handling_scope(conn: &mut PgConnection, p: &Principal) -> Result<Handling
             }
         },
     })
+}
+
+/// Whether the caller's unit handles the message: an assignment of it that is open or that
+/// it completed. A unit that returned or transferred its part no longer follows the handling.
+pub fn unit_handles_message(
+    conn: &mut PgConnection,
+    p: &Principal,
+    message_id: MessageId,
+) -> Result<bool, ApiError> {
+    Ok(match p.unit_id {
+        Some(unit) => crate::store::assignments::of_message(conn, message_id)?
+            .iter()
+            .any(|a| {
+                a.unit_id == unit && (a.status.is_open() || a.status == AssignmentStatus::Completed)
+            }),
+        None => false,
+    })
+}
+
+/// Staff view of a message's handling: the message's staff and its units (any assignment, past
+/// or open). 404 otherwise.
+pub fn require_handling_view(
+    conn: &mut PgConnection,
+    p: &Principal,
+    m: &Message,
+) -> Result<(), ApiError> {
+    if matches!(
+        message_access(viewer(p), facts(m)),
+        MessageAccess::Full | MessageAccess::Staff
+    ) {
+        return Ok(());
+    }
+    if unit_handles_message(conn, p, m.id)? {
+        return Ok(());
+    }
+    Err(ApiError::not_found("message"))
+}
+
+/// 404 (as `what`, the detail a read of it gives) unless the caller may read a handling record
+/// of `region_path` belonging to `units`: what a caller cannot read answers 404 to every
+/// operation on it, never 403 or 409, so its existence and state do not leak.
+pub fn require_readable(
+    conn: &mut PgConnection,
+    p: &Principal,
+    region_path: &str,
+    units: &[UnitId],
+    what: &str,
+) -> Result<(), ApiError> {
+    if handling_scope(conn, p)?.covers(region_path, units) {
+        Ok(())
+    } else {
+        Err(ApiError::not_found(what))
+    }
 }
 
 /// What the access model needs to know of a message.

@@ -4,3 +4,4 @@
 pub mod access;
 pub mod deadlines;
 pub mod relations;
+pub mod transition;

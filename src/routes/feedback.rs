@@ -13,6 +13,7 @@ use validator::Validate;
 
 use crate::app::access::handling_scope;
 use crate::app::access::{facts, viewer};
+use crate::app::transition::{self, StepOutcome};
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::auth::{Permission, Principal};
 use crate::db::Db;
@@ -25,7 +26,6 @@ use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::handling::{StepOutcome, step};
 use crate::routes::messages::MessageDto;
 use crate::store::assignments::{self as assignments, NewAssignment};
 use crate::store::deadlines::{self as deadlines, Start};
@@ -169,10 +169,11 @@ pub async fn rate_reply(
     let (created, dto) = db
         .run(move |conn| {
             conn.transaction(|conn| {
-                let (_, result) = step(
+                let (_, result) = transition::run(
                     conn,
                     &p,
                     message_id,
+                    &IfMatchCondition::none(),
                     MessageAction::Rate,
                     now,
                     None,
@@ -453,10 +454,19 @@ async fn supervisor_step(
     let m = db
         .run(move |conn| {
             conn.transaction(|conn| {
-                step(conn, &p, message_id, action, now, None, |conn, m, _, _| {
-                    cond.check(m.version)?;
-                    decide(conn, m, &p, now)
-                })
+                transition::run(
+                    conn,
+                    &p,
+                    message_id,
+                    &IfMatchCondition::none(),
+                    action,
+                    now,
+                    None,
+                    |conn, m, _, _| {
+                        cond.check(m.version)?;
+                        decide(conn, m, &p, now)
+                    },
+                )
                 .map(|(m, _)| m)
             })
         })

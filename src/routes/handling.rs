@@ -16,18 +16,18 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use crate::app::access::handling_scope;
-use crate::app::access::{actor, facts, viewer};
+use crate::app::access::{
+    handling_scope, require_handling_view, require_readable, unit_handles_message,
+};
+use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
-use crate::auth::policy::{MessageAccess, in_region, may_intake, message_access};
 use crate::db::Db;
 use crate::domain::handling::{
     AssignmentOrigin, AssignmentRole, AssignmentStatus, DISPUTE_AFTER_RETURNS, DeadlineKind,
     ExtensionStatus, ReturnReason, extension_refusal,
 };
 use crate::domain::ids::{AssignmentId, ClarificationId, ExtensionId, UnitId, UserId};
-use crate::domain::message::{Actor, MessageAction, TransitionError, judge, may_ever_take};
-use crate::domain::role::Role;
+use crate::domain::message::{Actor, MessageAction};
 use crate::error::ApiError;
 use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
@@ -36,148 +36,7 @@ use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::deadlines::{DeadlineDto, to_dtos};
 use crate::store::assignments::{self as store, Assignment, AssignmentChanges, NewAssignment};
 use crate::store::deadlines::{self as deadlines, Start};
-use crate::store::messages::{self as messages, Decision, Message, MessageChanges};
-
-// ---------------------------------------------------------------------------------------------
-// The caller's standing and the step runner
-
-/// The caller's standing towards a message, as the status table names it. `assignment` narrows
-/// the unit roles to that assignment.
-pub(crate) fn actors_for(
-    conn: &mut PgConnection,
-    p: &Principal,
-    m: &Message,
-    assignment: Option<&Assignment>,
-) -> Result<Vec<Actor>, ApiError> {
-    let mut actors = Vec::new();
-    let v = viewer(p);
-    if m.author_id == Some(p.user_id) {
-        actors.push(Actor::Author);
-    }
-    if may_intake(v, facts(m)) {
-        actors.push(Actor::Intake);
-    }
-    let supervises = match p.role {
-        Role::Admin => true,
-        Role::Supervisor => p
-            .scope_region
-            .as_deref()
-            .is_some_and(|c| in_region(&m.region_path, c)),
-        _ => false,
-    };
-    if supervises {
-        actors.push(Actor::Supervisor);
-    }
-    // A leader acts on messages of their own region only (the scope their account carries).
-    if p.role == Role::Leader
-        && p.scope_region
-            .as_deref()
-            .is_some_and(|c| in_region(&m.region_path, c))
-        && crate::store::users::get(conn, p.user_id)?
-            .leader_id
-            .is_some()
-    {
-        actors.push(Actor::Leader);
-    }
-    if let (Some(unit), Role::Handler | Role::UnitAdmin) = (p.unit_id, p.role) {
-        let mine: Vec<Assignment> = match assignment {
-            Some(a) => vec![a.clone()],
-            None => store::open_of_message(conn, m.id)?,
-        };
-        for a in mine
-            .iter()
-            .filter(|a| a.unit_id == unit && a.status.is_open())
-        {
-            actors.push(match a.role {
-                AssignmentRole::Lead => Actor::LeadUnit,
-                AssignmentRole::CoHandler => Actor::CoHandler,
-            });
-        }
-        // A unit whose territory holds a public message may claim it (a private one is for
-        // the liaison office to dispatch: no unit outside its handling reads it).
-        let u = crate::store::units::get(conn, unit)?;
-        if u.active
-            && m.visibility == crate::domain::message::Visibility::Public
-            && in_region(&m.region_path, &u.region_code)
-        {
-            actors.push(Actor::TerritorialUnit);
-        }
-    }
-    // Reviewers of the handling unit or of the liaison office; which of them decides a given
-    // reply is the reply's `review_unit_id`, checked by the reply steps.
-    if let (Some(unit), Role::Reviewer | Role::UnitAdmin) = (p.unit_id, p.role)
-        && (m.unit_id == Some(unit) || m.intake_unit_id == unit)
-    {
-        actors.push(Actor::Reviewer);
-    }
-    Ok(actors)
-}
-
-/// What a step decides besides the status.
-pub(crate) struct StepOutcome<T> {
-    pub changes: MessageChanges,
-    pub payload: serde_json::Value,
-    pub result: T,
-}
-
-/// Run one step of a message's handling under its row lock; `decide` sees the locked message
-/// and the caller's standing, and the status the table allows.
-pub(crate) fn step<T>(
-    conn: &mut PgConnection,
-    p: &Principal,
-    message_id: uuid::Uuid,
-    action: MessageAction,
-    now: DateTime<Utc>,
-    assignment: Option<AssignmentId>,
-    decide: impl FnOnce(
-        &mut PgConnection,
-        &Message,
-        &[Actor],
-        Option<Assignment>,
-    ) -> Result<StepOutcome<T>, ApiError>,
-) -> Result<(Message, T), ApiError> {
-    let mut result = None;
-    let message = messages::transition(
-        conn,
-        message_id,
-        &IfMatchCondition::none(),
-        actor(p),
-        action,
-        now,
-        |conn, current| {
-            // Re-read the assignment under the message lock: it cannot change under us now.
-            let assignment = match assignment {
-                Some(id) => {
-                    Some(store::get(conn, id)?.ok_or_else(|| ApiError::not_found("assignment"))?)
-                }
-                None => None,
-            };
-            let actors = actors_for(conn, p, current, assignment.as_ref())?;
-            let sees = message_access(viewer(p), facts(current)) != MessageAccess::None
-                || actors.iter().any(|a| *a != Actor::Author);
-            if !sees {
-                return Err(ApiError::not_found("message"));
-            }
-            // (Only asked when it matters: the action is not one the caller could ever take.)
-            let has_part = may_ever_take(action, &actors)
-                || actors.iter().any(|a| *a != Actor::TerritorialUnit)
-                || unit_handles_message(conn, p, current.id)?;
-            let to = judge(current.status, action, &actors, has_part).map_err(|e| match e {
-                TransitionError::NotFromStatus { .. } => ApiError::Conflict(e.to_string()),
-                TransitionError::NotForActor { .. } => ApiError::Forbidden(e.to_string()),
-            })?;
-            let outcome = decide(conn, current, &actors, assignment)?;
-            result = Some(outcome.result);
-            Ok(Decision {
-                to,
-                changes: outcome.changes,
-                payload: outcome.payload,
-            })
-        },
-    )?;
-    let result = result.ok_or_else(|| ApiError::Internal("step decided nothing".into()))?;
-    Ok((message, result))
-}
+use crate::store::messages::{self as messages, Message, MessageChanges};
 
 /// The message id of an assignment the caller may read (404 when there is none, or when it is
 /// not theirs to see).
@@ -206,21 +65,6 @@ fn require_readable_assignment(
     } else {
         Err(ApiError::not_found("assignment"))
     }
-}
-
-/// Whether the caller's unit handles the message: an assignment of it that is open or that
-/// it completed. A unit that returned or transferred its part no longer follows the handling.
-pub(crate) fn unit_handles_message(
-    conn: &mut PgConnection,
-    p: &Principal,
-    message_id: uuid::Uuid,
-) -> Result<bool, ApiError> {
-    Ok(match p.unit_id {
-        Some(unit) => store::of_message(conn, message_id)?.iter().any(|a| {
-            a.unit_id == unit && (a.status.is_open() || a.status == AssignmentStatus::Completed)
-        }),
-        None => false,
-    })
 }
 
 /// 422 unless the unit exists and is active.
@@ -421,10 +265,11 @@ pub async fn create_assignment(
     let p = principal.clone();
     let items = db
         .run(move |conn| {
-            let (_, made) = step(
+            let (_, made) = transition::run(
                 conn,
                 &p,
                 id,
+                &IfMatchCondition::none(),
                 MessageAction::Assign,
                 now,
                 None,
@@ -562,10 +407,11 @@ pub async fn claim_message(
     let p = principal.clone();
     let dto = db
         .run(move |conn| {
-            let (_, a) = step(
+            let (_, a) = transition::run(
                 conn,
                 &p,
                 id,
+                &IfMatchCondition::none(),
                 MessageAction::Claim,
                 now,
                 None,
@@ -651,44 +497,8 @@ pub async fn list_message_assignments(
     Ok(HttpResponse::Ok().json(AssignmentList { items }))
 }
 
-/// Staff view of a message's handling: the message's staff and its units (any assignment, past
-/// or open). 404 otherwise.
-pub(crate) fn require_handling_view(
-    conn: &mut PgConnection,
-    p: &Principal,
-    m: &Message,
-) -> Result<(), ApiError> {
-    if matches!(
-        message_access(viewer(p), facts(m)),
-        MessageAccess::Full | MessageAccess::Staff
-    ) {
-        return Ok(());
-    }
-    if unit_handles_message(conn, p, m.id)? {
-        return Ok(());
-    }
-    Err(ApiError::not_found("message"))
-}
-
 // ---------------------------------------------------------------------------------------------
 // Inbox
-
-/// 404 (as `what`, the detail a read of it gives) unless the caller may read a handling record
-/// of `region_path` belonging to `units`: what a caller cannot read answers 404 to every
-/// operation on it, never 403 or 409, so its existence and state do not leak.
-pub(crate) fn require_readable(
-    conn: &mut PgConnection,
-    p: &Principal,
-    region_path: &str,
-    units: &[UnitId],
-    what: &str,
-) -> Result<(), ApiError> {
-    if handling_scope(conn, p)?.covers(region_path, units) {
-        Ok(())
-    } else {
-        Err(ApiError::not_found(what))
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams, Validate)]
 #[into_params(parameter_in = Query)]
@@ -835,10 +645,11 @@ async fn assignment_step(
         .run(move |conn| {
             conn.transaction(|conn| {
                 let message_id = message_of(conn, &p, id)?;
-                let (_, shown) = step(
+                let (_, shown) = transition::run(
                     conn,
                     &p,
                     message_id,
+                    &IfMatchCondition::none(),
                     action,
                     now,
                     Some(id),
@@ -1386,10 +1197,11 @@ pub async fn request_clarification(
     let p = principal.clone();
     let c = db
         .run(move |conn| {
-            let (_, c) = step(
+            let (_, c) = transition::run(
                 conn,
                 &p,
                 id,
+                &IfMatchCondition::none(),
                 MessageAction::RequestClarification,
                 now,
                 None,
@@ -1474,10 +1286,11 @@ pub async fn answer_clarification(
     let p = principal.clone();
     let c = db
         .run(move |conn| {
-            let (_, c) = step(
+            let (_, c) = transition::run(
                 conn,
                 &p,
                 id,
+                &IfMatchCondition::none(),
                 MessageAction::AnswerClarification,
                 now,
                 None,
@@ -1651,10 +1464,10 @@ pub async fn request_extension(
         .run(move |conn| {
             conn.transaction(|conn| {
                 let message_id = message_of(conn, &p, id)?;
-                let (_, x) = step(
+                let (_, x) = transition::run(
                     conn,
                     &p,
-                    message_id,
+                    message_id, &IfMatchCondition::none(),
                     MessageAction::RequestExtension,
                     now,
                     Some(id),
@@ -1795,55 +1608,65 @@ async fn decide_extension(
                 .ok_or_else(|| ApiError::not_found("extension request"))?;
             require_readable(conn, &p, &x.region_path, &[x.unit_id], "extension request")?;
             let message_id = x.message_id;
-            let (_, x) = step(conn, &p, message_id, action, now, None, |conn, _, _, _| {
-                let x = crate::store::extensions::get(conn, id)?
-                    .ok_or_else(|| ApiError::not_found("extension request"))?;
-                cond.check(x.version)?;
-                if x.status != ExtensionStatus::Pending {
-                    return Err(ApiError::Conflict(format!(
-                        "the request was already decided: `{}`",
-                        x.status
-                    )));
-                }
-                let mut due_at = None;
-                if approve {
-                    let dl = deadlines::get(conn, x.deadline_id)?
-                        .ok_or_else(|| ApiError::Internal("deadline of a request lost".into()))?;
-                    let policy = deadlines::policy_by_id(conn, dl.policy_id)?;
-                    if let Some(why) = extension_refusal(
-                        dl.extension_count,
-                        dl.extension_days,
-                        x.days,
-                        policy.max_extensions,
-                        policy.max_extension_days,
-                    ) {
-                        return Err(ApiError::field("days", "policy_limit", why));
+            let (_, x) = transition::run(
+                conn,
+                &p,
+                message_id,
+                &IfMatchCondition::none(),
+                action,
+                now,
+                None,
+                |conn, _, _, _| {
+                    let x = crate::store::extensions::get(conn, id)?
+                        .ok_or_else(|| ApiError::not_found("extension request"))?;
+                    cond.check(x.version)?;
+                    if x.status != ExtensionStatus::Pending {
+                        return Err(ApiError::Conflict(format!(
+                            "the request was already decided: `{}`",
+                            x.status
+                        )));
                     }
-                    due_at = deadlines::extend(conn, dl.id, x.days, now)?.due_at;
-                }
-                let status = if approve {
-                    ExtensionStatus::Approved
-                } else {
-                    ExtensionStatus::Rejected
-                };
-                let note = note.map(|n| n.trim().to_owned());
-                let x = crate::store::extensions::decide(
-                    conn,
-                    id,
-                    status,
-                    p.user_id,
-                    note.clone(),
-                    now,
-                )?;
-                Ok(StepOutcome {
-                    changes: MessageChanges::default(),
-                    payload: json!({
-                        "extension_id": x.id, "deadline_id": x.deadline_id, "days": x.days,
-                        "note": note, "due_at": due_at,
-                    }),
-                    result: x,
-                })
-            })?;
+                    let mut due_at = None;
+                    if approve {
+                        let dl = deadlines::get(conn, x.deadline_id)?.ok_or_else(|| {
+                            ApiError::Internal("deadline of a request lost".into())
+                        })?;
+                        let policy = deadlines::policy_by_id(conn, dl.policy_id)?;
+                        if let Some(why) = extension_refusal(
+                            dl.extension_count,
+                            dl.extension_days,
+                            x.days,
+                            policy.max_extensions,
+                            policy.max_extension_days,
+                        ) {
+                            return Err(ApiError::field("days", "policy_limit", why));
+                        }
+                        due_at = deadlines::extend(conn, dl.id, x.days, now)?.due_at;
+                    }
+                    let status = if approve {
+                        ExtensionStatus::Approved
+                    } else {
+                        ExtensionStatus::Rejected
+                    };
+                    let note = note.map(|n| n.trim().to_owned());
+                    let x = crate::store::extensions::decide(
+                        conn,
+                        id,
+                        status,
+                        p.user_id,
+                        note.clone(),
+                        now,
+                    )?;
+                    Ok(StepOutcome {
+                        changes: MessageChanges::default(),
+                        payload: json!({
+                            "extension_id": x.id, "deadline_id": x.deadline_id, "days": x.days,
+                            "note": note, "due_at": due_at,
+                        }),
+                        result: x,
+                    })
+                },
+            )?;
             Ok::<_, ApiError>(x)
         })
         .await?;

@@ -10,14 +10,15 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use crate::app::access::{actor, facts, viewer};
+use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
-use crate::auth::policy::{MessageAccess, may_intake, message_access};
+use crate::auth::policy::{MessageAccess, message_access};
 use crate::configuration::Settings;
 use crate::db::Db;
 use crate::domain::ids::{CategoryId, LeaderId, UnitId, UserId};
 use crate::domain::message::{
-    Actor, MessageAction, MessageKind, MessageSource, MessageStatus, Priority, RejectionReason,
-    Visibility, author_may_amend, judge,
+    MessageAction, MessageKind, MessageSource, MessageStatus, Priority, RejectionReason,
+    Visibility, author_may_amend,
 };
 use crate::domain::role::Role;
 use crate::error::{ApiError, FieldError};
@@ -27,7 +28,7 @@ use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag, respond_with_etag};
 use crate::http::validate::{validate_phone, validate_region_code};
 use crate::store::messages::{
-    self as store, Decision, ListScope, Message, MessageChanges, MessageFilter, NewMessage, SortBy,
+    self as store, ListScope, Message, MessageChanges, MessageFilter, NewMessage, SortBy,
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -803,95 +804,39 @@ pub async fn get_message_by_tracking_no(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Transitions
+// Transitions (run by `app::transition`)
 
-/// Run a transition for an action: object-level checks (404 when the caller may not see the
-/// message at all, 403 when they may see but not act), the status table, If-Match, the ledger.
-async fn run_transition(
+/// A step on a message that requires `If-Match`, answered with the message and its new `ETag`.
+async fn message_step(
     req: &HttpRequest,
     db: &Db,
     principal: &Principal,
     raw_id: &str,
     action: MessageAction,
-    decide: impl FnOnce(&mut diesel::PgConnection, &Message) -> Result<Decision, ApiError>
+    decide: impl FnOnce(&mut diesel::PgConnection, &Message) -> Result<StepOutcome<()>, ApiError>
     + Send
     + 'static,
-) -> Result<HttpResponse, ApiError> {
-    run_transition_then(req, db, principal, raw_id, action, decide, None).await
-}
-
-/// What runs after a transition, in its transaction (resubmission: early warning).
-type AfterTransition = Box<
-    dyn FnOnce(&mut diesel::PgConnection, Message, DateTime<Utc>) -> Result<Message, ApiError>
-        + Send,
->;
-
-/// [`run_transition`], then `after` on the changed message in the same transaction.
-async fn run_transition_then(
-    req: &HttpRequest,
-    db: &Db,
-    principal: &Principal,
-    raw_id: &str,
-    action: MessageAction,
-    decide: impl FnOnce(&mut diesel::PgConnection, &Message) -> Result<Decision, ApiError>
-    + Send
-    + 'static,
-    after: Option<AfterTransition>,
 ) -> Result<HttpResponse, ApiError> {
     let id = parse_message_id(raw_id)?;
     let cond = IfMatchCondition::from_request(req, IfMatch::Required)?;
     let now = crate::http::now(req);
     let p = principal.clone();
-    let message = db
+    let (message, ()) = db
         .run(move |conn| {
-            let Some(after) = after else {
-                return transition_checked(conn, &p, id, &cond, action, now, decide);
-            };
-            conn.transaction(|conn| {
-                let changed = transition_checked(conn, &p, id, &cond, action, now, decide)?;
-                after(conn, changed, now)
+            transition::run(conn, &p, id, &cond, action, now, None, |conn, m, _, _| {
+                decide(conn, m)
             })
         })
         .await?;
-    let access = message_access(viewer(principal), facts(&message));
-    Ok(HttpResponse::Ok()
-        .insert_header((header::ETAG, etag(message.version)))
-        .json(MessageDto::from_message(message, access)))
+    Ok(transitioned(principal, message))
 }
 
-/// The transition with the object-level checks of [`run_transition`].
-fn transition_checked(
-    conn: &mut diesel::PgConnection,
-    p: &Principal,
-    id: uuid::Uuid,
-    cond: &IfMatchCondition,
-    action: MessageAction,
-    now: DateTime<Utc>,
-    decide: impl FnOnce(&mut diesel::PgConnection, &Message) -> Result<Decision, ApiError>,
-) -> Result<Message, ApiError> {
-    store::transition(conn, id, cond, actor(p), action, now, |conn, current| {
-        let v = viewer(p);
-        if message_access(v, facts(current)) == MessageAccess::None {
-            return Err(ApiError::not_found("message"));
-        }
-        let mut actors = Vec::new();
-        if current.author_id == Some(p.user_id) {
-            actors.push(Actor::Author);
-        }
-        if may_intake(v, facts(current)) {
-            actors.push(Actor::Intake);
-        }
-        let has_part = !actors.is_empty();
-        judge(current.status, action, &actors, has_part).map_err(|e| match e {
-            crate::domain::message::TransitionError::NotFromStatus { .. } => {
-                ApiError::Conflict(e.to_string())
-            }
-            crate::domain::message::TransitionError::NotForActor { .. } => {
-                ApiError::Forbidden(e.to_string())
-            }
-        })?;
-        decide(conn, current)
-    })
+/// The message after a transition, with its new `ETag`.
+fn transitioned(principal: &Principal, message: Message) -> HttpResponse {
+    let access = message_access(viewer(principal), facts(&message));
+    HttpResponse::Ok()
+        .insert_header((header::ETAG, etag(message.version)))
+        .json(MessageDto::from_message(message, access))
 }
 
 /// A free label on a message.
@@ -943,7 +888,7 @@ pub async fn classify_message(
     let mut tags: Vec<String> = b.tags.iter().map(|t| t.0.trim().to_owned()).collect();
     tags.sort();
     tags.dedup();
-    run_transition(&req, &db, &principal, &id, MessageAction::Classify, move |conn, current| {
+    message_step(&req, &db, &principal, &id, MessageAction::Classify, move |conn, current| {
         let active: Option<bool> = {
             use diesel::prelude::*;
             crate::schema::categories::table
@@ -957,8 +902,8 @@ pub async fn classify_message(
             Some(false) => return Err(ApiError::field("category_id", "inactive", "this category is deactivated")),
             None => return Err(ApiError::field("category_id", "not_found", "no such category")),
         }
-        Ok(Decision {
-            to: current.status,
+        Ok(StepOutcome {
+            result: (),
             payload: serde_json::json!({"priority": b.priority, "category_id": b.category_id, "tags": tags,
                 "previous": {"priority": current.priority, "category_id": current.category_id, "tags": current.tags}}),
             changes: MessageChanges {
@@ -1010,15 +955,15 @@ pub async fn accept_message(
 ) -> Result<HttpResponse, ApiError> {
     let note = body.into_inner().note.map(|n| n.trim().to_owned());
     let now = crate::http::now(&req);
-    run_transition(
+    message_step(
         &req,
         &db,
         &principal,
         &id,
         MessageAction::Accept,
         move |_, _| {
-            Ok(Decision {
-                to: MessageStatus::Accepted,
+            Ok(StepOutcome {
+                result: (),
                 payload: serde_json::json!({"note": note}),
                 changes: MessageChanges {
                     accepted_at: Some(Some(now)),
@@ -1102,7 +1047,7 @@ pub async fn reject_message(
         }
         _ => {}
     }
-    run_transition(&req, &db, &principal, &id, MessageAction::Reject, move |conn, current| {
+    message_step(&req, &db, &principal, &id, MessageAction::Reject, move |conn, current| {
         if let Some(original) = b.duplicate_of {
             if original == current.id {
                 return Err(ApiError::field("duplicate_of", "invalid_value", "a message is not its own duplicate"));
@@ -1111,8 +1056,8 @@ pub async fn reject_message(
                 return Err(ApiError::field("duplicate_of", "not_found", "no such message"));
             }
         }
-        Ok(Decision {
-            to: MessageStatus::Rejected,
+        Ok(StepOutcome {
+            result: (),
             payload: serde_json::json!({"reason": b.reason, "note": note, "duplicate_of": b.duplicate_of}),
             changes: MessageChanges {
                 rejection_reason: Some(Some(b.reason)),
@@ -1149,15 +1094,15 @@ pub async fn withdraw_message(
     body: ApiJson<ActionNote>,
 ) -> Result<HttpResponse, ApiError> {
     let note = body.into_inner().note.map(|n| n.trim().to_owned());
-    run_transition(
+    message_step(
         &req,
         &db,
         &principal,
         &id,
         MessageAction::Withdraw,
         move |_, _| {
-            Ok(Decision {
-                to: MessageStatus::Withdrawn,
+            Ok(StepOutcome {
+                result: (),
                 payload: serde_json::json!({"note": note}),
                 changes: MessageChanges::default(),
             })
@@ -1240,10 +1185,11 @@ pub async fn resubmit_message(
             "must be 10 to 5000 characters",
         ));
     }
-    // Early warning looks at the amended message in the same transaction.
-    let after: AfterTransition =
-        Box::new(|conn, changed, now| crate::store::alerts::evaluate_intake(conn, &changed, now));
-    run_transition_then(&req, &db, &principal, &id, MessageAction::Resubmit, move |_, current| {
+    let id = parse_message_id(&id)?;
+    let cond = IfMatchCondition::from_request(&req, IfMatch::Required)?;
+    let now = crate::http::now(&req);
+    let p = principal.clone();
+    let amend = move |current: &Message| {
         if !author_may_amend(current.status, current.rejection_reason) {
             return Err(ApiError::Conflict(
                 "only a message rejected for insufficient information can be amended and resubmitted".into(),
@@ -1251,9 +1197,11 @@ pub async fn resubmit_message(
         }
         let new_title = title.clone().unwrap_or_else(|| current.title.clone());
         let new_body = body_text.clone().unwrap_or_else(|| current.body.clone());
-        let bigrams = crate::domain::search::bigrams(&format!("{new_title}\n{new_body}")).into_iter().collect();
-        Ok(Decision {
-            to: MessageStatus::Submitted,
+        let bigrams = crate::domain::search::bigrams(&format!("{new_title}\n{new_body}"))
+            .into_iter()
+            .collect();
+        Ok(StepOutcome {
+            result: (),
             payload: serde_json::json!({"changed": {
                 "title": title.is_some(), "body": body_text.is_some(),
                 "address": b.address.is_some(), "attachments": b.attachments.is_some()}}),
@@ -1261,7 +1209,9 @@ pub async fn resubmit_message(
                 title,
                 body: body_text,
                 address: b.address.map(|a| a.trim().to_owned()),
-                attachments: b.attachments.map(|a| serde_json::to_value(a).unwrap_or(Value::Array(vec![]))),
+                attachments: b
+                    .attachments
+                    .map(|a| serde_json::to_value(a).unwrap_or(Value::Array(vec![]))),
                 search_bigrams: Some(bigrams),
                 rejection_reason: Some(None),
                 rejection_note: Some(None),
@@ -1269,8 +1219,26 @@ pub async fn resubmit_message(
                 ..Default::default()
             },
         })
-    }, Some(after))
-    .await
+    };
+    let message = db
+        .run(move |conn| {
+            conn.transaction(|conn| {
+                let (changed, ()) = transition::run(
+                    conn,
+                    &p,
+                    id,
+                    &cond,
+                    MessageAction::Resubmit,
+                    now,
+                    None,
+                    |_, current, _, _| amend(current),
+                )?;
+                // Early warning looks at the amended message in the same transaction.
+                crate::store::alerts::evaluate_intake(conn, &changed, now)
+            })
+        })
+        .await?;
+    Ok(transitioned(&principal, message))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ use validator::Validate;
 
 use crate::app::access::handling_scope;
 use crate::app::access::{facts, viewer};
+use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::db::Db;
@@ -31,7 +32,6 @@ use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::handling::{StepOutcome, step};
 use crate::routes::messages::Attachment;
 use crate::store::assignments;
 use crate::store::messages::{Message, MessageChanges};
@@ -365,10 +365,11 @@ async fn reply_step(
                 // What the caller cannot read is 404 to every step, before any other check.
                 let (before, _) = visible_reply(conn, &p, id)?;
                 let action = action(&before);
-                step(
+                transition::run(
                     conn,
                     &p,
                     before.message_id,
+                    &IfMatchCondition::none(),
                     action,
                     now,
                     None,
@@ -430,10 +431,11 @@ pub async fn create_reply(
     let dto = db
         .run(move |conn| {
             conn.transaction(|conn| {
-                let (_, reply_id) = step(
+                let (_, reply_id) = transition::run(
                     conn,
                     &p,
                     message_id,
+                    &IfMatchCondition::none(),
                     MessageAction::DraftReply,
                     now,
                     None,

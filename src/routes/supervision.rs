@@ -9,6 +9,8 @@ use serde_json::json;
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
+use crate::app::access::{require_handling_view, require_readable, unit_handles_message};
+use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::calendar;
@@ -20,9 +22,6 @@ use crate::http::extract::parse_message_id;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::handling::{
-    StepOutcome, require_handling_view, require_readable, step, unit_handles_message,
-};
 use crate::store::messages::{self as messages, MessageChanges};
 use crate::store::supervision::{self as store, Instruction, Report, Supervision};
 
@@ -172,10 +171,11 @@ pub async fn create_supervision(
     let p = principal.clone();
     let s = db
         .run(move |conn| {
-            let (_, s) = step(
+            let (_, s) = transition::run(
                 conn,
                 &p,
                 id,
+                &IfMatchCondition::none(),
                 MessageAction::Supervise,
                 now,
                 None,
@@ -371,19 +371,29 @@ async fn case_step(
         let case = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
         require_readable_case(conn, &p, &case)?;
         let message_id = case.message_id;
-        let (_, s) = step(conn, &p, message_id, action, now, None, |conn, _, _, _| {
-            let s = store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
-            cond.check(s.version)?;
-            if s.status != SupervisionStatus::Open {
-                return Err(ApiError::Conflict("the case is closed".into()));
-            }
-            let (s, payload) = decide(conn, s, now)?;
-            Ok(StepOutcome {
-                changes: MessageChanges::default(),
-                payload,
-                result: s,
-            })
-        })?;
+        let (_, s) = transition::run(
+            conn,
+            &p,
+            message_id,
+            &IfMatchCondition::none(),
+            action,
+            now,
+            None,
+            |conn, _, _, _| {
+                let s =
+                    store::get(conn, id)?.ok_or_else(|| ApiError::not_found("supervision case"))?;
+                cond.check(s.version)?;
+                if s.status != SupervisionStatus::Open {
+                    return Err(ApiError::Conflict("the case is closed".into()));
+                }
+                let (s, payload) = decide(conn, s, now)?;
+                Ok(StepOutcome {
+                    changes: MessageChanges::default(),
+                    payload,
+                    result: s,
+                })
+            },
+        )?;
         full(conn, s)
     })
     .await
@@ -613,10 +623,11 @@ pub(crate) fn record_instruction(
     now: DateTime<Utc>,
     briefing: Option<crate::domain::ids::BriefingId>,
 ) -> Result<Instruction, ApiError> {
-    let (_, i) = step(
+    let (_, i) = transition::run(
         conn,
         p,
         message_id,
+        &IfMatchCondition::none(),
         MessageAction::Instruct,
         now,
         None,

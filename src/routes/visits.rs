@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::app::access::handling_scope;
+use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
 use crate::db::Db;
 use crate::domain::calendar::{local_date, start_of_local_day};
@@ -25,7 +26,6 @@ use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::feedback::{ReopenCause, reopen_in};
-use crate::routes::handling::{StepOutcome, step};
 use crate::store::messages::{Message, MessageChanges};
 use crate::store::visits::{self as store, Visit};
 
@@ -302,10 +302,11 @@ pub async fn create_visit(
     let dto = db
         .run(move |conn| {
             conn.transaction(|conn| {
-                step(
+                transition::run(
                     conn,
                     &p,
                     body.message_id,
+                    &IfMatchCondition::none(),
                     MessageAction::PlanVisit,
                     now,
                     None,
@@ -409,10 +410,11 @@ pub async fn sample_visits(
                     if let Some(existing) = store::planned_of(conn, c.message_id)? {
                         return Ok::<_, ApiError>((existing, false));
                     }
-                    step(
+                    transition::run(
                         conn,
                         &p,
                         c.message_id,
+                        &IfMatchCondition::none(),
                         MessageAction::PlanVisit,
                         now,
                         None,
@@ -505,10 +507,11 @@ pub async fn record_visit(
                 if !handling_scope(conn, &p)?.covers(&before.region_path, &[before.unit_id]) {
                     return Err(ApiError::not_found("return visit"));
                 }
-                let (_, visit) = step(
+                let (_, visit) = transition::run(
                     conn,
                     &p,
                     before.message_id,
+                    &IfMatchCondition::none(),
                     MessageAction::RecordVisit,
                     now,
                     None,
@@ -552,10 +555,11 @@ pub async fn record_visit(
                     } else {
                         notes.clone()
                     };
-                    step(
+                    transition::run(
                         conn,
                         &p,
                         visit.message_id,
+                        &IfMatchCondition::none(),
                         MessageAction::Reopen,
                         now,
                         None,

@@ -1579,3 +1579,73 @@ async fn deadline_rows(app: &TestApp, token: &str, message: &str) -> Vec<Value> 
     assert_eq!(r.status, 200, "{}", r.body);
     r.body["items"].as_array().unwrap().clone()
 }
+
+/// Intake steps (accept, classify) run through the one transition runner like every other
+/// step: a unit handling the message learns why it may not (409 for the status), a territorial
+/// unit with no part in a message not yet public learns nothing of it (404, also for handling
+/// steps), and a co-handler of a private message is not told it does not exist.
+#[actix_web::test]
+async fn every_step_judges_the_callers_part_the_same_way() {
+    let app = TestApp::spawn().await;
+    let liaison = lanzhou_liaison(&app).await;
+    let bureau = app.token(Demo::Handler).await;
+    let author = app.token(Demo::Citizen).await;
+    let etag = |m: &Value| format!("\"{}\"", m["version"]);
+
+    // The lead unit (the transport bureau) of a message in progress.
+    let id = crate::replies::in_progress(&app, &liaison, "routine").await;
+    let m = message(&app, &liaison, &id).await;
+    let path = format!("/api/v1/messages/{id}/accept");
+    post_with(&app, &path, &bureau, json!({}), &etag(&m))
+        .await
+        .assert_problem(409, "conflict");
+
+    // A public message still `submitted` in the bureau's territory (all of 兰州): the bureau may
+    // claim messages there, but this one is not public yet.
+    let m = submit(&app, &author, message_body("路灯不亮")).await;
+    let fresh = m["id"].as_str().unwrap();
+    post_with(
+        &app,
+        &format!("/api/v1/messages/{fresh}/accept"),
+        &bureau,
+        json!({}),
+        &etag(&m),
+    )
+    .await
+    .assert_problem(404, "not-found");
+    app.post(
+        &format!("/api/v1/messages/{fresh}/replies"),
+        &bureau,
+        json!({"kind": "interim", "body": "正在核实情况，请耐心等待。"}),
+    )
+    .await
+    .assert_problem(404, "not-found");
+
+    // A private message led by the bureau with 城关区 co-handling it.
+    let mut body = message_body("私信：楼道堆放杂物");
+    body["visibility"] = json!("private");
+    let m = submit(&app, &author, body).await;
+    let private = m["id"].as_str().unwrap();
+    let r = post_with(
+        &app,
+        &format!("/api/v1/messages/{private}/accept"),
+        &liaison,
+        json!({}),
+        &etag(&m),
+    )
+    .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let r = assign(&app, &liaison, private, TRANSPORT_BUREAU, &[CHENGGUAN]).await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let chengguan = staff(&app, "cg@example.cn", "handler", CHENGGUAN).await;
+    let m = message(&app, &liaison, private).await;
+    post_with(
+        &app,
+        &format!("/api/v1/messages/{private}/accept"),
+        &chengguan,
+        json!({}),
+        &etag(&m),
+    )
+    .await
+    .assert_problem(409, "conflict");
+}
