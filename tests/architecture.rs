@@ -103,10 +103,8 @@ const HANDLER_IMPORT_EXCEPTIONS: &[(&str, &str)] = &[
     ("routes/open311", "routes/public"),
     ("routes/public", "routes/messages"),
     ("routes/replies", "routes/messages"),
-    ("routes/supervision", "routes/deadlines"),
     ("routes/sync", "routes/messages"),
     ("routes/users", "routes/auth"),
-    ("routes/visits", "routes/feedback"),
 ];
 
 #[test]

@@ -4,4 +4,5 @@
 pub mod access;
 pub mod deadlines;
 pub mod relations;
+pub mod reopen;
 pub mod transition;

@@ -205,6 +205,11 @@ pub fn local_date(t: DateTime<Utc>) -> NaiveDate {
     t.with_timezone(&SHANGHAI).date_naive()
 }
 
+/// The local date a due instant ends (due instants are local midnight, the end of that day).
+pub fn due_date(due_at: DateTime<Utc>) -> NaiveDate {
+    local_date(due_at - chrono::Duration::microseconds(1))
+}
+
 /// The instant (UTC) at which local day `d` ends, i.e. local midnight starting d+1.
 pub fn end_of_local_day(d: NaiveDate) -> DateTime<Utc> {
     // Local 24:00 on d is 16:00 UTC on the same date: no date arithmetic, so no overflow.

@@ -9,7 +9,7 @@ use validator::Validate;
 
 use crate::auth::Principal;
 use crate::db::Db;
-use crate::domain::calendar::{self, Calendar};
+use crate::domain::calendar::{self, Calendar, due_date};
 use crate::domain::handling::{DeadlineKind, DeadlineState};
 use crate::domain::ids::{AssignmentId, DeadlineId, LeaderId, UnitId, UserId};
 use crate::domain::message::Priority;
@@ -100,11 +100,6 @@ fn calendar_around(
         }
     }
     store::calendar(conn, from - Duration::days(1), to + Duration::days(1))
-}
-
-/// The local date a due instant ends.
-pub fn due_date(due_at: DateTime<Utc>) -> NaiveDate {
-    calendar::local_date(due_at - Duration::microseconds(1))
 }
 
 /// Map deadlines to wire rows (one query each for their messages and units).

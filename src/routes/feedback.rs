@@ -13,11 +13,11 @@ use validator::Validate;
 
 use crate::app::access::handling_scope;
 use crate::app::access::{facts, viewer};
+use crate::app::reopen::{ReopenCause, reopen_in};
 use crate::app::transition::{self, StepOutcome};
 use crate::auth::policy::{MessageAccess, message_access};
 use crate::auth::{Permission, Principal};
 use crate::db::Db;
-use crate::domain::handling::{AssignmentOrigin, AssignmentRole, AssignmentStatus, DeadlineKind};
 use crate::domain::ids::{FeedbackId, ReplyId, UnitId, UserId};
 use crate::domain::message::MessageAction;
 use crate::domain::reply::{FeedbackFlag, Rating, flag_after, rating_change_refusal};
@@ -27,8 +27,6 @@ use crate::http::extract::{ApiJson, ApiQuery};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
 use crate::routes::messages::MessageDto;
-use crate::store::assignments::{self as assignments, NewAssignment};
-use crate::store::deadlines::{self as deadlines, Start};
 use crate::store::feedback::{self as store, Feedback};
 use crate::store::messages::{Message, MessageChanges};
 
@@ -358,74 +356,6 @@ pub async fn list_feedback(
 
 // ---------------------------------------------------------------------------------------------
 // Reopening and closing
-
-/// Why a message goes back to its unit.
-#[derive(Debug, Clone, Copy)]
-pub(crate) enum ReopenCause {
-    /// A supervisor's decision (usually on an unsatisfied rating).
-    Supervisor,
-    /// A return visit found the matter not resolved.
-    Visit(crate::domain::ids::VisitId),
-}
-
-/// Send a replied or closed message back to the unit of its last final reply: a new lead
-/// assignment (already signed for), a new reply clock, the open unsatisfied rating decided as
-/// `reopened`. Runs inside the `reopen` step.
-pub(crate) fn reopen_in(
-    conn: &mut PgConnection,
-    m: &Message,
-    by: UserId,
-    note: &str,
-    cause: ReopenCause,
-    now: DateTime<Utc>,
-) -> Result<StepOutcome<()>, ApiError> {
-    let last = crate::store::replies::latest_final(conn, m.id)?
-        .ok_or_else(|| ApiError::Conflict("the message has no final reply to reopen".into()))?;
-    let mut new = NewAssignment::for_message(
-        m,
-        last.unit_id,
-        AssignmentRole::Lead,
-        AssignmentOrigin::Reopened,
-        note.to_owned(),
-        Some(by),
-        now,
-    );
-    new.status = AssignmentStatus::SignedFor;
-    new.signed_for_at = Some(now);
-    let a = assignments::insert(conn, &new)?;
-    deadlines::start(
-        conn,
-        Start {
-            message: m,
-            assignment_id: a.id,
-            unit_id: a.unit_id,
-            kind: DeadlineKind::Reply,
-            at: now,
-            action: MessageAction::Reopen,
-            event_seq: m.event_count + 1,
-        },
-    )?;
-    let flag = match store::open_flag(conn, m.id)? {
-        Some(f) => Some(store::resolve(conn, f.id, FeedbackFlag::Reopened, by, note, now)?.id),
-        None => None,
-    };
-    Ok(StepOutcome {
-        changes: MessageChanges {
-            unit_id: Some(Some(a.unit_id)),
-            reopen_count: Some(m.reopen_count + 1),
-            feedback_until: Some(None),
-            closed_at: Some(None),
-            ..Default::default()
-        },
-        payload: json!({
-            "assignment_id": a.id, "unit_id": a.unit_id, "note": note,
-            "feedback_id": flag,
-            "visit_id": match cause { ReopenCause::Visit(v) => Some(v), ReopenCause::Supervisor => None },
-            "reopen_count": m.reopen_count + 1,
-        }),
-        result: (),
-    })
-}
 
 /// Run a supervisor's step on a message (`decide` gets the locked message, the caller and the
 /// time) and answer with the message as it is afterwards.

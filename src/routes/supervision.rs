@@ -81,7 +81,7 @@ fn dto(s: Supervision, reports: Vec<Report>) -> SupervisionDto {
         message_id: s.message_id,
         level: s.level,
         instruction: s.instruction,
-        due_date: crate::routes::deadlines::due_date(s.due_at),
+        due_date: crate::domain::calendar::due_date(s.due_at),
         due_at: s.due_at,
         status: s.status,
         unit_id: s.unit_id,

@@ -13,6 +13,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use crate::app::access::handling_scope;
+use crate::app::reopen::{ReopenCause, reopen_in};
 use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
 use crate::db::Db;
@@ -25,7 +26,6 @@ use crate::error::ApiError;
 use crate::http::extract::{ApiJson, ApiQuery, parse_path_id};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::preconditions::{IfMatch, IfMatchCondition, etag};
-use crate::routes::feedback::{ReopenCause, reopen_in};
 use crate::store::messages::{Message, MessageChanges};
 use crate::store::visits::{self as store, Visit};
 
