@@ -3,4 +3,5 @@
 
 pub mod access;
 pub mod deadlines;
+pub mod intake;
 pub mod relations;
