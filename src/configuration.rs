@@ -293,6 +293,14 @@ impl Settings {
         )
     }
 
+    /// What one citizen account may submit (`LIUYAN_INTAKE_PER_HOUR`, `LIUYAN_INTAKE_PER_DAY`).
+    pub fn intake_quota(&self) -> crate::domain::quota::IntakeQuota {
+        crate::domain::quota::IntakeQuota {
+            per_hour: self.intake_per_hour,
+            per_day: self.intake_per_day,
+        }
+    }
+
     pub fn pool_timeout(&self) -> Duration {
         Duration::from_millis(self.db_pool_timeout_ms)
     }

@@ -605,7 +605,18 @@ fn seed_messages(conn: &mut PgConnection) -> Result<usize, crate::error::ApiErro
             attachments: serde_json::json!([]),
             submitted_at: None,
         };
-        let m = messages_store::insert(conn, &new, author, "GS", chrono::Utc::now())?;
+        // Through intake like any message (the demo's alert rules come after the messages).
+        let intake = crate::app::intake::Intake {
+            actor: author,
+            tracking_prefix: "GS",
+            quota: crate::domain::quota::IntakeQuota {
+                per_hour: 0,
+                per_day: 0,
+            },
+            leaders: crate::app::intake::Addressable::Any,
+            now: chrono::Utc::now(),
+        };
+        let m = crate::app::intake::submit(conn, &intake, &new)?.message;
         let step = |conn: &mut PgConnection, who, action, to, changes, payload| {
             messages_store::transition(
                 conn,

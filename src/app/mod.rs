@@ -3,6 +3,7 @@
 
 pub mod access;
 pub mod deadlines;
+pub mod intake;
 pub mod relations;
 pub mod reopen;
 pub mod transition;

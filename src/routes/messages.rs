@@ -10,6 +10,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use crate::app::access::{actor, facts, viewer};
+use crate::app::intake::{self, Addressable, Intake};
 use crate::app::transition::{self, StepOutcome};
 use crate::auth::Principal;
 use crate::auth::policy::{MessageAccess, message_access};
@@ -453,51 +454,33 @@ pub async fn create_message(
         submitted_at: None,
     };
     let prefix = settings.tracking_prefix.clone();
+    let quota = settings.intake_quota();
     let now = settings.clock.now();
-    let quota = crate::domain::quota::IntakeQuota {
-        per_hour: settings.intake_per_hour,
-        per_day: settings.intake_per_day,
+    // Staff register messages for the leaders their own unit handles.
+    let leaders = if staff && principal.role != Role::Admin {
+        Addressable::OfUnit(principal.unit_id)
+    } else {
+        Addressable::Any
     };
-    let p = principal.clone();
-    let message = db
+    let who = actor(&principal);
+    let taken = db
         .run(move |conn| {
-            if staff && p.role != Role::Admin {
-                // Staff register messages for the leaders their own unit handles.
-                let leader = crate::store::leaders::get(conn, new.leader_id)
-                    .map_err(|e| e.missing_as_field("leader_id", "no such leader"))?;
-                if p.unit_id != Some(leader.unit_id) {
-                    return Err(ApiError::Forbidden(
-                        "you may register messages only for the leaders your unit handles".into(),
-                    ));
-                }
-            }
-            // Early warning looks at the message in the same transaction.
-            conn.transaction(|conn| {
-                if let Some(author) = new.author_id.filter(|_| !quota.is_unlimited()) {
-                    let recent = store::latest_submissions_locked(conn, author, quota.lookback())?;
-                    quota.check(now, &recent).map_err(|retry_after_secs| {
-                        ApiError::RateLimited {
-                            detail: format!(
-                                "this account has submitted its quota of messages ({} an hour, {} a day); try again later",
-                                quota.per_hour, quota.per_day
-                            ),
-                            retry_after_secs,
-                        }
-                    })?;
-                }
-                let stored = store::insert(conn, &new, actor(&p), &prefix, now)?;
-                let evaluated = crate::store::alerts::evaluate_intake(conn, &stored, now)?;
-                Ok::<_, ApiError>((stored, evaluated))
-            })
+            let intake = Intake {
+                actor: who,
+                tracking_prefix: &prefix,
+                quota,
+                leaders,
+                now,
+            };
+            intake::submit(conn, &intake, &new)
         })
         .await?;
-    // The receipt is the first event's hash (alerts may have added events after it).
-    let (stored, message) = message;
     let receipt = Receipt {
-        tracking_no: stored.tracking_no,
-        chain_head: hex::encode(&stored.chain_head),
-        issued_at: stored.last_activity_at,
+        tracking_no: taken.message.tracking_no.clone(),
+        chain_head: hex::encode(&taken.receipt),
+        issued_at: taken.recorded_at,
     };
+    let message = taken.message;
     let access = message_access(viewer(&principal), facts(&message));
     Ok(HttpResponse::Created()
         .insert_header((header::LOCATION, format!("/api/v1/messages/{}", message.id)))

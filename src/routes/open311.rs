@@ -24,7 +24,6 @@
 //! Filing needs an `api_key`: an access token of an integration client holding `sync:write`,
 //! as the `api_key` form field (or query parameter), or as `Authorization: Bearer`.
 
-use diesel::Connection as _;
 use std::collections::HashMap;
 
 use actix_web::http::{StatusCode, header};
@@ -34,6 +33,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
+use crate::app::intake::{self, Addressable, Intake};
 use crate::auth::principal::{Identity, identify};
 use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
@@ -1175,6 +1175,7 @@ pub async fn open311_create_request(
     };
     let filing = read_form(&form, &principal)?;
     let prefix = settings.tracking_prefix.clone();
+    let quota = settings.intake_quota();
     let now = settings.clock.now();
     let actor = crate::app::access::actor(&principal);
     let stored = db
@@ -1193,25 +1194,25 @@ pub async fn open311_create_request(
                     )])));
                 };
                 new.category_id = service.id;
-                // Only "no such leader" is the client's fault; an outage stays 503 (issue 18).
-                let leader = match crate::store::leaders::get(conn, leader_id) {
-                    Ok(l) => Some(l),
-                    Err(ApiError::NotFound(_)) => None,
-                    Err(e) => return Err(e),
+                let intake = Intake {
+                    actor,
+                    tracking_prefix: &prefix,
+                    quota,
+                    leaders: Addressable::Any,
+                    now,
                 };
-                if !leader.is_some_and(|l| l.active) {
-                    return Ok(Err(Open311Failure::bad_request(vec![format!(
-                        "jurisdiction_id `{leader_id}` is not a jurisdiction here"
-                    )])));
+                match intake::submit(conn, &intake, &new) {
+                    Ok(taken) => Ok(Ok(taken.message)),
+                    // An unknown or retired leader is a jurisdiction Open311 does not know.
+                    Err(ApiError::Validation { errors, .. })
+                        if errors.iter().any(|f| f.field == "leader_id") =>
+                    {
+                        Ok(Err(Open311Failure::bad_request(vec![format!(
+                            "jurisdiction_id `{leader_id}` is not a jurisdiction here"
+                        )])))
+                    }
+                    Err(e) => Err(e),
                 }
-                // Exactly as `POST /api/v1/messages`: stored and checked by early warning in one
-                // transaction.
-                let stored = conn.transaction(|conn| {
-                    let stored = messages_store::insert(conn, &new, actor, &prefix, now)?;
-                    crate::store::alerts::evaluate_intake(conn, &stored, now)?;
-                    Ok::<_, ApiError>(stored)
-                });
-                Ok(stored.map_err(Open311Failure::from))
             },
         )
         .await??;

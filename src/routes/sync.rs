@@ -13,6 +13,8 @@ use uuid::Uuid;
 use validator::{Validate, ValidationError};
 
 use crate::app::access::{self, Classes, ClientView};
+use crate::app::intake::import::{self, ImportedMessage};
+use crate::app::intake::{Addressable, Intake};
 use crate::auth::{Permission, Principal};
 use crate::configuration::Settings;
 use crate::db::Db;
@@ -26,8 +28,8 @@ use crate::http::extract::{ApiJson, ApiQuery, parse_json, validate};
 use crate::http::pagination::{PageRequest, finish_page};
 use crate::http::validate::validate_region_code;
 use crate::routes::messages::Location;
-use crate::store::messages::{EventActor, NewMessage};
-use crate::store::sync::{self as store, FeedPosition, ImportedMessage, ImportedReply, Outcome};
+use crate::store::messages::{EventActor, ExternalRef, NewMessage};
+use crate::store::sync::{self as store, FeedPosition, ImportedReply, Outcome};
 
 /// Items per import request.
 pub const MAX_BATCH: usize = 500;
@@ -348,9 +350,11 @@ fn read_message_item(
         }
     };
     Ok(ImportedMessage {
-        source: item.source,
-        external_id: item.external_id,
-        updated_at: item.updated_at,
+        external: ExternalRef {
+            source: item.source,
+            external_id: item.external_id,
+            updated_at: item.updated_at,
+        },
         new: NewMessage {
             author_id: None,
             registered_by: Some(by),
@@ -421,14 +425,26 @@ pub async fn import_messages(
     let mut items = Vec::with_capacity(raw.len());
     for r in &raw {
         let item = read_message_item(r, principal.user_id, now);
-        keys.push(key_after(r, &item, |i| (&i.source, &i.external_id)));
+        keys.push(key_after(r, &item, |i| {
+            (&i.external.source, &i.external.external_id)
+        }));
         items.push(item);
     }
     drop(raw);
     let prefix = settings.tracking_prefix.clone();
+    let quota = settings.intake_quota();
     let who = actor(&principal);
     let outcomes = db
-        .run(move |conn| store::import_messages(conn, items, who, &prefix, now))
+        .run(move |conn| {
+            let intake = Intake {
+                actor: who,
+                tracking_prefix: &prefix,
+                quota,
+                leaders: Addressable::Any,
+                now,
+            };
+            import::import_messages(conn, &intake, items)
+        })
         .await?;
     let mut summary = ImportSummary::default();
     let results = outcomes

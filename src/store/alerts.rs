@@ -542,19 +542,6 @@ pub fn intake_rules(conn: &mut PgConnection) -> Result<Vec<AlertRule>, ApiError>
     active_rules(conn, &[AlertRuleKind::Keyword, AlertRuleKind::Repeat])
 }
 
-/// Whether [`evaluate_intake_with`] could fire any of `rules` on a new message with this text,
-/// judged on the text alone (a superset: category and region are not looked at). A keyword
-/// rule needs one of its keywords in the text; a repeat rule may fire on any message.
-pub fn may_fire_at_intake(rules: &[AlertRule], title: &str, body: &str) -> bool {
-    rules.iter().any(|r| match r.kind {
-        AlertRuleKind::Keyword => {
-            !super::dispatch_rules::matched_keywords(&r.keywords, title, body).is_empty()
-        }
-        AlertRuleKind::Repeat => true,
-        AlertRuleKind::Spike => false,
-    })
-}
-
 /// [`evaluate_intake`] with rules the caller loaded.
 pub fn evaluate_intake_with(
     conn: &mut PgConnection,

@@ -110,6 +110,17 @@ pub fn update(
     })
 }
 
+/// Of these categories, those that exist: (id, active).
+pub fn active_flags(
+    conn: &mut PgConnection,
+    ids: &[CategoryId],
+) -> Result<Vec<(CategoryId, bool)>, ApiError> {
+    Ok(categories::table
+        .filter(categories::id.eq_any(ids))
+        .select((categories::id, categories::active))
+        .load(conn)?)
+}
+
 /// 422 naming `field` unless the category exists and is active.
 pub fn require_active(
     conn: &mut PgConnection,

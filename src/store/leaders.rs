@@ -93,6 +93,22 @@ pub fn get(conn: &mut PgConnection, id: LeaderId) -> Result<Leader, ApiError> {
         .ok_or_else(|| ApiError::not_found("leader"))
 }
 
+/// Of these leaders, those that exist: (id, region, the unit that runs their intake, active).
+pub fn intake_facts(
+    conn: &mut PgConnection,
+    ids: &[LeaderId],
+) -> Result<Vec<(LeaderId, String, UnitId, bool)>, ApiError> {
+    Ok(leaders::table
+        .filter(leaders::id.eq_any(ids))
+        .select((
+            leaders::id,
+            leaders::region_code,
+            leaders::unit_id,
+            leaders::active,
+        ))
+        .load(conn)?)
+}
+
 pub fn require_active(conn: &mut PgConnection, id: LeaderId, field: &str) -> Result<(), ApiError> {
     let active: Option<bool> = leaders::table
         .find(id)

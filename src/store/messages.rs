@@ -8,7 +8,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::ids::{CategoryId, LeaderId, UnitId, UserId};
-use crate::domain::ledger::{self, EventContent, GENESIS};
+use crate::domain::ledger::{self, EventContent};
 use crate::domain::message::{
     MessageAction, MessageKind, MessageSource, MessageStatus, Priority, RejectionReason, Visibility,
 };
@@ -17,6 +17,9 @@ use crate::error::ApiError;
 use crate::http::pagination::PageRequest;
 use crate::http::preconditions::IfMatchCondition;
 use crate::schema::{message_events as ev, messages as m};
+
+mod insert;
+pub use insert::{ExternalRef, Insert, insert_all};
 
 pub type MessageId = Uuid;
 
@@ -538,7 +541,6 @@ pub fn format_tracking_no(prefix: &str, year: i32, n: i64) -> String {
     format!("{prefix}-{year}-{n:06}")
 }
 
-/// Store a new message and its `submit` event.
 /// The author's latest submission times, newest first (at most `limit`), read under a lock on
 /// the author so that concurrent submissions of one account are counted one after the other
 /// (the lock ends with the caller's transaction).
@@ -556,122 +558,6 @@ pub fn latest_submissions_locked(
         .select(m::submitted_at)
         .limit(i64::try_from(limit).unwrap_or(i64::MAX))
         .load(conn)?)
-}
-
-pub fn insert(
-    conn: &mut PgConnection,
-    new: &NewMessage,
-    actor: EventActor,
-    tracking_prefix: &str,
-    now: DateTime<Utc>,
-) -> Result<Message, ApiError> {
-    use chrono::Datelike;
-    conn.transaction(|conn| {
-        let leader = super::leaders::get(conn, new.leader_id)
-            .map_err(|e| e.missing_as_field("leader_id", "no such leader"))?;
-        if !leader.active {
-            return Err(ApiError::field(
-                "leader_id",
-                "inactive",
-                "this leader no longer takes messages",
-            ));
-        }
-        let category_active: Option<bool> = crate::schema::categories::table
-            .find(new.category_id)
-            .select(crate::schema::categories::active)
-            .first(conn)
-            .optional()?;
-        match category_active {
-            Some(true) => {}
-            Some(false) => {
-                return Err(ApiError::field(
-                    "category_id",
-                    "inactive",
-                    "this category is deactivated",
-                ));
-            }
-            None => {
-                return Err(ApiError::field(
-                    "category_id",
-                    "not_found",
-                    "no such category",
-                ));
-            }
-        }
-        let region_code = new
-            .region_code
-            .clone()
-            .unwrap_or_else(|| leader.region_code.clone());
-        super::regions::require_active(conn, &region_code, "region_code")?;
-        if !super::regions::is_within(conn, &region_code, &leader.region_code)? {
-            return Err(ApiError::field(
-                "region_code",
-                "out_of_jurisdiction",
-                format!("must lie inside the leader's region {}", leader.region_code),
-            ));
-        }
-        let region_path: String = crate::schema::regions::table
-            .find(&region_code)
-            .select(crate::schema::regions::path)
-            .first(conn)?;
-        let n: i64 = diesel::select(nextval("message_tracking_seq")).get_result(conn)?;
-        let now = ledger::db_time(now);
-        let submitted_at = new.submitted_at.map(ledger::db_time).unwrap_or(now);
-        let id = Uuid::now_v7();
-        let text = format!("{}\n{}", new.title, new.body);
-        let bigrams: Vec<String> = crate::domain::search::bigrams(&text).into_iter().collect();
-        diesel::insert_into(m::table)
-            .values((
-                m::id.eq(id),
-                m::tracking_no.eq(format_tracking_no(tracking_prefix, submitted_at.year(), n)),
-                m::author_id.eq(new.author_id),
-                m::registered_by.eq(new.registered_by),
-                m::source.eq(new.source),
-                m::leader_id.eq(new.leader_id),
-                m::category_id.eq(new.category_id),
-                m::kind.eq(new.kind),
-                m::title.eq(&new.title),
-                m::body.eq(&new.body),
-                m::region_code.eq(&region_code),
-                m::region_path.eq(&region_path),
-                m::address.eq(&new.address),
-                m::location_lat.eq(new.location.map(|l| l.0)),
-                m::location_lon.eq(new.location.map(|l| l.1)),
-                m::visibility.eq(new.visibility),
-                m::contact_name.eq(&new.contact_name),
-                m::contact_phone.eq(&new.contact_phone),
-                m::attachments.eq(&new.attachments),
-                m::status.eq(MessageStatus::Submitted),
-                m::intake_unit_id.eq(leader.unit_id),
-                m::search_bigrams.eq(bigrams),
-                m::chain_head.eq(GENESIS.to_vec()),
-                m::submitted_at.eq(submitted_at),
-                m::last_activity_at.eq(now),
-            ))
-            .execute(conn)?;
-        let payload = serde_json::json!({
-            "title": new.title,
-            "category_id": new.category_id,
-            "kind": new.kind,
-            "source": new.source,
-            "visibility": new.visibility,
-        });
-        append_event(
-            conn,
-            id,
-            actor,
-            MessageAction::Submit,
-            None,
-            Some(MessageStatus::Submitted),
-            payload,
-            now,
-        )?;
-        get(conn, id)?.ok_or_else(|| ApiError::Internal("message vanished after insert".into()))
-    })
-}
-
-diesel::define_sql_function! {
-    fn nextval(seq: diesel::sql_types::Text) -> diesel::sql_types::BigInt;
 }
 
 /// Append an event to a message's chain. The caller holds the message row lock (or just

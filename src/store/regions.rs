@@ -97,6 +97,17 @@ pub fn path_of(conn: &mut PgConnection, code: &str) -> Result<String, ApiError> 
         .unwrap_or_else(|| format!("{code}/unknown/")))
 }
 
+/// Of these regions, those that exist: (code, materialised path, active).
+pub fn paths_of(
+    conn: &mut PgConnection,
+    codes: &[String],
+) -> Result<Vec<(String, String, bool)>, ApiError> {
+    Ok(regions::table
+        .filter(regions::code.eq_any(codes))
+        .select((regions::code, regions::path, regions::active))
+        .load(conn)?)
+}
+
 /// 422 naming `field` unless the region exists and is active.
 pub fn require_active(conn: &mut PgConnection, code: &str, field: &str) -> Result<(), ApiError> {
     let active: Option<bool> = regions::table

@@ -1,15 +1,11 @@
-//! Synchronisation with the liaison platform: imports of messages and replies written there
-//! (upserts by the platform's ids), the change feed over the ledger, and the board's
-//! acknowledgements of our published replies.
-//!
-//! Imports run a batch in one transaction. New messages of a batch are written with one
-//! multi-row insert per table (the throughput path); every other item (updates, repeats inside
-//! the batch, anything the bulk insert trips over) runs alone inside a savepoint, so one bad
-//! item never takes the good ones with it.
+//! Synchronisation with the liaison platform: imports of replies written there (upserts by the
+//! platform's ids), what the message import (`app::intake::import`) reads and writes beyond
+//! intake's own insert (the stored messages of a batch's keys, the platform's updates to them),
+//! the change feed over the ledger, and the board's acknowledgements of our published replies.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable, Text, Timestamptz};
@@ -19,25 +15,12 @@ use uuid::Uuid;
 use crate::domain::change_type::ChangeType;
 use crate::domain::handling::{AssignmentRole, AssignmentStatus};
 use crate::domain::ids::{CategoryId, LeaderId, ReplyId, UnitId, UserId};
-use crate::domain::ledger::{self, EventContent, GENESIS};
-use crate::domain::message::{
-    MessageAction, MessageKind, MessageSource, MessageStatus, Visibility,
-};
+use crate::domain::ledger;
+use crate::domain::message::{MessageAction, MessageKind, MessageStatus, Visibility};
 use crate::domain::reply::{ReplyKind, ReplyStatus};
 use crate::error::ApiError;
-use crate::schema::{message_events as ev, messages as m, replies as r};
-use crate::store::messages::{self, EventActor, Message, MessageId, NewMessage};
-
-/// A message of the platform, checked for shape (the store checks references).
-#[derive(Debug, Clone)]
-pub struct ImportedMessage {
-    pub source: String,
-    pub external_id: String,
-    /// The platform's version of the item.
-    pub updated_at: DateTime<Utc>,
-    /// `submitted_at` is the platform's submission time (kept).
-    pub new: NewMessage,
-}
+use crate::schema::{messages as m, replies as r};
+use crate::store::messages::{self, EventActor, ExternalRef, Message, MessageId, NewMessage};
 
 /// What became of one item of a batch.
 #[derive(Debug)]
@@ -58,7 +41,17 @@ pub struct MessageRef {
     pub tracking_no: String,
 }
 
-type Key = (String, String);
+impl MessageRef {
+    pub fn of(m: &Message) -> Self {
+        MessageRef {
+            id: m.id,
+            tracking_no: m.tracking_no.clone(),
+        }
+    }
+}
+
+/// `(source, external_id)`: an imported message's key.
+pub type Key = (String, String);
 
 #[derive(QueryableByName)]
 struct ExternalRow {
@@ -71,7 +64,7 @@ struct ExternalRow {
 }
 
 /// The messages already imported under these keys.
-fn existing_messages(
+pub fn existing_messages(
     conn: &mut PgConnection,
     keys: &[Key],
 ) -> Result<HashMap<Key, MessageId>, ApiError> {
@@ -91,277 +84,46 @@ fn existing_messages(
         .collect())
 }
 
-/// Reference data a batch refers to, loaded once.
-#[derive(Default)]
-struct References {
-    leaders: HashMap<LeaderId, (String, UnitId, bool)>,
-    categories: HashMap<CategoryId, bool>,
-    /// code → (path, active)
-    regions: HashMap<String, (String, bool)>,
-}
+/// A stored message with the platform's version of it (`external_updated_at`).
+pub type Imported = (Message, Option<DateTime<Utc>>);
 
-impl References {
-    fn load<'a>(
-        conn: &mut PgConnection,
-        items: impl Iterator<Item = &'a NewMessage> + Clone,
-    ) -> Result<References, ApiError> {
-        use crate::schema::{categories as c, leaders as l, regions as g};
-        let leader_ids: HashSet<LeaderId> = items.clone().map(|n| n.leader_id).collect();
-        let category_ids: HashSet<CategoryId> = items.clone().map(|n| n.category_id).collect();
-        let leaders: Vec<(LeaderId, String, UnitId, bool)> = l::table
-            .filter(l::id.eq_any(leader_ids))
-            .select((l::id, l::region_code, l::unit_id, l::active))
-            .load(conn)?;
-        let categories: Vec<(CategoryId, bool)> = c::table
-            .filter(c::id.eq_any(category_ids))
-            .select((c::id, c::active))
-            .load(conn)?;
-        let mut codes: HashSet<String> = items.filter_map(|n| n.region_code.clone()).collect();
-        codes.extend(leaders.iter().map(|l| l.1.clone()));
-        let regions: Vec<(String, String, bool)> = g::table
-            .filter(g::code.eq_any(codes))
-            .select((g::code, g::path, g::active))
-            .load(conn)?;
-        Ok(References {
-            leaders: leaders
-                .into_iter()
-                .map(|(id, region, unit, active)| (id, (region, unit, active)))
-                .collect(),
-            categories: categories.into_iter().collect(),
-            regions: regions
-                .into_iter()
-                .map(|(code, path, active)| (code, (path, active)))
-                .collect(),
-        })
-    }
-
-    /// The same checks as a message written through the API: an active leader and category,
-    /// an active region inside the leader's. Returns (region code, region path, intake unit).
-    fn resolve(&self, new: &NewMessage) -> Result<(String, String, UnitId), ApiError> {
-        let Some((leader_region, intake_unit, leader_active)) = self.leaders.get(&new.leader_id)
-        else {
-            return Err(ApiError::field("leader_id", "not_found", "no such leader"));
-        };
-        if !leader_active {
-            return Err(ApiError::field(
-                "leader_id",
-                "inactive",
-                "this leader no longer takes messages",
-            ));
-        }
-        match self.categories.get(&new.category_id) {
-            Some(true) => {}
-            Some(false) => {
-                return Err(ApiError::field(
-                    "category_id",
-                    "inactive",
-                    "this category is deactivated",
-                ));
-            }
-            None => {
-                return Err(ApiError::field(
-                    "category_id",
-                    "not_found",
-                    "no such category",
-                ));
-            }
-        }
-        let code = new
-            .region_code
-            .clone()
-            .unwrap_or_else(|| leader_region.clone());
-        let (path, active) = self.regions.get(&code).ok_or_else(|| {
-            ApiError::field("region_code", "not_found", format!("no region {code}"))
-        })?;
-        if !active {
-            return Err(ApiError::field(
-                "region_code",
-                "inactive",
-                "this region is deactivated",
-            ));
-        }
-        let leader_path = self
-            .regions
-            .get(leader_region)
-            .map(|(p, _)| p.as_str())
-            .unwrap_or("\u{0}");
-        if !path.starts_with(leader_path) {
-            return Err(ApiError::field(
-                "region_code",
-                "out_of_jurisdiction",
-                format!("must lie inside the leader's region {leader_region}"),
-            ));
-        }
-        Ok((code, path.clone(), *intake_unit))
-    }
-}
-
-/// A new message as the bulk import writes it (binary `COPY`: `None` is NULL, which is every
-/// nullable column's default).
-#[derive(Insertable)]
-#[diesel(table_name = m, treat_none_as_default_value = false)]
-struct MessageRow<'a> {
-    id: MessageId,
-    tracking_no: String,
-    author_id: Option<UserId>,
-    registered_by: Option<UserId>,
-    source: MessageSource,
-    leader_id: LeaderId,
-    category_id: CategoryId,
-    kind: MessageKind,
-    title: &'a str,
-    body: &'a str,
-    region_code: String,
-    region_path: String,
-    address: &'a str,
-    location_lat: Option<f64>,
-    location_lon: Option<f64>,
-    visibility: Visibility,
-    contact_name: Option<&'a str>,
-    contact_phone: Option<&'a str>,
-    attachments: &'a Value,
-    status: MessageStatus,
-    intake_unit_id: UnitId,
-    search_bigrams: Vec<String>,
-    event_count: i32,
-    chain_head: Vec<u8>,
-    submitted_at: DateTime<Utc>,
-    last_activity_at: DateTime<Utc>,
-    external_source: &'a str,
-    external_id: &'a str,
-    external_updated_at: DateTime<Utc>,
-}
-
-#[derive(Insertable)]
-#[diesel(table_name = ev, treat_none_as_default_value = false)]
-struct EventRow {
-    message_id: MessageId,
-    seq: i32,
-    actor_id: Option<UserId>,
-    actor_role: &'static str,
-    action: &'static str,
-    from_status: Option<&'static str>,
-    to_status: Option<&'static str>,
-    payload: Value,
-    created_at: DateTime<Utc>,
-    prev_hash: Vec<u8>,
-    hash: Vec<u8>,
-}
-
-fn submit_payload(item: &ImportedMessage) -> Value {
-    json!({
-        "title": item.new.title,
-        "category_id": item.new.category_id,
-        "kind": item.new.kind,
-        "source": item.new.source,
-        "visibility": item.new.visibility,
-        "external_source": item.source,
-        "external_id": item.external_id,
-    })
-}
-
-/// Insert new messages with their `submit` events: two statements for the whole slice.
-fn create_all(
+/// These messages, locked, each with the platform's version of it.
+pub fn lock_imported(
     conn: &mut PgConnection,
-    items: &[(usize, &ImportedMessage, (String, String, UnitId))],
-    actor: EventActor,
-    prefix: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<MessageRef>, ApiError> {
-    #[derive(QueryableByName)]
-    struct Next {
-        #[diesel(sql_type = BigInt)]
-        n: i64,
+    ids: &[MessageId],
+) -> Result<HashMap<MessageId, Imported>, ApiError> {
+    if ids.is_empty() {
+        return Ok(HashMap::new());
     }
-    let numbers: Vec<Next> = diesel::sql_query(
-        "SELECT nextval('message_tracking_seq') AS n FROM generate_series(1, $1)",
-    )
-    .bind::<BigInt, _>(items.len() as i64)
-    .load(conn)?;
-    let now = ledger::db_time(now);
-    let mut rows = Vec::with_capacity(items.len());
-    let mut events = Vec::with_capacity(items.len());
-    let mut refs = Vec::with_capacity(items.len());
-    for ((_, item, (code, path, intake)), next) in items.iter().zip(numbers) {
-        let new = &item.new;
-        let id: MessageId = Uuid::now_v7();
-        let submitted_at = new.submitted_at.map(ledger::db_time).unwrap_or(now);
-        let tracking_no = messages::format_tracking_no(prefix, submitted_at.year(), next.n);
-        let payload = submit_payload(item);
-        let content = EventContent {
-            message_id: id,
-            seq: 1,
-            actor_id: actor.id.map(|u| u.0),
-            actor_role: actor.role_name(),
-            action: MessageAction::Submit.as_str(),
-            from_status: None,
-            to_status: Some(MessageStatus::Submitted.as_str()),
-            payload: &payload,
-            created_at: now,
-        };
-        let hash = ledger::event_hash(&GENESIS, &content);
-        let text = format!("{}\n{}", new.title, new.body);
-        rows.push(MessageRow {
-            id,
-            tracking_no: tracking_no.clone(),
-            author_id: new.author_id,
-            registered_by: new.registered_by,
-            source: new.source,
-            leader_id: new.leader_id,
-            category_id: new.category_id,
-            kind: new.kind,
-            title: &new.title,
-            body: &new.body,
-            region_code: code.clone(),
-            region_path: path.clone(),
-            address: &new.address,
-            location_lat: new.location.map(|l| l.0),
-            location_lon: new.location.map(|l| l.1),
-            visibility: new.visibility,
-            contact_name: new.contact_name.as_deref(),
-            contact_phone: new.contact_phone.as_deref(),
-            attachments: &new.attachments,
-            status: MessageStatus::Submitted,
-            intake_unit_id: *intake,
-            search_bigrams: crate::domain::search::bigrams(&text).into_iter().collect(),
-            event_count: 1,
-            chain_head: hash.clone(),
-            submitted_at,
-            last_activity_at: now,
-            external_source: &item.source,
-            external_id: &item.external_id,
-            external_updated_at: ledger::db_time(item.updated_at),
-        });
-        events.push(EventRow {
-            message_id: id,
-            seq: 1,
-            actor_id: actor.id,
-            actor_role: actor.role_name(),
-            action: MessageAction::Submit.as_str(),
-            from_status: None,
-            to_status: Some(MessageStatus::Submitted.as_str()),
-            payload,
-            created_at: now,
-            prev_hash: GENESIS.to_vec(),
-            hash,
-        });
-        refs.push(MessageRef { id, tracking_no });
-    }
-    // Binary COPY rather than a multi-row INSERT: no statement of thousands of parameters to
-    // parse and plan. Triggers, constraints and foreign keys apply as to an INSERT.
-    diesel::copy_from(m::table)
-        .from_insertable(&rows)
-        .execute(conn)?;
-    diesel::copy_from(ev::table)
-        .from_insertable(&events)
-        .execute(conn)?;
-    Ok(refs)
+    Ok(m::table
+        .filter(m::id.eq_any(ids))
+        .order(m::id)
+        .for_update()
+        .select((Message::as_select(), m::external_updated_at))
+        .load::<Imported>(conn)?
+        .into_iter()
+        .map(|(msg, v)| (msg.id, (msg, v)))
+        .collect())
+}
+
+/// The message imported under this key, locked, with the platform's version of it.
+pub fn lock_by_key(
+    conn: &mut PgConnection,
+    key: &ExternalRef,
+) -> Result<Option<Imported>, ApiError> {
+    Ok(m::table
+        .filter(m::external_source.eq(&key.source))
+        .filter(m::external_id.eq(&key.external_id))
+        .for_update()
+        .select((Message::as_select(), m::external_updated_at))
+        .first(conn)
+        .optional()?)
 }
 
 /// The fields an import may set, as stored (for the comparison and the update).
 #[derive(Debug, PartialEq, AsChangeset)]
 #[diesel(table_name = m, treat_none_as_null = true)]
-struct ImportFields {
+pub struct ImportFields {
     leader_id: LeaderId,
     category_id: CategoryId,
     kind: MessageKind,
@@ -378,7 +140,7 @@ struct ImportFields {
 }
 
 impl ImportFields {
-    fn of_message(m: &Message) -> Self {
+    pub fn of_message(m: &Message) -> Self {
         ImportFields {
             leader_id: m.leader_id,
             category_id: m.category_id,
@@ -396,7 +158,7 @@ impl ImportFields {
         }
     }
 
-    fn of_item(new: &NewMessage, region_code: String, now: DateTime<Utc>) -> Self {
+    pub fn of_item(new: &NewMessage, region_code: String, now: DateTime<Utc>) -> Self {
         ImportFields {
             leader_id: new.leader_id,
             category_id: new.category_id,
@@ -415,7 +177,7 @@ impl ImportFields {
     }
 
     /// Names of the fields that differ (contact data by name only: the ledger never holds it).
-    fn changed(&self, other: &ImportFields) -> Vec<&'static str> {
+    pub fn changed(&self, other: &ImportFields) -> Vec<&'static str> {
         let mut out = Vec::new();
         macro_rules! cmp {
             ($($f:ident),*) => { $( if self.$f != other.$f { out.push(stringify!($f)); } )* };
@@ -443,7 +205,11 @@ impl ImportFields {
 /// import of the same key by another client is refused, never merged. Two platforms sending the
 /// same `source` name is a configuration error; one client overwriting another's citizen data
 /// (or completing its handling) is a breach.
-fn owned_by(current_owner: Option<UserId>, actor: EventActor, what: &str) -> Result<(), ApiError> {
+pub fn owned_by(
+    current_owner: Option<UserId>,
+    actor: EventActor,
+    what: &str,
+) -> Result<(), ApiError> {
     if current_owner.is_some() && current_owner == actor.id {
         return Ok(());
     }
@@ -452,104 +218,33 @@ fn owned_by(current_owner: Option<UserId>, actor: EventActor, what: &str) -> Res
     )))
 }
 
-/// An item against its stored message: `stale` or `unchanged` (nothing to write), or `None`
-/// when it changes something.
-fn compare(
-    refs: &References,
-    item: &ImportedMessage,
-    current: &Message,
-    stored_version: Option<DateTime<Utc>>,
-    actor: EventActor,
-    now: DateTime<Utc>,
-) -> Result<Option<Outcome<MessageRef>>, ApiError> {
-    owned_by(current.registered_by, actor, "the message")?;
-    let reference = MessageRef {
-        id: current.id,
-        tracking_no: current.tracking_no.clone(),
-    };
-    if stored_version.is_some_and(|v| ledger::db_time(item.updated_at) < v) {
-        return Ok(Some(Outcome::Stale(reference)));
-    }
-    // Compared before the references are checked: a replay stays `unchanged` even when its
-    // leader or category was deactivated since.
-    let region_code = match &item.new.region_code {
-        Some(code) => code.clone(),
-        None => match refs.leaders.get(&item.new.leader_id) {
-            Some((region, _, _)) => region.clone(),
-            None => return Err(ApiError::field("leader_id", "not_found", "no such leader")),
-        },
-    };
-    let wanted = ImportFields::of_item(&item.new, region_code, now);
-    if wanted
-        .changed(&ImportFields::of_message(current))
-        .is_empty()
-    {
-        return Ok(Some(Outcome::Unchanged(reference)));
-    }
-    Ok(None)
+/// Where an imported message goes when the platform changed it.
+pub struct ImportUpdate<'a> {
+    pub fields: &'a ImportFields,
+    pub changed: &'a [&'static str],
+    pub region_path: &'a str,
+    pub intake_unit_id: UnitId,
+    pub external: &'a ExternalRef,
 }
 
-/// One item on its own: update, or create when it is new after all (a concurrent batch may
-/// have created it since the lookup; the unique index decides).
-fn import_one(
+/// Apply the platform's changes to a stored message (locked by the caller), with its
+/// `import_update` event. Returns the message as it is now.
+pub fn update_imported(
     conn: &mut PgConnection,
-    item: &ImportedMessage,
+    current: &Message,
+    update: &ImportUpdate<'_>,
     actor: EventActor,
-    prefix: &str,
     now: DateTime<Utc>,
-) -> Result<Outcome<MessageRef>, ApiError> {
-    let refs = References::load(conn, std::iter::once(&item.new))?;
-    let resolved = refs.resolve(&item.new)?;
-    let existing: Option<Message> = m::table
-        .filter(m::external_source.eq(&item.source))
-        .filter(m::external_id.eq(&item.external_id))
-        .for_update()
-        .select(Message::as_select())
-        .first(conn)
-        .optional()?;
-    let Some(current) = existing else {
-        let created = create_all(conn, &[(0, item, resolved)], actor, prefix, now)?;
-        let created = created
-            .into_iter()
-            .next()
-            .ok_or_else(|| ApiError::Internal("created nothing".into()))?;
-        return Ok(Outcome::Created(created));
-    };
-    owned_by(current.registered_by, actor, "the message")?;
-    let reference = MessageRef {
-        id: current.id,
-        tracking_no: current.tracking_no.clone(),
-    };
-    let stored_version: Option<DateTime<Utc>> = m::table
-        .find(current.id)
-        .select(m::external_updated_at)
-        .first(conn)?;
-    let incoming = ledger::db_time(item.updated_at);
-    if stored_version.is_some_and(|v| incoming < v) {
-        return Ok(Outcome::Stale(reference));
-    }
-    let (region_code, region_path, intake_unit) = resolved;
-    let wanted = ImportFields::of_item(&item.new, region_code, now);
-    let changed = wanted.changed(&ImportFields::of_message(&current));
-    if changed.is_empty() {
-        return Ok(Outcome::Unchanged(reference));
-    }
-    if current.status != MessageStatus::Submitted {
-        return Err(ApiError::Conflict(format!(
-            "message {} is already being handled here (status `{}`): the platform's changes to {} are not applied",
-            current.tracking_no,
-            current.status,
-            changed.join(", ")
-        )));
-    }
+) -> Result<Message, ApiError> {
     let now = ledger::db_time(now);
-    let text = format!("{}\n{}", wanted.title, wanted.body);
+    let incoming = ledger::db_time(update.external.updated_at);
+    let text = format!("{}\n{}", update.fields.title, update.fields.body);
     let bigrams: Vec<String> = crate::domain::search::bigrams(&text).into_iter().collect();
     diesel::update(m::table.find(current.id))
         .set((
-            &wanted,
-            m::region_path.eq(&region_path),
-            m::intake_unit_id.eq(intake_unit),
+            update.fields,
+            m::region_path.eq(update.region_path),
+            m::intake_unit_id.eq(update.intake_unit_id),
             m::search_bigrams.eq(bigrams),
             m::external_updated_at.eq(incoming),
             m::version.eq(m::version + 1),
@@ -564,146 +259,14 @@ fn import_one(
         Some(current.status),
         Some(current.status),
         json!({
-            "changed": changed,
-            "external_source": item.source,
-            "external_id": item.external_id,
+            "changed": update.changed,
+            "external_source": update.external.source,
+            "external_id": update.external.external_id,
             "external_updated_at": incoming,
         }),
         now,
     )?;
-    Ok(Outcome::Updated(reference))
-}
-
-/// Import a batch of messages (one transaction). Results come back in the items' order.
-pub fn import_messages(
-    conn: &mut PgConnection,
-    items: Vec<Result<ImportedMessage, ApiError>>,
-    actor: EventActor,
-    prefix: &str,
-    now: DateTime<Utc>,
-) -> Result<Vec<Outcome<MessageRef>>, ApiError> {
-    conn.transaction(|conn| {
-        let mut results: Vec<Option<Outcome<MessageRef>>> = Vec::with_capacity(items.len());
-        let mut owned = Vec::with_capacity(items.len());
-        for (i, it) in items.into_iter().enumerate() {
-            match it {
-                Ok(v) => {
-                    results.push(None);
-                    owned.push((i, v));
-                }
-                Err(e) => results.push(Some(Outcome::Rejected(e))),
-            }
-        }
-        let valid: Vec<(usize, &ImportedMessage)> = owned.iter().map(|(i, v)| (*i, v)).collect();
-        let keys: Vec<Key> = valid
-            .iter()
-            .map(|(_, v)| (v.source.clone(), v.external_id.clone()))
-            .collect();
-        let existing = existing_messages(conn, &keys)?;
-        let refs = References::load(conn, valid.iter().map(|(_, v)| &v.new))?;
-        // First occurrences of new keys go into the bulk insert; the rest run one by one after
-        // it, in the batch's order.
-        // The stored messages of the batch, locked (a replayed batch is answered from these
-        // without a statement per item).
-        let ids: Vec<MessageId> = existing.values().copied().collect();
-        let stored: HashMap<MessageId, (Message, Option<DateTime<Utc>>)> = if ids.is_empty() {
-            HashMap::new()
-        } else {
-            m::table
-                .filter(m::id.eq_any(&ids))
-                .order(m::id)
-                .for_update()
-                .select((Message::as_select(), m::external_updated_at))
-                .load::<(Message, Option<DateTime<Utc>>)>(conn)?
-                .into_iter()
-                .map(|(msg, v)| (msg.id, (msg, v)))
-                .collect()
-        };
-        let mut seen: HashSet<Key> = HashSet::new();
-        let mut bulk = Vec::new();
-        let mut one_by_one = Vec::new();
-        for (i, item) in &valid {
-            let key = (item.source.clone(), item.external_id.clone());
-            let first = seen.insert(key.clone());
-            let current = existing.get(&key).and_then(|id| stored.get(id));
-            match (first, current) {
-                (true, None) => match refs.resolve(&item.new) {
-                    Ok(resolved) => bulk.push((*i, *item, resolved)),
-                    Err(e) => results[*i] = Some(Outcome::Rejected(e)),
-                },
-                (true, Some((msg, version))) => {
-                    match compare(&refs, item, msg, *version, actor, now) {
-                        Ok(Some(outcome)) => results[*i] = Some(outcome),
-                        // Changed: the update runs on its own.
-                        Ok(None) => one_by_one.push((*i, *item)),
-                        Err(e) => results[*i] = Some(Outcome::Rejected(e)),
-                    }
-                }
-                (false, _) => one_by_one.push((*i, *item)),
-            }
-        }
-        // The new messages, with the index of their item.
-        let mut created: Vec<(MessageId, usize)> = Vec::new();
-        if !bulk.is_empty() {
-            match conn.transaction(|conn| create_all(conn, &bulk, actor, prefix, now)) {
-                Ok(refs) => {
-                    for ((i, _, _), r) in bulk.iter().zip(refs) {
-                        created.push((r.id, *i));
-                        results[*i] = Some(Outcome::Created(r));
-                    }
-                }
-                // Something in the slice (a concurrent import of the same key, most likely):
-                // each item alone, so only the one at fault fails.
-                Err(_) => {
-                    for (i, item, _) in &bulk {
-                        one_by_one.push((*i, *item));
-                    }
-                    one_by_one.sort_by_key(|(i, _)| *i);
-                }
-            }
-        }
-        for (i, item) in one_by_one {
-            let outcome = conn
-                .transaction(|conn| import_one(conn, item, actor, prefix, now))
-                .unwrap_or_else(Outcome::Rejected);
-            if let Outcome::Created(r) = &outcome {
-                created.push((r.id, i));
-            }
-            results[i] = Some(outcome);
-        }
-        // Early warning looks at every new message, as at intake through the API; only those a
-        // rule could fire on are read back.
-        if !created.is_empty() {
-            let rules = crate::store::alerts::intake_rules(conn)?;
-            let items: HashMap<usize, &ImportedMessage> = valid.iter().copied().collect();
-            let candidates: Vec<MessageId> = created
-                .iter()
-                .filter(|(_, i)| {
-                    items.get(i).is_none_or(|item| {
-                        crate::store::alerts::may_fire_at_intake(
-                            &rules,
-                            &item.new.title,
-                            &item.new.body,
-                        )
-                    })
-                })
-                .map(|(id, _)| *id)
-                .collect();
-            if !candidates.is_empty() {
-                let stored: Vec<Message> = m::table
-                    .filter(m::id.eq_any(&candidates))
-                    .select(Message::as_select())
-                    .load(conn)?;
-                for message in &stored {
-                    crate::store::alerts::evaluate_intake_with(conn, &rules, message, now)?;
-                }
-            }
-        }
-        Ok(results
-            .into_iter()
-            .map(|o| o.unwrap_or_else(|| Outcome::Rejected(ApiError::Internal("lost".into()))))
-            .collect())
-    })
+    messages::get(conn, current.id)?.ok_or_else(|| ApiError::Internal("message vanished".into()))
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ mod handling_catalogues;
 mod hardening;
 mod health;
 mod idempotency;
+mod intake;
 mod integration_clients;
 mod internal_content;
 mod jwt;

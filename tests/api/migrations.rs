@@ -531,10 +531,12 @@ fn reverting_sync_keeps_the_ledger_and_refuses_to_lose_external_ids() {
         .first(&mut conn)
         .unwrap();
     let actor = liuyan::store::messages::EventActor::SYSTEM;
-    let new = |ext: &str| liuyan::store::sync::ImportedMessage {
-        source: "board".into(),
-        external_id: ext.into(),
-        updated_at: chrono::Utc::now(),
+    let new = |ext: &str| liuyan::app::intake::import::ImportedMessage {
+        external: liuyan::store::messages::ExternalRef {
+            source: "board".into(),
+            external_id: ext.into(),
+            updated_at: chrono::Utc::now(),
+        },
         new: liuyan::store::messages::NewMessage {
             author_id: None,
             registered_by: Some(liuyan::domain::ids::UserId(admin)),
@@ -556,9 +558,18 @@ fn reverting_sync_keeps_the_ledger_and_refuses_to_lose_external_ids() {
             submitted_at: None,
         },
     };
+    let intake = liuyan::app::intake::Intake {
+        actor,
+        tracking_prefix: "GS",
+        quota: liuyan::domain::quota::IntakeQuota {
+            per_hour: 0,
+            per_day: 0,
+        },
+        leaders: liuyan::app::intake::Addressable::Any,
+        now: chrono::Utc::now(),
+    };
     // Messages written before the sync columns existed look like any other message.
-    liuyan::store::messages::insert(&mut conn, &new("x").new, actor, "GS", chrono::Utc::now())
-        .unwrap();
+    liuyan::app::intake::submit(&mut conn, &intake, &new("x").new).unwrap();
     let events = count(&mut conn, "SELECT count(*) AS n FROM message_events");
     let messages = count(&mut conn, "SELECT count(*) AS n FROM messages");
     revert_through(&mut conn, "2026-11-26-000010");
@@ -588,14 +599,9 @@ fn reverting_sync_keeps_the_ledger_and_refuses_to_lose_external_ids() {
         "the events already there are in the feed"
     );
 
-    let out = liuyan::store::sync::import_messages(
-        &mut conn,
-        vec![Ok(new("E-1"))],
-        actor,
-        "GS",
-        chrono::Utc::now(),
-    )
-    .unwrap();
+    let out =
+        liuyan::app::intake::import::import_messages(&mut conn, &intake, vec![Ok(new("E-1"))])
+            .unwrap();
     assert!(matches!(out[0], liuyan::store::sync::Outcome::Created(_)));
     let refused = loop {
         match conn.revert_last_migration(liuyan::db::MIGRATIONS) {

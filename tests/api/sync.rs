@@ -379,10 +379,12 @@ async fn the_feed_misses_nothing_while_transactions_commit_out_of_order() {
                 let mut conn = crate::helpers::establish(&url);
                 let actor = liuyan::store::messages::EventActor::SYSTEM;
                 for n in 0..40 {
-                    let new = liuyan::store::sync::ImportedMessage {
-                        source: "feed-test".into(),
-                        external_id: format!("W{w}-{n}"),
-                        updated_at: Utc::now(),
+                    let new = liuyan::app::intake::import::ImportedMessage {
+                        external: liuyan::store::messages::ExternalRef {
+                            source: "feed-test".into(),
+                            external_id: format!("W{w}-{n}"),
+                            updated_at: Utc::now(),
+                        },
                         new: liuyan::store::messages::NewMessage {
                             author_id: None,
                             registered_by: Some(liuyan::domain::ids::UserId(admin_id)),
@@ -405,12 +407,20 @@ async fn the_feed_misses_nothing_while_transactions_commit_out_of_order() {
                         },
                     };
                     conn.transaction::<_, diesel::result::Error, _>(|conn| {
-                        let out = liuyan::store::sync::import_messages(
-                            conn,
-                            vec![Ok(new)],
+                        let intake = liuyan::app::intake::Intake {
                             actor,
-                            "GS",
-                            Utc::now(),
+                            tracking_prefix: "GS",
+                            quota: liuyan::domain::quota::IntakeQuota {
+                                per_hour: 0,
+                                per_day: 0,
+                            },
+                            leaders: liuyan::app::intake::Addressable::Any,
+                            now: Utc::now(),
+                        };
+                        let out = liuyan::app::intake::import::import_messages(
+                            conn,
+                            &intake,
+                            vec![Ok(new)],
                         )
                         .unwrap();
                         assert!(matches!(out[0], liuyan::store::sync::Outcome::Created(_)));
